@@ -1,0 +1,195 @@
+// `npm run bench`: dualread measured side by side with a direct call and a bare http-proxy-3
+// pass-through, in one run on this machine, against the same upstream. Each target runs in its
+// own process; rounds alternate between targets so a noisy moment is shared rather than pinned
+// on one of them. Prints a table per section and the SPEC targets (informational: exit 0 unless
+// something crashed or a request failed). Each section is one function; add more to SECTIONS.
+import { cpus, loadavg } from 'node:os'
+import { OpenLoop, saturate, summarize, type Measurement, type Summary } from './load.ts'
+import { ChildProcesses, type Started } from './processes.ts'
+import { measureCompareCost } from './compare-cost.ts'
+import { measureBackfill, measurePropagation } from './sync-bench.ts'
+
+const READ_PATH = '/api/v1/tenants/acme/alert-rules/r1'
+const CONNECTIONS = 32
+const ROUNDS = 3
+const ROUND_SEC = 4
+const WARMUP_SEC = 3
+const FIXED_RATE = 1000
+
+const MIN_THROUGHPUT_RATIO = 1.5
+const MAX_ADDED_P99_MS = 1
+const MAX_SHADOW_P99_RATIO = 1.2
+const MAX_EQUAL_10KB_US = 60
+const MAX_DIFFERING_10KB_US = 200
+const COMPARE_SIZES_KB = [1, 10, 100]
+const MIN_BACKFILL_PER_SEC = 5000
+const PROPAGATION_RATE = 100
+const PROPAGATION_SECONDS = 10
+const MAX_PROPAGATION_P99_MS = 500
+
+/** Everything a section may load; a section needing another setup starts it through `children`. */
+interface Bench {
+  children: ChildProcesses
+  direct: Started
+  bareProxy: Started
+  /** dualread with shadow reads off. */
+  dualread: Started
+  /** dualread shadow-reading every read from the second upstream. */
+  dualreadShadow: Started
+}
+
+interface Check { goal: string, measured: string, met: boolean }
+
+type Section = (bench: Bench) => Promise<Check[]>
+
+const SECTIONS: Section[] = [readThroughput, addedLatencyAtFixedRate, shadowLatencyAtFixedRate, compareCost, syncBackfill, syncPropagation]
+
+/** 1. Highest read throughput and its latency, three ways. */
+async function readThroughput(b: Bench): Promise<Check[]> {
+  const targets = [b.direct, b.bareProxy, b.dualread]
+  const s = await inRounds(targets, (t, seconds) => saturate(t.url + READ_PATH, CONNECTIONS, seconds))
+  printTable(
+    `Read throughput: GET ${READ_PATH} (~1 KB JSON), closed loop, ${CONNECTIONS} connections, ${ROUNDS} rounds × ${ROUND_SEC} s per target`,
+    ['target', 'req/s', 'rounds min–max', 'p50 ms', 'p99 ms'],
+    targets.map(t => {
+      const { rps, rpsRange: [lo, hi], p50, p99 } = s.get(t)!
+      return [t.name, count(rps), `${count(lo)}–${count(hi)}`, ms(p50), ms(p99)]
+    }),
+  )
+  const ratio = s.get(b.dualread)!.rps / s.get(b.bareProxy)!.rps
+  return [{ goal: `read throughput, dualread / http-proxy-3 ≥ ${MIN_THROUGHPUT_RATIO}×`, measured: `${ratio.toFixed(2)}×`, met: ratio >= MIN_THROUGHPUT_RATIO }]
+}
+
+/** 2. What dualread adds to p99 at a steady, moderate load (http-proxy-3 shown for reference). */
+async function addedLatencyAtFixedRate(b: Bench): Promise<Check[]> {
+  const targets = [b.direct, b.bareProxy, b.dualread]
+  const s = await atFixedRate(targets, `Latency at a fixed ${count(FIXED_RATE)} req/s: open loop, ${ROUNDS} rounds × ${ROUND_SEC} s per target`)
+  const added = s.get(b.dualread)!.p99 - s.get(b.direct)!.p99
+  return [{ goal: `added p99 at ${count(FIXED_RATE)} req/s, dualread − direct ≤ ${MAX_ADDED_P99_MS} ms`, measured: `${ms(added)} ms`, met: added <= MAX_ADDED_P99_MS }]
+}
+
+/** 3. What shadow-reading every read costs the client: primary p99 with shadow 100% vs 0%. */
+async function shadowLatencyAtFixedRate(b: Bench): Promise<Check[]> {
+  const targets = [b.dualread, b.dualreadShadow]
+  const s = await atFixedRate(targets, `Shadow cost at a fixed ${count(FIXED_RATE)} req/s (every shadowed read also goes to the second upstream and is compared)`)
+  const ratio = s.get(b.dualreadShadow)!.p99 / s.get(b.dualread)!.p99
+  return [{ goal: `primary p99, shadow 100% / shadow 0% ≤ ${MAX_SHADOW_P99_RATIO}×`, measured: `${ratio.toFixed(2)}×`, met: ratio <= MAX_SHADOW_P99_RATIO }]
+}
+
+/** 4. The comparison itself, in process: parse, prepare, canonicalize, and diff when different. */
+async function compareCost(): Promise<Check[]> {
+  const costs = measureCompareCost(COMPARE_SIZES_KB)
+  printTable(
+    'Compare cost per document pair (alert rules; equal = same content, other key and list order)',
+    ['size', 'equal µs', 'differing µs', 'differing is'],
+    costs.map(c => [`${c.kb} KB`, c.equalUs.toFixed(1), c.differingUs.toFixed(1), c.differingResult]),
+  )
+  const ten = costs.find(c => c.kb === 10)!
+  return [
+    { goal: `equal 10 KB documents compared ≤ ${MAX_EQUAL_10KB_US} µs`, measured: `${ten.equalUs.toFixed(1)} µs`, met: ten.equalUs <= MAX_EQUAL_10KB_US },
+    { goal: `differing 10 KB documents explained ≤ ${MAX_DIFFERING_10KB_US} µs`, measured: `${ten.differingUs.toFixed(1)} µs`, met: ten.differingUs <= MAX_DIFFERING_10KB_US },
+  ]
+}
+
+/** 5. Backfill: `dualread sync --once` from a seeded reference API into an empty one (state in Redis). */
+async function syncBackfill(b: Bench): Promise<Check[]> {
+  const r = await measureBackfill(b.children)
+  printTable('Sync backfill from the reference API (concurrency 8, pages of 500, state in Redis)', ['objects', 'seconds', 'objects/s', 'converged'],
+    [[count(r.objects), r.seconds.toFixed(2), count(r.rate), String(r.converged)]])
+  return [{ goal: `backfill ≥ ${count(MIN_BACKFILL_PER_SEC)} objects/s`, measured: `${count(r.rate)}/s`, met: r.rate >= MIN_BACKFILL_PER_SEC }]
+}
+
+/** 6. A write through the proxy reaching the other store, at a fixed write rate. */
+async function syncPropagation(b: Bench): Promise<Check[]> {
+  const r = await measurePropagation(b.children, PROPAGATION_RATE, PROPAGATION_SECONDS)
+  printTable(`Write propagation through proxy and sync at ${PROPAGATION_RATE} writes/s for ${PROPAGATION_SECONDS} s (answer → sync acknowledgement)`,
+    ['writes', 'p50 ms', 'p99 ms', 'not acknowledged'], [[count(r.writes), ms(r.p50), ms(r.p99), String(r.lost)]])
+  return [{ goal: `propagation p99 at ${PROPAGATION_RATE} writes/s ≤ ${MAX_PROPAGATION_P99_MS} ms`, measured: `${ms(r.p99)} ms`, met: r.p99 <= MAX_PROPAGATION_P99_MS && r.lost === 0 }]
+}
+
+/** Open-loop rounds at FIXED_RATE against each target, printed as a latency table. */
+async function atFixedRate(targets: Started[], title: string): Promise<Map<Started, Summary>> {
+  const loops = new Map(targets.map(t => [t, new OpenLoop(t.url + READ_PATH)]))
+  let s: Map<Started, Summary>
+  try {
+    s = await inRounds(targets, (t, seconds) => loops.get(t)!.run(FIXED_RATE, seconds))
+  } finally {
+    await Promise.all([...loops.values()].map(l => l.close()))
+  }
+  printTable(title, ['target', 'requests', 'p50 ms', 'p99 ms'], targets.map(t => {
+    const { requests, p50, p99 } = s.get(t)!
+    return [t.name, count(requests), ms(p50), ms(p99)]
+  }))
+  return s
+}
+
+/**
+ * Warms every target up, then runs ROUNDS rounds, each visiting every target in turn.
+ * A failed request anywhere makes the figures meaningless, so it stops the bench.
+ */
+async function inRounds(targets: Started[], run: (target: Started, seconds: number) => Promise<Measurement>): Promise<Map<Started, Summary>> {
+  for (const t of targets) await run(t, WARMUP_SEC)
+  const rounds = new Map<Started, Measurement[]>(targets.map(t => [t, []]))
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const t of targets) rounds.get(t)!.push(await run(t, ROUND_SEC))
+  }
+  const summaries = new Map<Started, Summary>()
+  for (const [t, measured] of rounds) {
+    const summary = summarize(measured)
+    if (summary.failures > 0) throw new Error(`${t.name}: ${summary.failures} failed requests (non-2xx, errors or timeouts); see the child's output above`)
+    summaries.set(t, summary)
+  }
+  return summaries
+}
+
+function printTable(title: string, header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)))
+  const line = (cells: string[]) => cells.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join('   ')
+  console.log(`\n${title}\n  ${line(header)}\n${rows.map(r => `  ${line(r)}`).join('\n')}`)
+}
+
+function printChecks(checks: Check[]): void {
+  console.log('\nTargets (informational)')
+  const width = Math.max(...checks.map(c => c.goal.length))
+  for (const c of checks) console.log(`  ${c.goal.padEnd(width)}   ${c.measured.padStart(9)}   ${c.met ? 'met' : 'NOT met'}`)
+}
+
+function printLogSummary(lines: string[]): void {
+  if (lines.length === 0) return
+  console.log(`\nLogged by the processes under test (a closed-loop run ends by dropping its in-flight requests)`)
+  for (const line of lines) console.log(`  ${line}`)
+}
+
+const count = (n: number) => Math.round(n).toLocaleString('en-US')
+const ms = (n: number) => n.toFixed(2)
+
+async function main(): Promise<void> {
+  const children = new ChildProcesses()
+  const onSignal = () => { void children.stopAll().finally(() => process.exit(130)) }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    const oldUpstream = await children.upstream('direct')
+    const newUpstream = await children.upstream('upstream (new)')
+    const bench: Bench = {
+      children,
+      direct: oldUpstream,
+      bareProxy: await children.bareProxy('http-proxy-3', oldUpstream.url),
+      dualread: await children.dualread('dualread', { oldUrl: oldUpstream.url, newUrl: newUpstream.url, shadowPercent: 0 }),
+      dualreadShadow: await children.dualread('dualread shadow 100%', { oldUrl: oldUpstream.url, newUrl: newUpstream.url, shadowPercent: 100 }),
+    }
+    const cpu = cpus()
+    console.log(`dualread bench: Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, load average ${loadavg()[0]!.toFixed(2)} at start`)
+    const checks: Check[] = []
+    for (const section of SECTIONS) checks.push(...await section(bench))
+    printChecks(checks)
+    printLogSummary(children.logSummary())
+  } catch (err) {
+    process.stderr.write(`bench failed: ${(err as Error).message}\n`)
+    process.exitCode = 1
+  } finally {
+    await children.stopAll()
+  }
+}
+
+await main()

@@ -1,0 +1,38 @@
+// Bench child: a stand-in upstream API that answers every request with the same ~1 KB JSON
+// alert rule, so the cost measured is the path in front of it, not the upstream's work.
+import { createServer } from 'node:http'
+import { serveForParent } from './child.ts'
+
+const DOCUMENT_BYTES = 1024
+// Longer than any pause between bench rounds, so proxies keep their upstream connections.
+const KEEP_ALIVE_MS = 60_000
+
+/** An alert rule padded (in its description) to `bytes` bytes of JSON. */
+function alertRule(bytes: number): Buffer {
+  const rule = {
+    id: 'r1',
+    tenant: 'acme',
+    name: 'HighErrorRate',
+    version: 7,
+    enabled: true,
+    expr: 'sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) > 0.05',
+    for: '10m',
+    labels: { severity: 'critical', team: 'payments', service: 'checkout' },
+    annotations: { summary: 'Error rate above 5% for 10 minutes', description: '' },
+    routing: { receiver: 'pagerduty-payments', groupBy: ['alertname', 'service'], repeatInterval: '4h' },
+    updatedAt: '2025-01-01T00:00:00.000Z',
+  }
+  const padding = Math.max(0, bytes - Buffer.byteLength(JSON.stringify(rule)))
+  rule.annotations.description = 'x'.repeat(padding)
+  return Buffer.from(JSON.stringify(rule))
+}
+
+const body = alertRule(DOCUMENT_BYTES)
+const headers = { 'content-type': 'application/json', 'content-length': String(body.length) }
+
+const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, (req, res) => {
+  req.resume()
+  res.writeHead(200, headers)
+  res.end(body)
+})
+serveForParent(server)

@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+import { main } from '../src/cli/main.ts'
+await main(process.argv)

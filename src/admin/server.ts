@@ -1,0 +1,112 @@
+// The admin port: health, readiness, Prometheus metrics, JSON status and the rollback override.
+// Loopback by default; bound anywhere else it requires `Authorization: Bearer $DUALREAD_ADMIN_TOKEN`
+// (except /healthz and /readyz, which kubelet probes call without credentials and reveal nothing).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { timingSafeEqual } from 'node:crypto'
+import type { Metrics } from '../telemetry/metrics.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import type { OverrideChange } from '../rollback/overrides.ts'
+
+const MAX_BODY_BYTES = 16 * 1024
+const OPEN_PATHS = new Set(['/healthz', '/readyz'])
+
+export interface AdminHandlers {
+  ready(): Promise<{ ready: boolean, detail: Record<string, unknown> }>
+  status(): Record<string, unknown> | Promise<Record<string, unknown>>
+  /** Validates and applies a rollback change; returns an error message for the operator if invalid. Proxies only. */
+  rollback?: (change: OverrideChange) => Promise<string | undefined>
+}
+
+export interface AdminOptions {
+  metrics: Metrics
+  log: Logger
+  handlers: AdminHandlers
+  /** Required when `host` is not loopback. */
+  token?: string
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '')
+  return h === 'localhost' || h === '::1' || /^127\./.test(h)
+}
+
+export class AdminConfigError extends Error {}
+
+export function createAdminServer(host: string, options: AdminOptions): Server {
+  if (!isLoopback(host) && !options.token) {
+    throw new AdminConfigError(`admin is bound to ${host}, which is not loopback: set DUALREAD_ADMIN_TOKEN, or bind admin to 127.0.0.1`)
+  }
+  const expected = options.token && !isLoopback(host) ? Buffer.from(`Bearer ${options.token}`) : undefined
+  return createServer((req, res) => {
+    handle(req, res, options, expected).catch(err => {
+      options.log.error({ err }, 'admin request failed')
+      if (!res.headersSent) json(res, 500, { error: 'internal', detail: (err as Error).message })
+    })
+  })
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions, expected: Buffer | undefined): Promise<void> {
+  const path = req.url!.split('?')[0]!
+  if (expected && !OPEN_PATHS.has(path)) {
+    const given = Buffer.from(String(req.headers.authorization ?? ''))
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      res.setHeader('www-authenticate', 'Bearer')
+      json(res, 401, { error: 'unauthorized', detail: 'send Authorization: Bearer $DUALREAD_ADMIN_TOKEN' })
+      return
+    }
+  }
+  switch (`${req.method} ${path}`) {
+    case 'GET /healthz':
+      json(res, 200, { ok: true })
+      return
+    case 'GET /readyz': {
+      const r = await o.handlers.ready()
+      json(res, r.ready ? 200 : 503, { ready: r.ready, ...r.detail })
+      return
+    }
+    case 'GET /metrics':
+      o.metrics.handle(req, res)
+      return
+    case 'GET /status':
+      json(res, 200, await o.handlers.status())
+      return
+    case o.handlers.rollback && 'POST /rollback': {
+      const change = parseChange(await readBody(req))
+      if (typeof change === 'string') { json(res, 400, { error: 'bad_request', detail: change }); return }
+      const problem = await o.handlers.rollback!(change)
+      if (problem) { json(res, 400, { error: 'bad_request', detail: problem }); return }
+      json(res, 200, { ok: true, overrides: (await o.handlers.status() as { overrides?: unknown }).overrides })
+      return
+    }
+    default:
+      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status, POST /rollback' })
+  }
+}
+
+function parseChange(body: string): OverrideChange | string {
+  let v: unknown
+  try { v = JSON.parse(body) } catch { return 'expected a JSON body such as {"rule":"eu-canary"}, {"all":true} or {"clear":true}' }
+  const o = Object(v) as Record<string, unknown>
+  const reason = typeof o['reason'] === 'string' ? o['reason'] : 'admin api'
+  const chosen = [typeof o['rule'] === 'string', o['all'] === true, o['clear'] === true].filter(Boolean).length
+  if (chosen !== 1) return 'give exactly one of "rule" (a rule name), "all": true or "clear": true'
+  if (typeof o['rule'] === 'string') return { rule: o['rule'], reason }
+  return o['all'] === true ? { all: true, reason } : { clear: true, reason }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let size = 0
+  const chunks: Buffer[] = []
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_BODY_BYTES) return ''
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2)
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}

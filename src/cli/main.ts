@@ -1,0 +1,238 @@
+// The `dualread` command line.
+import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { Command, InvalidArgumentError, Option, type CommanderError } from 'commander'
+import { compilePolicy } from '../policy/compile.ts'
+import { explainRequest } from '../policy/explain.ts'
+import { parsePolicy } from '../policy/parse.ts'
+import { formatProblem } from '../policy/problems.ts'
+import { PolicyLoadError } from '../policy/source.ts'
+import { DEFAULT_STATE_DIR, startProxySidecar } from '../sidecar/proxy-sidecar.ts'
+import { DEFAULT_SYNC_ADMIN, startSyncProcess, syncOnce } from '../sidecar/sync-process.ts'
+import { AdminConfigError } from '../admin/server.ts'
+import { createLogger } from '../telemetry/logger.ts'
+import { renderParity, type ParityStatus } from './parity-table.ts'
+import { startDemo } from '../demo/demo.ts'
+
+type Out = { out: (s: string) => void, err: (s: string) => void }
+
+export function buildProgram(io: Out = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) }): Command {
+  const program = new Command('dualread')
+    .description('dual-read proxy sidecar for migrating an alerting control plane between stores')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+
+  program.command('proxy')
+    .description('run the read proxy sidecar')
+    .addOption(new Option('--policy <file>', 'policy file').env('DUALREAD_POLICY').makeOptionMandatory())
+    .option('--listen <host:port>', 'proxy address (default: the policy\'s listen)')
+    .option('--admin <host:port>', 'admin address (default: the policy\'s admin)')
+    .addOption(new Option('--state-dir <dir>', 'where the last good policy is kept').env('DUALREAD_STATE_DIR').default(DEFAULT_STATE_DIR))
+    .action(async (opts: { policy: string, listen?: string, admin?: string, stateDir: string }) => {
+      const log = createLogger()
+      try {
+        const sidecar = await startProxySidecar({
+          policyFile: opts.policy, listen: opts.listen, admin: opts.admin, stateDir: opts.stateDir,
+          adminToken: process.env['DUALREAD_ADMIN_TOKEN'] || undefined, log,
+        })
+        stopOnSignals(() => sidecar.stop())
+      } catch (err) {
+        if (err instanceof PolicyLoadError) {
+          io.err(`${err.message}\n${err.problems.map(formatProblem).join('\n')}\n`)
+        } else if (err instanceof AdminConfigError) {
+          io.err(`${err.message}\n`)
+        } else {
+          io.err(`dualread proxy failed to start: ${(err as Error).message}\n`)
+        }
+        process.exitCode = 1
+      }
+    })
+
+  program.command('demo')
+    .description('a whole migration on this machine: two reference APIs, the proxy, the sync loop and traffic, with a narrated cutover')
+    .option('--listen <host:port>', 'proxy address', '127.0.0.1:8080')
+    .option('--admin <host:port>', 'proxy admin address', '127.0.0.1:9090')
+    .option('--sync-admin <host:port>', 'sync admin address', DEFAULT_SYNC_ADMIN)
+    .option('--old-port <port>', 'old reference API port', '8081')
+    .option('--new-port <port>', 'new reference API port', '8082')
+    .option('--state-dir <dir>', 'where the demo keeps its policy copy, state and log', join(DEFAULT_STATE_DIR, 'demo'))
+    .option('--duration <seconds>', 'stop by itself after this long (default: run until Ctrl-C)')
+    .action(async (opts: { listen: string, admin: string, syncAdmin: string, oldPort: string, newPort: string, stateDir: string, duration?: string }) => {
+      await mkdir(opts.stateDir, { recursive: true })
+      const log = createLogger({ destination: pino.destination({ dest: join(opts.stateDir, 'dualread.log'), sync: false }) })
+      try {
+        const demo = await startDemo({
+          listen: opts.listen, admin: opts.admin, syncAdmin: opts.syncAdmin, oldPort: Number(opts.oldPort), newPort: Number(opts.newPort),
+          stateDir: opts.stateDir, log, say: line => io.out(`${line}\n`),
+        })
+        io.out(`  logs: ${join(opts.stateDir, 'dualread.log')} · Ctrl-C stops everything\n`)
+        stopOnSignals(() => demo.stop())
+        if (opts.duration) {
+          await Promise.all([demo.finished, new Promise(r => setTimeout(r, Number(opts.duration) * 1000))])
+          await demo.stop()
+          io.out('demo stopped\n')
+        }
+      } catch (err) {
+        io.err(`dualread demo failed to start: ${(err as Error).message}\n`)
+        process.exitCode = 1
+      }
+    })
+
+  program.command('sync')
+    .description('the sync loop: keeps the other store equal to the authority (backfill, change stream, periodic full scan)')
+    .addOption(new Option('--policy <file>', 'policy file').env('DUALREAD_POLICY').makeOptionMandatory())
+    .option('--once', 'one full reconcile pass; prints a summary; exit 0 when converged, 1 when not')
+    .option('--admin <host:port>', 'admin address for /metrics and /status', DEFAULT_SYNC_ADMIN)
+    .addOption(new Option('--state-dir <dir>', 'where the last good policy is kept').env('DUALREAD_STATE_DIR').default(DEFAULT_STATE_DIR))
+    .action(async (opts: { policy: string, once?: boolean, admin: string, stateDir: string }) => {
+      const log = createLogger()
+      const base = { policyFile: opts.policy, stateDir: opts.stateDir, log, bars: progressBarStream(process.stderr, process.env) }
+      try {
+        if (opts.once) {
+          const r = await syncOnce(base)
+          io.out(`sync pass: scanned ${r.scanned}, upserted ${r.upserted}, deleted ${r.deleted}, unchanged ${r.unchanged}, skipped ${r.skipped}, conflicts ${r.conflicts}, errors ${r.errors}; ${r.converged ? 'converged' : `NOT converged: ${r.differences} key(s) still differ`}\n`)
+          process.exitCode = r.converged ? 0 : 1
+          return
+        }
+        const sync = await startSyncProcess({ ...base, admin: opts.admin, adminToken: process.env['DUALREAD_ADMIN_TOKEN'] || undefined })
+        stopOnSignals(() => sync.stop())
+      } catch (err) {
+        io.err(err instanceof PolicyLoadError ? `${err.message}\n${err.problems.map(formatProblem).join('\n')}\n` : `dualread sync failed: ${(err as Error).message}\n`)
+        process.exitCode = 1
+      }
+    })
+
+  const policy = program.command('policy').description('check and explain policy files')
+  policy.command('check')
+    .description('validate a policy file; exit 1 on error')
+    .argument('<file>')
+    .action(async (file: string) => {
+      const result = await parseFile(file)
+      for (const w of result.warnings) io.err(`${formatProblem(w)}\n`)
+      if (!result.ok) {
+        for (const e of result.errors) io.err(`${formatProblem(e)}\n`)
+        io.err(`${file}: ${result.errors.length} error(s); the policy would be rejected\n`)
+        process.exitCode = 1
+        return
+      }
+      const p = result.policy
+      io.out(`${file}: ok (hash ${result.hash}; ${p.resources.length} resource type(s), ${p.rules.length} rule(s), authority ${p.authority})\n`)
+    })
+  policy.command('explain')
+    .description('show which rule matches a request, which backend serves it, and why')
+    .argument('<file>')
+    .option('--method <method>', 'HTTP method', 'GET')
+    .requiredOption('--path <path>', 'request path, for example /api/v1/tenants/acme/alert-rules')
+    .option('-H, --header <name: value>', 'request header (repeatable)', collectHeader, {})
+    .action(async (file: string, opts: { method: string, path: string, header: Record<string, string> }) => {
+      const result = await parseFile(file)
+      if (!result.ok) {
+        for (const e of result.errors) io.err(`${formatProblem(e)}\n`)
+        process.exitCode = 1
+        return
+      }
+      const lines = explainRequest(compilePolicy(result.policy, result.hash), { method: opts.method, path: opts.path, headers: opts.header })
+      io.out(`${lines.join('\n')}\n`)
+    })
+
+  program.command('parity')
+    .description('the parity report of a running sidecar: comparisons, drift by class and pointer, readiness to promote')
+    .option('--admin <url>', 'admin URL of a running sidecar', 'http://127.0.0.1:9090')
+    .action(async (opts: { admin: string }) => {
+      try {
+        const res = await fetch(new URL('/status', opts.admin), { headers: authHeader() })
+        if (!res.ok) {
+          io.err(`the admin server answered ${res.status}: ${await res.text()}\n`)
+          process.exitCode = 1
+          return
+        }
+        io.out(renderParity(await res.json() as ParityStatus))
+      } catch (err) {
+        io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
+        process.exitCode = 1
+      }
+    })
+
+  program.command('rollback')
+    .description('emergency override: reads of a rule (or all) go to the authority until cleared; shared by all replicas through Redis')
+    .requiredOption('--admin <url>', 'admin URL of a running sidecar, for example http://127.0.0.1:9090')
+    .option('--rule <name>', 'roll back one rule')
+    .option('--all', 'roll back every rule')
+    .option('--clear', 'clear every override')
+    .option('--reason <text>', 'why, shown in /status and the log', 'operator (cli)')
+    .action(async (opts: { admin: string, rule?: string, all?: boolean, clear?: boolean, reason: string }) => {
+      const chosen = [opts.rule !== undefined, opts.all, opts.clear].filter(Boolean).length
+      if (chosen !== 1) {
+        io.err('give exactly one of --rule NAME, --all or --clear\n')
+        process.exitCode = 1
+        return
+      }
+      const body = opts.rule !== undefined ? { rule: opts.rule, reason: opts.reason } : opts.all ? { all: true, reason: opts.reason } : { clear: true, reason: opts.reason }
+      try {
+        const res = await fetch(new URL('/rollback', opts.admin), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...authHeader() },
+          body: JSON.stringify(body),
+        })
+        const answer = await res.json() as { detail: string, overrides: { entries: Record<string, unknown> } }
+        if (!res.ok) {
+          io.err(`rollback refused (${res.status}): ${answer.detail}\n`)
+          process.exitCode = 1
+          return
+        }
+        const names = Object.keys(answer.overrides.entries)
+        io.out(`ok; overrides in force: ${names.length === 0 ? 'none' : names.map(n => n === '*' ? 'all rules' : n).join(', ')}\n`)
+      } catch (err) {
+        io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
+        process.exitCode = 1
+      }
+    })
+  return program
+}
+
+async function parseFile(file: string) {
+  try {
+    return parsePolicy(await readFile(file, 'utf8'), file)
+  } catch (err) {
+    const problem = { file, line: 0, column: 0, key: '(file)', severity: 'error' as const, message: (err as Error).message, fix: 'check the path' }
+    return { ok: false as const, errors: [problem], warnings: [], hash: '' }
+  }
+}
+
+/** Progress bars belong on a terminal, and never in CI logs. */
+export function progressBarStream(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): NodeJS.WriteStream | undefined {
+  return stream.isTTY && !env['CI'] ? stream : undefined
+}
+
+/** The admin bearer token from DUALREAD_ADMIN_TOKEN, when set. */
+function authHeader(): Record<string, string> {
+  const token = process.env['DUALREAD_ADMIN_TOKEN']
+  return token ? { authorization: `Bearer ${token}` } : {}
+}
+
+function collectHeader(value: string, previous: Record<string, string>): Record<string, string> {
+  const i = value.indexOf(':')
+  if (i <= 0) throw new InvalidArgumentError('expected "name: value"')
+  return { ...previous, [value.slice(0, i).trim().toLowerCase()]: value.slice(i + 1).trim() }
+}
+
+/** SIGTERM and SIGINT: stop accepting, drain, exit 0. A second signal exits at once. */
+export function stopOnSignals(stop: () => Promise<void>): void {
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1)
+    stopping = true
+    process.stderr.write(`${signal}: draining\n`)
+    // A failed drain is an unhandled rejection: Node prints it and exits 1.
+    void stop().then(() => process.exit(0))
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // Every action reports its own errors and sets the exit code; with exitOverride, commander
+  // throws only its own errors (usage, help), which it has already printed.
+  await buildProgram().parseAsync(argv).catch((err: CommanderError) => { process.exitCode = err.exitCode })
+}

@@ -1,0 +1,12 @@
+// What embedders use: start the sidecar in-process, or check and explain policies.
+export { startProxySidecar, type ProxySidecar, type ProxySidecarOptions } from './sidecar/proxy-sidecar.ts'
+export { startSyncProcess, syncOnce, type SyncProcess, type SyncProcessOptions } from './sidecar/sync-process.ts'
+export type { ResourceAdapter } from './sync/adapter.ts'
+export type { StateStore } from './sync/state-store.ts'
+export { parsePolicy, type ParseResult } from './policy/parse.ts'
+export { compilePolicy, type CompiledPolicy } from './policy/compile.ts'
+export { chooseBackend, type Decision, type Reason, type ReadSlice } from './policy/choose.ts'
+export { explainRequest } from './policy/explain.ts'
+export { formatProblem, type PolicyProblem } from './policy/problems.ts'
+export { createLogger } from './telemetry/logger.ts'
+export type { Policy, Rule, Resource, Side } from './policy/schema.ts'

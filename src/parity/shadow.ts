@@ -1,0 +1,175 @@
+// Shadow reads: after the client has its answer, the same read goes to the other side, both
+// answers are compared, a version difference is rechecked (lag, not drift), now and then the
+// serving side is read twice (noise), and the outcome feeds the parity record and the gate.
+// Bounded: sampled, at most shadow.maxInFlight at once, bodies up to maxBodyBytes, its own
+// breaker per upstream and its own timeout. What is not compared is counted, never queued.
+import { setTimeout as sleep } from 'node:timers/promises'
+import { otherSide, type Reason } from '../policy/choose.ts'
+import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
+import type { Rule, Side } from '../policy/schema.ts'
+import type { UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import { BodyCollector } from './capture.ts'
+import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
+import { explainDiff } from './redact.ts'
+import type { DriftGate } from './gate.ts'
+import type { ParityRecorder, ParityResult } from './report.ts'
+
+/** Every this many comparisons, the serving side is read a second time to tell noise from drift. */
+export const NOISE_EVERY = 20
+
+export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed'
+
+export interface ShadowJob {
+  compiled: CompiledPolicy
+  upstreams: UpstreamPair
+  rule: Rule
+  resourceType: string
+  kind: ResourceKind
+  request: UpstreamRequest
+  servedBy: Side
+  reason: Reason
+  primary: BodyAnswer
+}
+
+export interface ShadowOptions {
+  metrics: Metrics
+  log: Logger
+  recorder: ParityRecorder
+  gate: DriftGate
+}
+
+export class ShadowReader {
+  #o: ShadowOptions
+  #inFlight = 0
+  #compared = 0
+  #plans = new WeakMap<CompiledPolicy, Map<string, ComparePlan>>()
+
+  constructor(options: ShadowOptions) {
+    this.#o = options
+  }
+
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /**
+   * Decides whether this read is shadowed: sampled by the rule's shadowPercent, then admitted
+   * if a slot is free. An admitted read must end in `launch` or `skip`.
+   */
+  admit(rule: Rule, maxInFlight: number): boolean {
+    if (rule.shadowPercent <= 0 || Math.random() * 100 >= rule.shadowPercent) return false
+    if (this.#inFlight >= maxInFlight) {
+      this.#o.metrics.shadowSkipped.add(1, { reason: 'max_in_flight' })
+      return false
+    }
+    this.#inFlight++
+    return true
+  }
+
+  /** Gives back an admitted slot without comparing. */
+  skip(reason: SkipReason): void {
+    this.#inFlight--
+    this.#o.metrics.shadowSkipped.add(1, { reason })
+  }
+
+  /** Runs the comparison for an admitted read in the background; it never rejects. */
+  launch(job: ShadowJob): void {
+    void this.#run(job).catch(err => this.#o.log.error({ err }, 'shadow comparison failed unexpectedly')).finally(() => { this.#inFlight-- })
+  }
+
+  async #run(job: ShadowJob): Promise<void> {
+    const { policy } = job.compiled
+    const plan = this.#plan(job.compiled, job.resourceType)
+    const shadowSide = otherSide(job.servedBy)
+    let shadow: BodyAnswer
+    try {
+      shadow = await this.#read(job, shadowSide)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EOPENBREAKER') return this.#skipped('breaker_open')
+      if (code === 'BODY_TOO_LARGE') return this.#skipped('body_too_large')
+      const failed: Comparison = { result: 'error', pointers: [], versionsDiffer: false, detail: `${shadowSide} shadow read failed: ${(err as Error).message}` }
+      const status = job.servedBy === 'old' ? { old: job.primary.status, new: 0 } : { old: 0, new: job.primary.status }
+      return this.#record(job, plan, 'error', failed, status)
+    }
+    const answers = (a: BodyAnswer, b: BodyAnswer): [BodyAnswer, BodyAnswer] => job.servedBy === 'old' ? [a, b] : [b, a]
+    let [oldAnswer, newAnswer] = answers(job.primary, shadow)
+    let comparison = compareAnswers(plan, job.kind, oldAnswer, newAnswer)
+    let result: ParityResult = comparison.result
+    if (result !== 'match' && comparison.versionsDiffer && policy.shadow.recheckLagMs > 0) {
+      await sleep(policy.shadow.recheckLagMs)
+      try {
+        ;[oldAnswer, newAnswer] = await Promise.all([this.#read(job, 'old'), this.#read(job, 'new')])
+        const again = compareAnswers(plan, job.kind, oldAnswer, newAnswer)
+        if (again.result === 'match') result = 'lag'
+        else { comparison = again; result = again.result }
+      } catch (err) {
+        this.#o.log.debug({ err }, 'lag recheck failed; keeping the first comparison')
+      }
+    }
+    if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
+    await this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
+  }
+
+  async #learnNoise(job: ShadowJob, plan: ComparePlan): Promise<void> {
+    try {
+      const again = await this.#read(job, job.servedBy)
+      const differing = diffPointers(plan, job.kind, job.primary, again)
+      // Compare pointers are relative to an item: a collection's `/items/*/etag` is `/etag`
+      // (and an item that came and went between two reads is not a pointer to ignore).
+      const within = `${plan.itemPattern}/`
+      const pointers = job.kind === 'item' ? differing : differing.filter(p => p.startsWith(within)).map(p => p.slice(within.length - 1))
+      if (pointers.length > 0) {
+        this.#o.recorder.recordNoise(job.rule.name, job.resourceType, job.compiled.policy.gates.rollbackOnCriticalDrift.windowSec, pointers)
+      }
+    } catch (err) {
+      this.#o.log.debug({ err }, 'noise re-read failed')
+    }
+  }
+
+  /** `c` is the comparison behind `result` (for lag: the first one, whose differences went away). */
+  async #record(job: ShadowJob, plan: ComparePlan, result: ParityResult, c: Comparison, status: { old: number, new: number }): Promise<void> {
+    const pointers = result === 'lag' ? [] : c.pointers
+    const sample = this.#o.recorder.record(job.compiled.policy, {
+      rule: job.rule.name, resourceType: job.resourceType, result, pointers,
+      sample: () => ({
+        path: job.request.path.split('?')[0]!, // query strings can carry credentials
+        servedBy: job.servedBy, reason: job.reason,
+        status,
+        ...(c.detail ? { detail: c.detail } : {}),
+        ...(c.old !== undefined && c.new !== undefined ? { diff: explainDiff(plan, c.old, c.new) } : {}),
+      }),
+    })
+    if (result === 'critical') {
+      this.#o.log.warn({ rule: job.rule.name, resourceType: job.resourceType, sample }, `critical drift on ${job.resourceType} (rule "${job.rule.name}")`)
+    }
+    await this.#o.gate.observe(job.compiled.policy, job.rule.name, job.servedBy, result, sample?.id)
+  }
+
+  #skipped(reason: SkipReason): void {
+    this.#o.metrics.shadowSkipped.add(1, { reason })
+  }
+
+  /** One read of `side` for comparison: the shadow breaker, the shadow timeout, a bounded body. */
+  async #read(job: ShadowJob, side: Side): Promise<BodyAnswer> {
+    const { shadow } = job.compiled.policy
+    const collector = new BodyCollector(shadow.maxBodyBytes)
+    let contentEncoding: string | undefined
+    const status = await job.upstreams.get(side).read('shadow', { ...job.request, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
+      contentEncoding = headers['content-encoding']
+      return collector
+    })
+    return { status, body: collector.body(), ...(contentEncoding ? { contentEncoding } : {}) }
+  }
+
+  #plan(compiled: CompiledPolicy, resourceType: string): ComparePlan {
+    let plans = this.#plans.get(compiled)
+    if (!plans) {
+      plans = new Map(compiled.policy.resources.map(r => [r.type, compilePlan(r)]))
+      this.#plans.set(compiled, plans)
+    }
+    return plans.get(resourceType)!
+  }
+}

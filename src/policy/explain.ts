@@ -1,0 +1,50 @@
+// `dualread policy explain`: the routing decision for one request, step by step, in words.
+import { chooseBackend, otherSide, ruleMatches } from './choose.ts'
+import type { CompiledPolicy } from './compile.ts'
+import { classify } from '../proxy/classify.ts'
+
+export interface ExplainRequest {
+  method: string
+  path: string
+  headers: Record<string, string>
+}
+
+/**
+ * @example
+ * explainRequest(compiled, { method: 'GET', path: '/api/v1/tenants/acme/alert-rules', headers: {} }).join('\n')
+ */
+export function explainRequest(compiled: CompiledPolicy, req: ExplainRequest): string[] {
+  const { policy } = compiled
+  const method = req.method.toUpperCase()
+  const c = classify(compiled, method, req.path, req.headers)
+  const out = [`request:   ${method} ${req.path}`]
+  if (c.kind === 'passthrough') {
+    out.push('resource:  none (the path matches no collection or item pattern)')
+    out.push(`served by: ${policy.authority} (the authority), streamed untouched; reason: passthrough`)
+    out.push('shadow:    never for unmatched paths')
+    return out
+  }
+  const { slice, match } = c
+  out.push(`resource:  ${match.resource.type} (${match.kind} ${match.resource[match.kind]})`)
+  out.push(`tenant:    ${slice.tenant ?? '(none: no path parameter or header)'}`)
+  out.push(`region:    ${slice.region}${req.headers[policy.identity.region.header] ? '' : ' (default)'}`)
+  if (c.kind === 'write') {
+    out.push(`served by: ${policy.authority} (the authority); reason: write`)
+    out.push(`           ${otherSide(policy.authority)} never sees writes; reads of ${slice.tenant ?? 'this tenant'}/${slice.resourceType} then go to ${policy.authority} for ${policy.readYourWrites.windowMs} ms (read-your-writes)`)
+    return out
+  }
+  for (const rule of policy.rules) {
+    if (ruleMatches(rule, slice)) break
+    out.push(`skipped:   rule "${rule.name}" (match ${JSON.stringify(rule.match)})`)
+  }
+  const d = chooseBackend(policy, slice)
+  out.push(`rule:      "${d.rule.name}"${Object.keys(d.rule.match).length === 0 ? ' (catch-all)' : ` (match ${JSON.stringify(d.rule.match)})`}`)
+  const why = d.reason === 'percent'
+    ? `tenant is inside the sticky newPercent ${d.rule.newPercent}% share`
+    : d.rule.newPercent > 0 ? `primary; tenant is outside the sticky newPercent ${d.rule.newPercent}% share` : 'primary'
+  out.push(`served by: ${d.serve}; reason: ${d.reason} (${why})`)
+  out.push(`shadow:    ${d.rule.shadowPercent}% of these reads are also sent to ${otherSide(d.serve)} and compared`)
+  out.push(`fallback:  ${d.rule.fallback ? `on error, timeout, 5xx or open breaker, ${otherSide(d.serve)} serves` : 'off: errors from the serving side reach the client'}`)
+  out.push(`overrides: a rollback of "${d.rule.name}" or a recent write through the proxy would send it to ${policy.authority} instead`)
+  return out
+}

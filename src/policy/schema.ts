@@ -1,0 +1,146 @@
+// The policy file's schema: the one source of truth for its keys, defaults and types.
+// Objects are strict so a typo (`shadowPrecent`) is an error, never a silently ignored key.
+import { z } from 'zod'
+
+export const SIDES = ['old', 'new'] as const
+export const side = z.enum(SIDES)
+export type Side = z.infer<typeof side>
+
+const percent = z.number().min(0, 'a percentage is between 0 and 100').max(100, 'a percentage is between 0 and 100')
+const positiveInt = z.int().positive()
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d{1,5}$/, 'expected HOST:PORT, for example 127.0.0.1:8080')
+
+/** A JSON Pointer (RFC 6901); compare pointers may use `*` for one segment. */
+export const pointer = z.string().regex(/^(\/([^~]|~[01])*)*$/, 'expected a JSON Pointer such as /routing/receiver (start with "/", escape "~" as ~0 and "/" as ~1)')
+
+const upstream = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+  timeoutMs: positiveInt.default(2000),
+  /** Keep-alive connections per upstream. */
+  connections: positiveInt.default(64),
+})
+
+const breaker = z.strictObject({
+  errorThresholdPercentage: z.number().min(1).max(100).default(50),
+  volumeThreshold: z.int().min(0).default(10),
+  resetTimeoutMs: positiveInt.default(10_000),
+  /** Window over which the error percentage is computed. */
+  rollingWindowMs: positiveInt.default(10_000),
+})
+
+const identity = z.strictObject({
+  tenant: z.strictObject({
+    pathParam: z.string().min(1).default('tenant'),
+    header: z.string().min(1).toLowerCase().default('x-tenant-id'),
+  }).prefault({}),
+  region: z.strictObject({
+    header: z.string().min(1).toLowerCase().default('x-region'),
+    default: z.string().min(1).default('us-east-1'),
+  }).prefault({}),
+})
+
+const routePattern = z.string().regex(/^\/\S*$/, 'expected a path pattern such as /api/v1/tenants/:tenant/alert-rules')
+
+/** Value normalizers for `compare.normalize`: "5m" equals "300s" (duration), "Critical" equals "critical" (lowercase), ... */
+export const NORMALIZERS = ['duration', 'lowercase', 'trim', 'number'] as const
+
+/** A normalizer by name, or `{ default: VALUE }`: a missing value equals VALUE. */
+const normalizer = z.union([z.enum(NORMALIZERS), z.strictObject({ default: z.json() })], { error: `expected one of ${NORMALIZERS.join(', ')}, or { default: VALUE }` })
+export type Normalizer = z.infer<typeof normalizer>
+
+const compare = z.strictObject({
+  ignore: z.array(pointer).default([]),
+  unordered: z.record(pointer, pointer.nullable()).default({}),
+  normalize: z.record(pointer, normalizer).default({}),
+  critical: z.array(pointer).default([]),
+  redact: z.array(pointer).default([]),
+})
+
+const resource = z.strictObject({
+  type: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a lower-case name such as alert-rule'),
+  collection: routePattern,
+  item: routePattern,
+  list: z.strictObject({
+    items: pointer.default('/items'),
+    next: pointer.default('/nextCursor'),
+    cursorParam: z.string().min(1).default('cursor'),
+    limitParam: z.string().min(1).default('limit'),
+  }).prefault({}),
+  id: pointer.default('/id'),
+  version: pointer.optional(),
+  compare: compare.prefault({}),
+})
+
+const rule = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a name of letters, digits, "-", "_" or "."'),
+  match: z.strictObject({
+    tenants: z.array(z.string().min(1)).min(1).optional(),
+    regions: z.array(z.string().min(1)).min(1).optional(),
+    resourceTypes: z.array(z.string().min(1)).min(1).optional(),
+  }).default({}),
+  primary: side,
+  /** Sticky share of reads sent to `new` (by a hash of the tenant), when primary is old. */
+  newPercent: percent.default(0),
+  shadowPercent: percent.default(0),
+  fallback: z.boolean().default(true),
+})
+
+const gates = z.strictObject({
+  rollbackOnCriticalDrift: z.strictObject({
+    enabled: z.boolean().default(true),
+    threshold: positiveInt.default(1),
+    windowSec: positiveInt.default(300),
+    minSamples: positiveInt.default(20),
+  }).prefault({}),
+})
+
+const sync = z.strictObject({
+  enabled: z.boolean().default(true),
+  state: z.string().regex(/^(redis|rediss|file):/, 'expected redis://HOST:PORT/DB or file:PATH').default('file:.dualread/state'),
+  direction: z.enum(['auto', 'old-to-new', 'new-to-old']).default('auto'),
+  batchSize: positiveInt.default(200),
+  concurrency: positiveInt.default(4),
+  maxWritesPerSecond: positiveInt.default(200),
+  fullScanIntervalSec: positiveInt.default(600),
+  /** Where the sync finds the tenants to walk; without it, only resources whose paths have no tenant are synced. */
+  tenants: z.strictObject({
+    list: routePattern,
+    items: pointer.default('/items'),
+    id: pointer.default('/id'),
+    next: pointer.default('/nextCursor'),
+    cursorParam: z.string().min(1).default('cursor'),
+  }).optional(),
+  /** How long a sync process holds the single-writer lease without renewing it. */
+  leaseTtlMs: positiveInt.default(10_000),
+})
+
+export const policySchema = z.strictObject({
+  version: z.literal(1, 'only version: 1 exists'),
+  /** Names this migration; keys in Redis are scoped by it so two migrations can share one Redis. */
+  migration: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('default'),
+  listen: hostPort.default('0.0.0.0:8080'),
+  admin: hostPort.default('127.0.0.1:9090'),
+  upstreams: z.strictObject({ old: upstream, new: upstream }),
+  breaker: breaker.prefault({}),
+  authority: side,
+  identity: identity.prefault({}),
+  resources: z.array(resource).default([]),
+  rules: z.array(rule).min(1, 'add at least one rule; the last one should match everything'),
+  gates: gates.prefault({}),
+  readYourWrites: z.strictObject({ windowMs: z.int().min(0).default(5000) }).prefault({}),
+  shadow: z.strictObject({
+    maxInFlight: positiveInt.default(64),
+    maxBodyBytes: positiveInt.default(1_048_576),
+    timeoutMs: positiveInt.default(2000),
+    recheckLagMs: z.int().min(0).default(1000),
+  }).prefault({}),
+  sync: sync.prefault({}),
+})
+
+export type Policy = z.infer<typeof policySchema>
+export type PolicyInput = z.input<typeof policySchema>
+export type Rule = Policy['rules'][number]
+export type Resource = Policy['resources'][number]
+export type UpstreamConfig = Policy['upstreams']['old']
+export type BreakerConfig = Policy['breaker']
+export type CompareConfig = Resource['compare']

@@ -1,0 +1,211 @@
+// The policy in force, kept current from a file: the file's directory is watched (Kubernetes
+// swaps a `..data` symlink, so watching the file itself goes silent after the first swap) and
+// its hash is checked on a timer. A new policy is validated whole, then swapped in atomically;
+// an invalid one is rejected and the last good one stays, also across restarts.
+import { watch, type FSWatcher } from 'node:fs'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { EventEmitter } from 'node:events'
+import { compilePolicy, type CompiledPolicy } from './compile.ts'
+import { hashPolicyText, parsePolicy } from './parse.ts'
+import { formatProblem, type PolicyProblem } from './problems.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+
+export const DEFAULT_CHECK_INTERVAL_MS = 2000
+const DEBOUNCE_MS = 50
+const LAST_GOOD_FILE = 'last-good-policy.yaml'
+
+export interface LoadedPolicy {
+  compiled: CompiledPolicy
+  generation: number
+  loadedAt: Date
+  /** `file` normally; `persisted` when the file was invalid at start and the last good copy serves. */
+  origin: 'file' | 'persisted'
+}
+
+export interface PolicyRejection {
+  at: Date
+  hash: string
+  problems: PolicyProblem[]
+}
+
+export class PolicyLoadError extends Error {
+  readonly problems: PolicyProblem[]
+  constructor(message: string, problems: PolicyProblem[]) {
+    super(message)
+    this.name = 'PolicyLoadError'
+    this.problems = problems
+  }
+}
+
+export interface PolicySourceOptions {
+  file: string
+  /** Where the last good policy is persisted. */
+  stateDir: string
+  log: Logger
+  metrics: Metrics
+  checkIntervalMs?: number
+}
+
+/** Emits `applied` (LoadedPolicy) and `rejected` (PolicyRejection). */
+export class PolicySource extends EventEmitter {
+  #o: PolicySourceOptions
+  #current: LoadedPolicy | undefined
+  #lastSeenHash: string | undefined
+  #lastError: PolicyRejection | undefined
+  #watcher: FSWatcher | undefined
+  #timer: NodeJS.Timeout | undefined
+  #debounce: NodeJS.Timeout | undefined
+  #checking: Promise<void> | undefined
+  /** Writes of the last good policy, in order; awaited on close so none is cut short. */
+  #persisting: Promise<void> = Promise.resolve()
+
+  constructor(options: PolicySourceOptions) {
+    super()
+    this.#o = options
+    // Read only by /metrics, which is served after start() has loaded a policy.
+    options.metrics.observePolicyGeneration(() => this.current.generation)
+  }
+
+  /** The policy in force; set by start(), which every caller awaits first. */
+  get current(): LoadedPolicy {
+    return this.#current!
+  }
+
+  get lastError(): PolicyRejection | undefined {
+    return this.#lastError
+  }
+
+  get file(): string {
+    return this.#o.file
+  }
+
+  /**
+   * Loads the file, or else the persisted last good policy, then starts watching.
+   * Throws PolicyLoadError when neither gives a valid policy.
+   */
+  async start(): Promise<LoadedPolicy> {
+    const { file, log } = this.#o
+    let text: string | undefined
+    let readError: string | undefined
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      readError = `cannot read ${file}: ${(err as Error).message}`
+    }
+    const result = text === undefined ? undefined : parsePolicy(text, file)
+    if (result?.ok) {
+      this.#lastSeenHash = result.hash
+      this.#apply(compilePolicy(result.policy, result.hash), 'file', text!)
+    } else {
+      const problems = result && !result.ok ? result.errors : [readProblem(file, readError!)]
+      this.#lastSeenHash = result?.hash
+      this.#reject(result?.hash ?? '', problems)
+      const persisted = await this.#loadPersisted()
+      if (!persisted) throw new PolicyLoadError(`no valid policy: ${file} is invalid and no last good policy was saved in ${this.#o.stateDir}`, problems)
+      this.#apply(persisted, 'persisted')
+      log.error({ file, problems: problems.map(formatProblem), servingHash: persisted.hash },
+        `POLICY FILE INVALID AT START: serving the last good policy saved in ${this.#o.stateDir} until ${file} is fixed`)
+    }
+    await this.#persisting
+    this.#watch()
+    return this.current
+  }
+
+  /** Re-reads the file now; a no-op when its content has not changed. */
+  check(): Promise<void> {
+    // One check at a time: a burst of watch events and the timer never race each other.
+    this.#checking ??= this.#check().finally(() => { this.#checking = undefined })
+    return this.#checking
+  }
+
+  async #check(): Promise<void> {
+    const { file, log } = this.#o
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      // Mid-swap a ConfigMap directory can briefly lack the file; the next event or tick retries.
+      log.debug({ err, file }, 'policy file not readable right now')
+      return
+    }
+    const hash = hashPolicyText(text)
+    if (hash === this.#lastSeenHash) return
+    this.#lastSeenHash = hash
+    const result = parsePolicy(text, file)
+    if (!result.ok) {
+      this.#reject(result.hash, result.errors)
+      log.error({ file, hash: result.hash, problems: result.errors.map(formatProblem), keptGeneration: this.current.generation },
+        'policy reload rejected; the last good policy stays in force')
+      return
+    }
+    for (const w of result.warnings) log.warn({ file }, formatProblem(w))
+    this.#apply(compilePolicy(result.policy, result.hash), 'file', text)
+  }
+
+  #apply(compiled: CompiledPolicy, origin: LoadedPolicy['origin'], text?: string): void {
+    const generation = (this.#current?.generation ?? 0) + 1
+    this.#current = { compiled, generation, loadedAt: new Date(), origin }
+    if (origin === 'file') this.#lastError = undefined
+    this.#o.metrics.policyReloads.add(1, { result: 'applied' })
+    this.#o.log.info({ generation, hash: compiled.hash, origin }, 'policy applied')
+    if (text !== undefined) this.#persisting = this.#persisting.then(() => this.#persist(text))
+    this.emit('applied', this.#current)
+  }
+
+  #reject(hash: string, problems: PolicyProblem[]): void {
+    this.#lastError = { at: new Date(), hash, problems }
+    this.#o.metrics.policyReloads.add(1, { result: 'rejected' })
+    this.emit('rejected', this.#lastError)
+  }
+
+  async #persist(text: string): Promise<void> {
+    const target = join(this.#o.stateDir, LAST_GOOD_FILE)
+    try {
+      await mkdir(this.#o.stateDir, { recursive: true })
+      const tmp = `${target}.${process.pid}.tmp`
+      await writeFile(tmp, text)
+      await rename(tmp, target)
+    } catch (err) {
+      this.#o.log.warn({ err, target }, 'cannot persist the last good policy; a restart with a broken file would not serve')
+    }
+  }
+
+  async #loadPersisted(): Promise<CompiledPolicy | undefined> {
+    const saved = join(this.#o.stateDir, LAST_GOOD_FILE)
+    try {
+      const result = parsePolicy(await readFile(saved, 'utf8'), saved)
+      return result.ok ? compilePolicy(result.policy, result.hash) : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  #watch(): void {
+    const interval = this.#o.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS
+    this.#timer = setInterval(() => void this.check(), interval)
+    this.#timer.unref()
+    try {
+      this.#watcher = watch(dirname(this.#o.file), { persistent: false }, () => {
+        clearTimeout(this.#debounce)
+        this.#debounce = setTimeout(() => void this.check(), DEBOUNCE_MS)
+      })
+      this.#watcher.on('error', err => this.#o.log.warn({ err }, 'policy directory watch failed; the periodic hash check continues'))
+    } catch (err) {
+      this.#o.log.warn({ err }, 'cannot watch the policy directory; relying on the periodic hash check')
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#watcher?.close()
+    clearInterval(this.#timer)
+    clearTimeout(this.#debounce)
+    await this.#checking
+    await this.#persisting
+  }
+}
+
+function readProblem(file: string, message: string): PolicyProblem {
+  return { file, line: 0, column: 0, key: '(file)', message, fix: 'check the path given with --policy or DUALREAD_POLICY', severity: 'error' }
+}

@@ -1,0 +1,187 @@
+// The request path: classify → choose (policy) → serve (breaker, fallback) → respond → record.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Writable } from 'node:stream'
+import { chooseBackend, matchRule, otherSide, type Decision, type Reason } from '../policy/choose.ts'
+import type { CompiledPolicy, ResourceKind, ResourceMatch } from '../policy/compile.ts'
+import { BodyCapture } from '../parity/capture.ts'
+import type { ShadowReader } from '../parity/shadow.ts'
+import type { Side } from '../policy/schema.ts'
+import type { OverrideStore } from '../rollback/overrides.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import { classify, type Classified } from './classify.ts'
+import { AuthorityForwarder, sendError } from './forward.ts'
+import { clientResponseHeaders, decisionHeaders, HEADER, upstreamRequestHeaders } from './headers.ts'
+import type { ReadYourWrites } from './read-your-writes.ts'
+import type { BodySink, UpstreamPair } from './upstream.ts'
+
+/** A write through the proxy: the object (or, for a collection POST, the collection) it changed. */
+export interface WriteEvent {
+  resourceType: string
+  tenant: string
+  id: string | undefined
+  at: number
+}
+
+/** The policy in force together with the upstreams built for it. Swapped whole on reload. */
+export interface ProxyGeneration {
+  readonly compiled: CompiledPolicy
+  readonly upstreams: UpstreamPair
+  readonly generation: number
+}
+
+export interface GenerationSource {
+  readonly current: ProxyGeneration
+}
+
+export interface ReadProxyOptions {
+  policy: GenerationSource
+  overrides: OverrideStore
+  readYourWrites: ReadYourWrites
+  shadow: ShadowReader
+  metrics: Metrics
+  /** Called after every write the authority accepted (2xx), before the client sees the answer. */
+  onWrite?: (write: WriteEvent) => void
+  log: Logger
+}
+
+/** What the client gets when no side could answer: 504 for a timeout, 503 for an open breaker, else 502. */
+const ERROR_STATUS: Record<string, number> = { UND_ERR_HEADERS_TIMEOUT: 504, UND_ERR_CONNECT_TIMEOUT: 504, EOPENBREAKER: 503 }
+const PASSTHROUGH_RULE = '(none)'
+const NO_RESOURCE = '(none)'
+
+export class ReadProxy {
+  #o: ReadProxyOptions
+  #forwarder: AuthorityForwarder
+
+  constructor(options: ReadProxyOptions) {
+    this.#o = options
+    this.#forwarder = new AuthorityForwarder(options.log)
+  }
+
+  /** The node:http request listener. */
+  handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // Captured once: a reload mid-request never changes this request's policy or upstreams.
+    const gen = this.#o.policy.current
+    if (this.#o.log.isLevelEnabled('debug')) this.#accessLog(req, res)
+    const c = classify(gen.compiled, req.method!, req.url!, req.headers) // always set on a server request
+    if (c.kind === 'read') {
+      const { slice } = c
+      const recent = this.#o.readYourWrites.active(slice.tenant, slice.resourceType)
+      const decision = chooseBackend(gen.compiled.policy, slice, this.#o.overrides.current, recent)
+      void this.#serveRead(gen, req, res, decision, slice.resourceType, c.match.kind) // settles every outcome itself
+    } else {
+      this.#forward(gen, c, req, res)
+    }
+  }
+
+  /** Websocket upgrades always go to the authority. */
+  handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const gen = this.#o.policy.current
+    this.#forwarder.ws(req, socket, head, gen.upstreams.get(gen.compiled.policy.authority).config.url)
+  }
+
+  async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, decision: Decision, resourceType: string, kind: ResourceKind): Promise<void> {
+    const { rule } = decision
+    const { shadow } = this.#o
+    const request = {
+      path: req.url!,
+      method: req.method === 'HEAD' ? 'HEAD' as const : 'GET' as const,
+      headers: upstreamRequestHeaders(req),
+    }
+    let side: Side = decision.serve
+    let reason: Reason = decision.reason
+    // A shadowed read keeps a copy of the body as it streams to the client.
+    const bounds = gen.compiled.policy.shadow
+    const capture = shadow.admit(rule, bounds.maxInFlight) ? new BodyCapture(res, bounds.maxBodyBytes) : undefined
+    let contentEncoding: string | undefined
+    // The body goes to the client unless it is a 5xx that the other side may still replace.
+    const toClient = (canFallBack: boolean, sink: Writable): BodySink => (status, headers) => {
+      if (status >= 500 && canFallBack) return discardSink()
+      res.writeHead(status, { ...clientResponseHeaders(headers), ...decisionHeaders(side, rule.name, reason) })
+      this.#count(rule.name, resourceType, side, reason, status)
+      contentEncoding = headers['content-encoding']
+      return sink
+    }
+    try {
+      const status = await gen.upstreams.get(side).read('primary', request, toClient(rule.fallback, capture ?? res))
+      if (capture?.overflowed) shadow.skip('body_too_large')
+      else if (capture) {
+        const primary = { status, body: capture.body(), ...(contentEncoding ? { contentEncoding } : {}) }
+        shadow.launch({ compiled: gen.compiled, upstreams: gen.upstreams, rule, resourceType, kind, request, servedBy: side, reason, primary })
+      }
+      return
+    } catch (err) {
+      if (capture) shadow.skip('primary_failed')
+      if (res.headersSent || !rule.fallback) return this.#failed(res, err as Error, side, rule.name, reason, resourceType)
+      const from = side
+      side = otherSide(side)
+      reason = 'fallback'
+      this.#o.log.warn({ from, to: side, rule: rule.name, error: (err as Error).message }, 'read failed over to the other side')
+    }
+    try {
+      await gen.upstreams.get(side).read('primary', request, toClient(false, res))
+      this.#o.metrics.fallbacks.add(1, { from: otherSide(side), to: side })
+    } catch (err) {
+      this.#failed(res, err as Error, side, rule.name, reason, resourceType)
+    }
+  }
+
+  /** No side could answer: a clean error, unless the answer (a 5xx, or a cut body) already reached the client. */
+  #failed(res: ServerResponse, err: Error, side: Side, rule: string, reason: Reason, resourceType: string): void {
+    if (res.headersSent) return
+    const status = ERROR_STATUS[String((err as NodeJS.ErrnoException).code)] ?? 502
+    res.setHeaders(new Map(Object.entries(decisionHeaders(side, rule, reason))))
+    sendError(res, status, 'upstream_unavailable', `${side}: ${err.message}`)
+    this.#count(rule, resourceType, side, reason, status)
+  }
+
+  #forward(gen: ProxyGeneration, c: Exclude<Classified, { kind: 'read' }>, req: IncomingMessage, res: ServerResponse): void {
+    const { policy } = gen.compiled
+    const authority = policy.authority
+    const upstream = gen.upstreams.get(authority)
+    const rule = c.kind === 'write' ? matchRule(policy, c.slice).name : PASSTHROUGH_RULE
+    const reason: Reason = c.kind === 'write' ? 'write' : 'passthrough'
+    const resourceType = c.kind === 'write' ? c.slice.resourceType : NO_RESOURCE
+    res.setHeaders(new Map(Object.entries(decisionHeaders(authority, rule, reason))))
+    res.once('finish', () => this.#count(rule, resourceType, authority, reason, res.statusCode))
+    const onForwarded = c.kind === 'write'
+      ? (_req: IncomingMessage, status: number) => {
+          if (status >= 300) return
+          const at = Date.now()
+          this.#o.readYourWrites.record(c.slice.tenant, c.slice.resourceType, policy.readYourWrites.windowMs, at)
+          this.#o.onWrite?.({ resourceType: c.slice.resourceType, tenant: c.slice.tenant ?? '', id: c.match.kind === 'item' ? itemId(c.match) : undefined, at })
+        }
+      : undefined
+    this.#forwarder.web(req, res, upstream.config.url, upstream.config.timeoutMs, onForwarded)
+  }
+
+  /** Debug-level access log; credentials in headers are dropped by the logger's serializer. */
+  #accessLog(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now()
+    res.once('finish', () => this.#o.log.debug({
+      req, status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10,
+      servedBy: res.getHeader(HEADER.servedBy), rule: res.getHeader(HEADER.rule), reason: res.getHeader(HEADER.reason),
+    }, 'request'))
+  }
+
+  #count(rule: string, resourceType: string, servedBy: Side, reason: Reason, status: number): void {
+    this.#o.metrics.countRequest(rule, resourceType, servedBy, reason, status)
+  }
+
+  close(): void {
+    this.#forwarder.close()
+  }
+}
+
+/** The id parameter of an item path: the last parameter that is not the tenant. */
+function itemId(match: ResourceMatch): string | undefined {
+  const names = match.resource.item.split('/').filter(s => s.startsWith(':')).map(s => s.slice(1))
+  return match.params[names[names.length - 1]!]
+}
+
+/** Where the body of a failed answer goes when the other side will answer instead. */
+function discardSink(): Writable {
+  return new Writable({ write(_chunk, _encoding, done) { done() } })
+}

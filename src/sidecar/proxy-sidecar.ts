@@ -1,0 +1,248 @@
+// `dualread proxy` as a unit: the policy source, the read proxy, the admin server and shared
+// state wired together, with a clean drain on stop. Also what the demo and the tests start.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Redis } from 'ioredis'
+import { createAdminServer } from '../admin/server.ts'
+import { formatProblem } from '../policy/problems.ts'
+import { PolicySource, type LoadedPolicy } from '../policy/source.ts'
+import { ReadProxy, type ProxyGeneration, type WriteEvent } from '../proxy/server.ts'
+import { openStateStore } from '../sync/open-state-store.ts'
+import type { StateStore } from '../sync/state-store.ts'
+import { ReadYourWrites } from '../proxy/read-your-writes.ts'
+import { UpstreamPair } from '../proxy/upstream.ts'
+import { DriftGate } from '../parity/gate.ts'
+import { ParityRecorder, readinessOf, type SliceReport } from '../parity/report.ts'
+import { ShadowReader } from '../parity/shadow.ts'
+import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type OverrideStore } from '../rollback/overrides.ts'
+import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import { Metrics } from '../telemetry/metrics.ts'
+
+export const DEFAULT_STATE_DIR = '.dualread'
+const DRAIN_TIMEOUT_MS = 10_000
+const DRAIN_POLL_MS = 50
+const READY_CACHE_MS = 1000
+const PROBE_TIMEOUT_MS = 1000
+
+export interface ProxySidecarOptions {
+  policyFile: string
+  /** HOST:PORT; overrides the policy's `listen`. Port 0 picks a free port. */
+  listen?: string
+  /** HOST:PORT; overrides the policy's `admin`. */
+  admin?: string
+  stateDir: string
+  adminToken?: string
+  redisUrl?: string
+  log: Logger
+  policyCheckIntervalMs?: number
+  /** How long SIGTERM waits for requests in flight before closing their connections. */
+  drainTimeoutMs?: number
+  /**
+   * Where writes through the proxy are announced to the sync loop (and its acknowledgements come
+   * from). Embedded mode passes the store it shares with its sync loop; otherwise, with sync
+   * enabled and Redis configured, the proxy opens the Redis store itself.
+   */
+  changeStore?: StateStore
+}
+
+export interface ProxySidecar {
+  proxyUrl: string
+  adminUrl: string
+  stop(): Promise<void>
+}
+
+export function splitHostPort(value: string): { host: string, port: number } {
+  const i = value.lastIndexOf(':')
+  return { host: value.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(value.slice(i + 1)) }
+}
+
+/**
+ * Starts the sidecar and resolves once both ports listen.
+ * @example
+ * const sidecar = await startProxySidecar({ policyFile: 'policies/reference.yaml', stateDir: '.dualread', log: createLogger() })
+ * await sidecar.stop()
+ */
+export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySidecar> {
+  const { log } = o
+  const metrics = new Metrics()
+  const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log, metrics, checkIntervalMs: o.policyCheckIntervalMs })
+  const first = await source.start()
+  const policy = first.compiled.policy
+
+  let generation: ProxyGeneration = {
+    compiled: first.compiled,
+    generation: first.generation,
+    upstreams: new UpstreamPair(policy.upstreams, policy.breaker, metrics, log),
+  }
+  source.on('applied', (loaded: LoadedPolicy) => {
+    const p = loaded.compiled.policy
+    const previous = generation.upstreams
+    const reuse = UpstreamPair.keyOf(p.upstreams, p.breaker) === previous.key
+    generation = {
+      compiled: loaded.compiled,
+      generation: loaded.generation,
+      upstreams: reuse ? previous : new UpstreamPair(p.upstreams, p.breaker, metrics, log),
+    }
+    if (!reuse) {
+      // Requests that started on the old generation may still be about to use its pools.
+      const grace = 2 * Math.max(previous.old.config.timeoutMs, previous.new.config.timeoutMs)
+      setTimeout(() => void previous.close(), grace).unref()
+    }
+  })
+
+  const redisUrl = o.redisUrl ?? sharedRedisUrl(policy.sync.state)
+  let redis: Redis | undefined
+  let overrides: OverrideStore
+  if (redisUrl) {
+    redis = connectRedis(redisUrl, log)
+    const store = new RedisOverrideStore(redis, keyPrefix(policy.migration), log)
+    // If Redis is not up yet, start anyway: the poll picks the overrides up once it is.
+    if (await redisReady(redis)) await store.refresh()
+    overrides = store
+  } else {
+    overrides = new MemoryOverrideStore()
+  }
+
+  const readYourWrites = new ReadYourWrites()
+  let changeStore = o.changeStore
+  const ownsChangeStore = !changeStore && policy.sync.enabled && redisUrl !== undefined
+  if (ownsChangeStore) changeStore = await openStateStore(redisUrl!, policy.migration, log)
+  const stopAcks = changeStore ? await changeStore.onApplied((type, tenant, upTo) => readYourWrites.acknowledge(tenant, type, upTo)) : undefined
+  const onWrite = changeStore ? (write: WriteEvent) => {
+    changeStore!.appendChange({ resourceType: write.resourceType, tenant: write.tenant, at: write.at, ...(write.id === undefined ? {} : { id: write.id }) })
+      .catch(err => log.warn({ err: { message: (err as Error).message } }, 'cannot announce a write to the sync loop; its next full scan will pick it up'))
+  } : undefined
+  const recorder = new ParityRecorder(metrics)
+  const shadow = new ShadowReader({ metrics, log, recorder, gate: new DriftGate(overrides, metrics, log) })
+  const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, ...(onWrite ? { onWrite } : {}) })
+  const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)
+  // Upgraded (websocket) connections leave the HTTP server's bookkeeping; closed on stop.
+  const upgraded = new Set<import('node:stream').Duplex>()
+  server.on('upgrade', (req, socket: import('node:stream').Duplex, head: Buffer) => {
+    upgraded.add(socket)
+    socket.once('close', () => upgraded.delete(socket))
+    proxy.handleUpgrade(req, socket, head)
+  })
+  let inFlight = 0
+  server.on('request', (_req, res) => {
+    inFlight++
+    res.once('close', () => inFlight--)
+  })
+
+  let readyCache: { at: number, value: { ready: boolean, detail: Record<string, unknown> } } | undefined
+  const admin = createAdminServer(splitHostPort(o.admin ?? policy.admin).host, {
+    metrics, log, token: o.adminToken,
+    handlers: {
+      async ready() {
+        if (readyCache && Date.now() - readyCache.at < READY_CACHE_MS) return readyCache.value
+        const [oldUp, newUp] = await Promise.all([generation.upstreams.old.probe(PROBE_TIMEOUT_MS), generation.upstreams.new.probe(PROBE_TIMEOUT_MS)])
+        const value = { ready: oldUp || newUp, detail: { policyGeneration: generation.generation, upstreams: { old: oldUp, new: newUp } } }
+        readyCache = { at: Date.now(), value }
+        return value
+      },
+      status: () => status(source, generation, overrides, readYourWrites, recorder, shadow),
+      async rollback(change: OverrideChange) {
+        if (change.rule && !generation.compiled.policy.rules.some(r => r.name === change.rule)) {
+          return `no rule named "${change.rule}"; rules: ${generation.compiled.policy.rules.map(r => r.name).join(', ')}`
+        }
+        try {
+          await overrides.apply(change)
+        } catch (err) {
+          return `cannot store the override: ${(err as Error).message}`
+        }
+        log.warn({ change }, change.clear ? 'rollback overrides cleared' : `rollback override set: reads of ${change.all ? 'every rule' : `rule "${change.rule}"`} go to the authority`)
+        return undefined
+      },
+    },
+  })
+
+  const proxyAddress = await listen(server, o.listen ?? policy.listen)
+  const adminAddress = await listen(admin, o.admin ?? policy.admin)
+  log.info({ proxy: proxyAddress, admin: adminAddress, generation: first.generation, origin: first.origin }, 'dualread proxy listening')
+
+  let stopping: Promise<void> | undefined
+  async function drain(): Promise<void> {
+    const closed = new Promise<void>(resolve => server.close(() => resolve()))
+    const deadline = Date.now() + (o.drainTimeoutMs ?? DRAIN_TIMEOUT_MS)
+    while (inFlight > 0 && Date.now() < deadline) {
+      server.closeIdleConnections()
+      await new Promise(r => setTimeout(r, DRAIN_POLL_MS))
+    }
+    if (inFlight > 0) log.warn({ inFlight }, 'drain timed out; closing the remaining connections')
+    server.closeAllConnections()
+    for (const socket of upgraded) socket.destroy()
+    await closed
+    admin.closeAllConnections()
+    await new Promise<void>(resolve => admin.close(() => resolve()))
+    await source.close()
+    proxy.close()
+    await overrides.close()
+    await stopAcks?.()
+    if (ownsChangeStore) await changeStore!.close()
+    redis?.disconnect()
+    await generation.upstreams.close()
+    await metrics.shutdown()
+    log.info('dualread proxy stopped')
+  }
+
+  return {
+    proxyUrl: `http://${proxyAddress}`,
+    adminUrl: `http://${adminAddress}`,
+    stop: () => (stopping ??= drain()),
+  }
+}
+
+/** Listens on HOST:PORT; resolves to the address actually bound (port 0 picks one). */
+export function listen(server: Server, hostPort: string): Promise<string> {
+  const { host, port } = splitHostPort(hostPort)
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      const a = server.address() as AddressInfo
+      resolve(a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)
+    })
+  })
+}
+
+function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader): Record<string, unknown> {
+  const loaded = source.current
+  const { policy, hash } = gen.compiled
+  const active = overrides.current
+  const parity = recorder.report(policy)
+  const lastError = source.lastError
+  return {
+    policy: {
+      file: source.file,
+      generation: loaded.generation,
+      hash,
+      loadedAt: loaded.loadedAt.toISOString(),
+      origin: loaded.origin,
+      degraded: loaded.origin === 'persisted',
+      lastError: lastError ? { at: lastError.at.toISOString(), hash: lastError.hash, problems: lastError.problems.map(formatProblem) } : null,
+    },
+    authority: policy.authority,
+    upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {
+      const u = gen.upstreams.get(side)
+      return [side, { url: u.config.url, breakers: Object.fromEntries(u.breakerStates().map(b => [b.role, b.state])) }]
+    })),
+    overrides: { ...overrides.describe(), entries: overrides.entries() },
+    rules: policy.rules.map(r => ({
+      name: r.name, match: r.match, primary: r.primary, newPercent: r.newPercent, shadowPercent: r.shadowPercent, fallback: r.fallback,
+      rolledBack: active.all || active.rules.has(r.name),
+      ...ruleReadiness(parity.filter(p => p.rule === r.name), policy),
+    })),
+    parity,
+    shadow: { inFlight: shadow.inFlight, maxInFlight: policy.shadow.maxInFlight },
+    readYourWrites: { windowMs: policy.readYourWrites.windowMs, trackedSlices: ryw.size },
+  }
+}
+
+/** A rule is ready to promote when its slices together have enough comparisons and no critical drift in the window. */
+function ruleReadiness(slices: SliceReport[], policy: ProxyGeneration['compiled']['policy']) {
+  const gate = policy.gates.rollbackOnCriticalDrift
+  const comparisons = slices.reduce((n, s) => n + s.window.comparisons, 0)
+  const critical = slices.reduce((n, s) => n + s.window.results.critical, 0)
+  return readinessOf(comparisons, critical, gate.minSamples, gate.windowSec)
+}

@@ -1,0 +1,119 @@
+// `dualread sync` as a unit: the policy (followed across reloads: an authority flip reverses the
+// direction), the state store, the sync loop and an admin port for health, metrics and status.
+import type { Server } from 'node:http'
+import { createAdminServer } from '../admin/server.ts'
+import { PolicySource, type LoadedPolicy } from '../policy/source.ts'
+import { sharedRedisUrl } from '../state/redis.ts'
+import { SyncLoop, syncDirection, type PassSummary } from '../sync/loop.ts'
+import { openStateStore } from '../sync/open-state-store.ts'
+import { SyncProgress } from '../sync/progress.ts'
+import type { StateStore } from '../sync/state-store.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import { Metrics } from '../telemetry/metrics.ts'
+import { listen, splitHostPort } from './proxy-sidecar.ts'
+
+export const DEFAULT_SYNC_ADMIN = '127.0.0.1:9091'
+const RECENT_CONFLICTS = 20
+/** How long --once waits for a running sync process to release the lease. */
+const ONCE_LEASE_WAIT_MS = 30_000
+
+export interface SyncProcessOptions {
+  policyFile: string
+  stateDir: string
+  log: Logger
+  adminToken?: string
+  /** A store shared with an in-process proxy (embedded mode); otherwise opened from the policy. */
+  state?: StateStore
+  /** Where to draw progress bars (a terminal); progress is logged without one. */
+  bars?: NodeJS.WritableStream | undefined
+  policyCheckIntervalMs?: number
+}
+
+export interface SyncProcess {
+  adminUrl: string
+  stop(): Promise<void>
+}
+
+async function openState(o: SyncProcessOptions, loaded: LoadedPolicy): Promise<{ state: StateStore, owned: boolean }> {
+  if (o.state) return { state: o.state, owned: false }
+  const { policy } = loaded.compiled
+  const url = sharedRedisUrl(policy.sync.state) ?? policy.sync.state
+  return { state: await openStateStore(url, policy.migration, o.log), owned: true }
+}
+
+/** Runs the sync loop until stop(), following policy reloads. */
+export async function startSyncProcess(o: SyncProcessOptions & { admin: string }): Promise<SyncProcess> {
+  const { log } = o
+  const metrics = new Metrics()
+  const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log, metrics, checkIntervalMs: o.policyCheckIntervalMs })
+  const first = await source.start()
+  const { state, owned } = await openState(o, first)
+  const progress = new SyncProgress({ log, metrics, bars: o.bars })
+  const build = (loaded: LoadedPolicy) => new SyncLoop({ compiled: loaded.compiled, state, log, metrics, progress })
+  let loop = build(first)
+  void loop.start()
+  // The direction and everything else come from the policy: a reload finishes the batch in hand and starts over.
+  source.on('applied', (loaded: LoadedPolicy) => {
+    const previous = loop
+    loop = build(loaded)
+    const { source: from, target: to } = syncDirection(loaded.compiled.policy)
+    log.info({ from, to }, 'policy reloaded; the sync restarts with it')
+    void previous.stop().then(() => loop.start())
+  })
+
+  const admin: Server = createAdminServer(splitHostPort(o.admin).host, {
+    metrics, log, token: o.adminToken,
+    handlers: {
+      ready: async () => ({ ready: true, detail: { leader: loop.lease !== undefined } }),
+      status: async () => ({
+        role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
+        direction: { from: loop.source, to: loop.target }, state: state.kind,
+        totals: loop.totals, progress: progress.snapshot(),
+        conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
+        policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash },
+      }),
+    },
+  })
+  const adminAddress = await listen(admin, o.admin)
+  log.info({ admin: adminAddress, from: loop.source, to: loop.target, state: state.kind }, 'dualread sync started')
+
+  let stopping: Promise<void> | undefined
+  return {
+    adminUrl: `http://${adminAddress}`,
+    stop: () => (stopping ??= (async () => {
+      await source.close()
+      await loop.stop()
+      progress.stop()
+      admin.closeAllConnections()
+      await new Promise<void>(resolve => admin.close(() => resolve()))
+      if (owned) await state.close()
+      await metrics.shutdown()
+      log.info('dualread sync stopped; checkpoints saved')
+    })()),
+  }
+}
+
+export interface OnceResult extends PassSummary {
+  differences: number
+  converged: boolean
+}
+
+/** One full reconcile pass (`dualread sync --once`). */
+export async function syncOnce(o: SyncProcessOptions): Promise<OnceResult> {
+  const metrics = new Metrics()
+  const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log: o.log, metrics })
+  const loaded = await source.start()
+  await source.close()
+  const { state, owned } = await openState(o, loaded)
+  const progress = new SyncProgress({ log: o.log, metrics, bars: o.bars })
+  const loop = new SyncLoop({ compiled: loaded.compiled, state, log: o.log, metrics, progress })
+  try {
+    const summary = await loop.runOnce(ONCE_LEASE_WAIT_MS)
+    return { ...summary, converged: summary.differences === 0 && summary.errors === 0 }
+  } finally {
+    progress.stop()
+    await loop.stop()
+    if (owned) await state.close()
+    await metrics.shutdown()
+  }
+}

@@ -1,0 +1,161 @@
+// Reads and writes one store the way its REST API is described in the policy: collection and
+// item paths, list pointers and parameters, id. No resource-specific code; a store that needs
+// some implements ResourceAdapter itself.
+import { Pool } from 'undici'
+import type { Policy, Resource, Side } from '../policy/schema.ts'
+import { parsePointer, valueAt } from '../parity/pointer.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import { retryAfterMs, type Throttle } from './throttle.ts'
+
+export interface Page {
+  items: Array<{ id: string, doc: unknown }>
+  next: string | undefined
+}
+
+export interface ResourceAdapter {
+  readonly side: Side
+  listTenants(): Promise<string[]>
+  /** One page of a tenant's objects of one type (tenant '' for resources without a tenant). */
+  listPage(resource: Resource, tenant: string, cursor: string | undefined, limit: number): Promise<Page>
+  /** The object, or undefined when the store says 404. */
+  get(resource: Resource, tenant: string, id: string): Promise<unknown>
+  put(resource: Resource, tenant: string, id: string, doc: unknown): Promise<void>
+  /** Deleting what is not there is success. */
+  delete(resource: Resource, tenant: string, id: string): Promise<void>
+  close(): Promise<void>
+}
+
+export class SyncHttpError extends Error {
+  readonly status: number
+  constructor(side: Side, method: string, path: string, status: number, body: string) {
+    super(`${side} answered ${status} to ${method} ${path}: ${body.slice(0, 200)}`)
+    this.name = 'SyncHttpError'
+    this.status = status
+  }
+}
+
+const CONNECTIONS = 16
+
+/** Does a resource's collection path carry the tenant? Resources without one are synced once. */
+export function isTenantScoped(resource: Resource, policy: Policy): boolean {
+  return resource.collection.split('/').includes(`:${policy.identity.tenant.pathParam}`)
+}
+
+export class RestAdapter implements ResourceAdapter {
+  readonly side: Side
+  #pool: Pool
+  #base: string
+  #policy: Policy
+  #throttle: Throttle
+  #metrics: Metrics
+  #timeoutMs: number
+  #attributes: { upstream: Side, role: 'sync' }
+
+  constructor(side: Side, policy: Policy, throttle: Throttle, metrics: Metrics) {
+    this.side = side
+    this.#policy = policy
+    const url = new URL(policy.upstreams[side].url)
+    this.#pool = new Pool(url.origin, { connections: CONNECTIONS, keepAliveTimeout: 30_000 })
+    this.#base = url.pathname.replace(/\/$/, '')
+    this.#throttle = throttle
+    this.#metrics = metrics
+    this.#timeoutMs = policy.upstreams[side].timeoutMs
+    this.#attributes = { upstream: side, role: 'sync' }
+  }
+
+  async listTenants(): Promise<string[]> {
+    const t = this.#policy.sync.tenants
+    if (!t) return []
+    const [items, id, next] = [parsePointer(t.items), parsePointer(t.id), parsePointer(t.next)]
+    const tenants: string[] = []
+    let cursor: string | undefined
+    do {
+      const query = cursor === undefined ? '' : `?${t.cursorParam}=${encodeURIComponent(cursor)}`
+      const page = await this.#json('GET', `${t.list}${query}`)
+      const list = valueAt(page, items)
+      if (!Array.isArray(list)) throw new Error(`${this.side}: the tenant list at ${t.list} has no array at ${t.items}`)
+      for (const item of list) tenants.push(String(valueAt(item, id)))
+      cursor = cursorOf(valueAt(page, next))
+    } while (cursor !== undefined)
+    return tenants
+  }
+
+  async listPage(resource: Resource, tenant: string, cursor: string | undefined, limit: number): Promise<Page> {
+    const { list } = resource
+    const params = new URLSearchParams({ [list.limitParam]: String(limit) })
+    if (cursor !== undefined) params.set(list.cursorParam, cursor)
+    const path = `${this.#fill(resource.collection, tenant)}?${params.toString()}`
+    const page = await this.#json('GET', path)
+    const items = valueAt(page, parsePointer(list.items))
+    if (!Array.isArray(items)) throw new Error(`${this.side}: ${path} has no item list at ${list.items}`)
+    const idAt = parsePointer(resource.id)
+    return {
+      items: items.map(doc => ({ id: String(valueAt(doc, idAt)), doc })),
+      next: cursorOf(valueAt(page, parsePointer(list.next))),
+    }
+  }
+
+  async get(resource: Resource, tenant: string, id: string): Promise<unknown> {
+    return this.#json('GET', this.#fill(resource.item, tenant, id), undefined, true)
+  }
+
+  async put(resource: Resource, tenant: string, id: string, doc: unknown): Promise<void> {
+    await this.#json('PUT', this.#fill(resource.item, tenant, id), doc)
+  }
+
+  async delete(resource: Resource, tenant: string, id: string): Promise<void> {
+    await this.#json('DELETE', this.#fill(resource.item, tenant, id), undefined, true)
+  }
+
+  /** A path pattern with the tenant and the (last) id parameter filled in. */
+  #fill(pattern: string, tenant: string, id?: string): string {
+    const tenantParam = `:${this.#policy.identity.tenant.pathParam}`
+    return pattern.split('/').map(segment => {
+      if (segment === tenantParam) return encodeURIComponent(tenant)
+      if (segment.startsWith(':') && id !== undefined) return encodeURIComponent(id)
+      return segment
+    }).join('/')
+  }
+
+  async #json(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown, notFoundIsAbsent = false): Promise<unknown> {
+    for (;;) {
+      await this.#throttle.acquire(method !== 'GET')
+      const started = performance.now()
+      let res
+      try {
+        res = await this.#pool.request({
+          method, path: this.#base + path,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs,
+        })
+      } catch (err) {
+        this.#throttle.failed()
+        throw err
+      }
+      const ms = performance.now() - started
+      this.#metrics.upstreamDuration.record(ms / 1000, this.#attributes)
+      this.#throttle.observe(res.statusCode, ms, retryAfterMs(res.headers['retry-after']))
+      // A 429 is the upstream asking for time, not a failure: wait as asked and try again.
+      if (res.statusCode === 429) {
+        await res.body.dump()
+        continue
+      }
+      if (notFoundIsAbsent && res.statusCode === 404) {
+        await res.body.dump()
+        return undefined
+      }
+      if (res.statusCode >= 300) throw new SyncHttpError(this.side, method, path, res.statusCode, await res.body.text())
+      const text = await res.body.text()
+      return text === '' ? undefined : JSON.parse(text)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close()
+  }
+}
+
+function cursorOf(value: unknown): string | undefined {
+  return value === undefined || value === null || value === '' ? undefined : String(value)
+}

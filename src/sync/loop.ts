@@ -1,0 +1,478 @@
+// The sync loop: keeps the other store equal to the authority. Work comes from the change
+// stream (writes through the proxy), a backfill over every resource type and tenant, and a
+// periodic full scan that also catches writes that bypassed the proxy and deletions. Every
+// unit of work is a key; applying it makes the target equal to the source as it is now.
+import { hostname } from 'node:os'
+import { randomUUID } from 'node:crypto'
+import pMap from 'p-map'
+import type { CompiledPolicy } from '../policy/compile.ts'
+import type { Policy, Resource, Side } from '../policy/schema.ts'
+import { canonicalHash, compilePlan, type ComparePlan } from '../parity/compare.ts'
+import { parsePointer, valueAt } from '../parity/pointer.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import { isTenantScoped, RestAdapter, type ResourceAdapter } from './adapter.ts'
+import { decide, type KeyFacts, type SyncOp } from './decide.ts'
+import { syncKey, type ChangeEvent, type Lease, type StateStore, type SyncKey } from './state-store.ts'
+import { Throttle } from './throttle.ts'
+import type { SyncProgress } from './progress.ts'
+
+const CHANGE_POLL_MS = 100
+const STATE_RETRY_MS = 1000
+/** Latest change time per key, for the watermark rule; older entries are forgotten first. */
+const RECENT_CHANGES_MAX = 100_000
+
+export interface PassSummary {
+  scanned: number
+  upserted: number
+  deleted: number
+  unchanged: number
+  skipped: number
+  conflicts: number
+  errors: number
+}
+
+export interface SyncLoopOptions {
+  compiled: CompiledPolicy
+  state: StateStore
+  log: Logger
+  metrics: Metrics
+  progress: SyncProgress
+  /** For stores that need custom code; defaults to the policy-described REST adapter per side. */
+  adapters?: Record<Side, ResourceAdapter>
+  owner?: string
+  /** How many keys' latest change times are kept for the watermark rule (oldest forgotten first). */
+  recentChangesMax?: number
+}
+
+/** Which way objects flow: from the authority to the other side, unless the policy says otherwise. */
+export function syncDirection(policy: Policy): { source: Side, target: Side } {
+  const { direction } = policy.sync
+  const source: Side = direction === 'old-to-new' ? 'old' : direction === 'new-to-old' ? 'new' : policy.authority
+  return { source, target: source === 'old' ? 'new' : 'old' }
+}
+
+export class LeaseLostError extends Error {
+  constructor() {
+    super('the sync lease passed to another process; this one stops writing')
+    this.name = 'LeaseLostError'
+  }
+}
+
+const emptySummary = (): PassSummary => ({ scanned: 0, upserted: 0, deleted: 0, unchanged: 0, skipped: 0, conflicts: 0, errors: 0 })
+
+export class SyncLoop {
+  readonly owner: string
+  readonly source: Side
+  readonly target: Side
+  #o: SyncLoopOptions
+  #policy: Policy
+  #adapters: Record<Side, ResourceAdapter>
+  #plans = new Map<string, ComparePlan>()
+  #resources: Map<string, Resource>
+  #recentChanges = new Map<SyncKey, number>()
+  #locks = new Map<SyncKey, Promise<unknown>>()
+  #lease: Lease | undefined
+  #stopping = false
+  #running: Promise<void> | undefined
+  #oldestPending = new Map<string, number>()
+  readonly totals: PassSummary = emptySummary()
+
+  constructor(o: SyncLoopOptions) {
+    this.#o = o
+    this.#policy = o.compiled.policy
+    const { source, target } = syncDirection(this.#policy)
+    this.source = source
+    this.target = target
+    this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+    this.#adapters = o.adapters ?? {
+      old: new RestAdapter('old', this.#policy, new Throttle(this.#policy.sync.maxWritesPerSecond), o.metrics),
+      new: new RestAdapter('new', this.#policy, new Throttle(this.#policy.sync.maxWritesPerSecond), o.metrics),
+    }
+    this.#resources = new Map(this.#policy.resources.map(r => [r.type, r]))
+    for (const r of this.#policy.resources) this.#plans.set(r.type, compilePlan(r))
+    o.metrics.observeSyncLag(() => {
+      const now = Date.now()
+      return [...this.#resources.keys()].map(type => ({ resourceType: type, seconds: (now - (this.#oldestPending.get(type) ?? now)) / 1000 }))
+    })
+  }
+
+  get lease(): Lease | undefined {
+    return this.#lease
+  }
+
+  /**
+   * Runs until stop(): waits for the single-writer lease (as a standby while another process
+   * holds it), then applies changes as they come and scans everything every fullScanIntervalSec.
+   */
+  start(): Promise<void> {
+    this.#running ??= this.#run()
+    return this.#running
+  }
+
+  async #run(): Promise<void> {
+    const { log } = this.#o
+    let standbyLogged = false
+    while (!this.#stopping) {
+      try {
+        this.#lease = await this.#o.state.acquireLease(this.owner, this.#policy.sync.leaseTtlMs)
+      } catch (err) {
+        log.warn({ err: { message: (err as Error).message } }, 'sync state store unavailable; retrying')
+        await this.#pause(STATE_RETRY_MS)
+        continue
+      }
+      if (!this.#lease) {
+        if (!standbyLogged) log.info('another sync process holds the lease; standing by')
+        standbyLogged = true
+        await this.#pause(this.#policy.sync.leaseTtlMs / 3)
+        continue
+      }
+      standbyLogged = false
+      log.info({ owner: this.owner, token: this.#lease.token, from: this.source, to: this.target }, 'sync lease acquired; syncing')
+      await this.#lead()
+    }
+  }
+
+  /** While holding the lease: the change stream and the scans run side by side. */
+  async #lead(): Promise<void> {
+    const renew = setInterval(() => void this.#renew(), this.#policy.sync.leaseTtlMs / 3)
+    try {
+      await Promise.all([this.#followChanges(), this.#scanPeriodically()])
+    } finally {
+      clearInterval(renew)
+    }
+  }
+
+  async #renew(): Promise<void> {
+    try {
+      const lease = await this.#o.state.acquireLease(this.owner, this.#policy.sync.leaseTtlMs)
+      if (lease?.token !== this.#lease?.token) this.#lease = undefined
+    } catch (err) {
+      // An unreachable store cannot confirm the lease: stop writing until it can.
+      this.#o.log.warn({ err: { message: (err as Error).message } }, 'cannot renew the sync lease; pausing writes')
+      this.#lease = undefined
+    }
+  }
+
+  get #leading(): boolean {
+    return !this.#stopping && this.#lease !== undefined
+  }
+
+  async #followChanges(): Promise<void> {
+    while (this.#leading) {
+      try {
+        const applied = await this.drainChanges(this.totals)
+        if (applied === 0) await this.#pause(CHANGE_POLL_MS)
+      } catch (err) {
+        await this.#recover(err)
+      }
+    }
+  }
+
+  async #scanPeriodically(): Promise<void> {
+    while (this.#leading) {
+      try {
+        await this.pass(this.totals)
+        await this.#pause(this.#policy.sync.fullScanIntervalSec * 1000, () => !this.#leading)
+      } catch (err) {
+        await this.#recover(err)
+      }
+    }
+  }
+
+  async #recover(err: unknown): Promise<void> {
+    if (err instanceof LeaseLostError) {
+      this.#o.log.warn(err.message)
+      this.#lease = undefined
+      return
+    }
+    this.#o.log.warn({ err: { message: (err as Error).message } }, 'sync paused by an error; retrying')
+    await this.#pause(STATE_RETRY_MS)
+  }
+
+  /** Applies the next batch of changes from the stream; resolves to how many it read. */
+  async drainChanges(summary: PassSummary): Promise<number> {
+    const { state } = this.#o
+    const offset = await state.getOffset()
+    const changes = await state.readChanges(offset, this.#policy.sync.batchSize)
+    if (changes.length === 0) {
+      this.#oldestPending.clear()
+      return 0
+    }
+    const groups = new Map<string, { resource: Resource, tenant: string, ids: Set<string>, wholeCollection: boolean, upTo: number }>()
+    for (const change of changes) {
+      const resource = this.#resources.get(change.resourceType)
+      if (!resource) continue // a type removed from the policy since the write
+      if (!this.#oldestPending.has(change.resourceType)) this.#oldestPending.set(change.resourceType, change.at)
+      const id = `${change.resourceType}\u0000${change.tenant}`
+      let g = groups.get(id)
+      if (!g) groups.set(id, g = { resource, tenant: change.tenant, ids: new Set(), wholeCollection: false, upTo: 0 })
+      g.upTo = Math.max(g.upTo, change.at)
+      if (change.id === undefined) g.wholeCollection = true
+      else {
+        g.ids.add(change.id)
+        this.#noteChange(syncKey(change.resourceType, change.tenant, change.id), change)
+      }
+    }
+    for (const g of groups.values()) {
+      if (g.wholeCollection) await this.#scanScope(g.resource, g.tenant, summary)
+      else await this.#syncKeys(g.resource, g.tenant, [...g.ids], summary)
+      await state.publishApplied(g.resource.type, g.tenant, g.upTo)
+    }
+    await this.#fence()
+    await state.setOffset(changes[changes.length - 1]!.offset)
+    this.#oldestPending.clear()
+    return changes.length
+  }
+
+  #noteChange(key: SyncKey, change: ChangeEvent): void {
+    this.#recentChanges.delete(key)
+    this.#recentChanges.set(key, change.at)
+    if (this.#recentChanges.size > (this.#o.recentChangesMax ?? RECENT_CHANGES_MAX)) this.#recentChanges.delete(this.#recentChanges.keys().next().value!)
+  }
+
+  /** One full pass: every resource type and tenant, resuming where a checkpoint says. */
+  async pass(summary: PassSummary): Promise<void> {
+    const tenants = await this.#tenants()
+    for (const resource of this.#policy.resources) {
+      const scopes = isTenantScoped(resource, this.#policy) ? tenants : ['']
+      this.#o.progress.begin(resource.type, scopes.length)
+      for (const tenant of scopes) {
+        if (this.#stopping) return
+        const objects = await this.#scanScope(resource, tenant, summary)
+        this.#o.progress.scopeDone(resource.type, objects)
+      }
+    }
+  }
+
+  async #tenants(): Promise<string[]> {
+    return this.#adapters[this.source].listTenants()
+  }
+
+  /**
+   * Makes one tenant's objects of one type equal on the target: the target's objects are
+   * listed, then the source's page by page (each page checkpointed once applied), then what the
+   * target has and the source does not is deleted.
+   */
+  async #scanScope(resource: Resource, tenant: string, summary: PassSummary): Promise<number> {
+    const { state } = this.#o
+    const scope = `${resource.type}\u0000${tenant}`
+    const targetIndex = new Map<string, unknown>()
+    for await (const page of this.#pages(this.target, resource, tenant, undefined)) {
+      for (const item of page.items) targetIndex.set(item.id, item.doc)
+    }
+    let cursor = await state.getCursor(scope)
+    const resumed = cursor !== undefined
+    const seen = new Set<string>()
+    let listedFrom = Date.now()
+    let objects = 0
+    for await (const page of this.#pages(this.source, resource, tenant, cursor)) {
+      await this.#syncPage(resource, tenant, page.items, page.readAt, targetIndex, summary)
+      for (const item of page.items) seen.add(item.id)
+      objects += page.items.length
+      await this.#fence()
+      await state.setCursor(scope, page.next)
+    }
+    if (resumed) {
+      // Deletions need every source id; the pages before the checkpoint are listed again (not applied).
+      listedFrom = Date.now()
+      for await (const page of this.#pages(this.source, resource, tenant, undefined)) for (const item of page.items) seen.add(item.id)
+    }
+    const gone = [...targetIndex.keys()].filter(id => !seen.has(id))
+    if (gone.length > 0) await this.#syncPage(resource, tenant, gone.map(id => ({ id, doc: undefined })), listedFrom, targetIndex, summary)
+    return objects
+  }
+
+  async *#pages(side: Side, resource: Resource, tenant: string, cursor: string | undefined) {
+    let next = cursor
+    do {
+      const readAt = Date.now()
+      const page = await this.#adapters[side].listPage(resource, tenant, next, this.#policy.sync.batchSize)
+      yield { ...page, readAt }
+      next = page.next
+    } while (next !== undefined)
+  }
+
+  /** Applies keys read from a page (source doc undefined = absent at the source). */
+  async #syncPage(resource: Resource, tenant: string, items: Array<{ id: string, doc: unknown }>, readAt: number, targetIndex: Map<string, unknown>, summary: PassSummary): Promise<void> {
+    const keys = items.map(i => syncKey(resource.type, tenant, i.id))
+    const [applied, tombstones] = await Promise.all([this.#o.state.getApplied(keys), this.#o.state.getTombstones(keys)])
+    await this.#fence()
+    await this.#applyAll(resource, tenant, items.map((item, i) => ({
+      id: item.id, key: keys[i]!, source: item.doc, target: targetIndex.get(item.id), readAt,
+      applied: applied.get(keys[i]!), tombstoneAt: tombstones.get(keys[i]!),
+    })), summary)
+  }
+
+  /** Applies keys by reading both sides now (the change stream's work). */
+  async #syncKeys(resource: Resource, tenant: string, ids: string[], summary: PassSummary): Promise<void> {
+    const keys = ids.map(id => syncKey(resource.type, tenant, id))
+    const [applied, tombstones] = await Promise.all([this.#o.state.getApplied(keys), this.#o.state.getTombstones(keys)])
+    await this.#fence()
+    const items = await pMap(ids, async (id, i) => {
+      const [source, target] = await Promise.all([
+        this.#adapters[this.source].get(resource, tenant, id),
+        this.#adapters[this.target].get(resource, tenant, id),
+      ])
+      return { id, key: keys[i]!, source, target, readAt: undefined, applied: applied.get(keys[i]!), tombstoneAt: tombstones.get(keys[i]!) }
+    }, { concurrency: this.#policy.sync.concurrency })
+    await this.#applyAll(resource, tenant, items, summary)
+  }
+
+  async #applyAll(resource: Resource, tenant: string, items: Array<ApplyInput>, summary: PassSummary): Promise<void> {
+    const appliedUpdates: Array<[SyncKey, string | undefined]> = []
+    const tombstoneUpdates: Array<[SyncKey, number | undefined]> = []
+    await pMap(items, item => this.#locked(item.key, async () => {
+      try {
+        const outcome = await this.#applyOne(resource, tenant, item)
+        summary.scanned++
+        summary[counter(outcome.op)]++
+        if (outcome.conflict) summary.conflicts++
+        if (outcome.after) {
+          appliedUpdates.push([item.key, outcome.after.applied])
+          tombstoneUpdates.push([item.key, outcome.after.tombstone])
+        }
+      } catch (err) {
+        if (err instanceof LeaseLostError) throw err
+        summary.errors++
+        this.#o.log.warn({ key: item.key.replaceAll('\u0000', '/'), err: { message: (err as Error).message } }, 'sync could not apply a key; a later pass retries it')
+      }
+    }), { concurrency: this.#policy.sync.concurrency })
+    await Promise.all([
+      appliedUpdates.length > 0 ? this.#o.state.setApplied(appliedUpdates) : undefined,
+      tombstoneUpdates.length > 0 ? this.#o.state.setTombstones(tombstoneUpdates) : undefined,
+    ])
+  }
+
+  /** Applies one key; `after` is what the state store should then say about it (nothing for a skip). */
+  async #applyOne(resource: Resource, tenant: string, item: ApplyInput): Promise<{ op: SyncOp, conflict: boolean, after?: { applied: string | undefined, tombstone: number | undefined } }> {
+    const plan = this.#plans.get(resource.type)!
+    const version = resource.version === undefined ? undefined : parsePointer(resource.version)
+    const versionOf = (doc: unknown) => {
+      const v = version && doc !== undefined ? valueAt(doc, version) : undefined
+      return typeof v === 'number' ? v : undefined
+    }
+    const facts: KeyFacts = {
+      sourceHash: item.source === undefined ? undefined : canonicalHash(plan, item.source),
+      targetHash: item.target === undefined ? undefined : canonicalHash(plan, item.target),
+      sourceVersion: versionOf(item.source), targetVersion: versionOf(item.target),
+      appliedHash: item.applied, tombstoneAt: item.tombstoneAt,
+      changedAt: this.#recentChanges.get(item.key), readAt: item.readAt,
+    }
+    const decision = decide(facts)
+    const { metrics } = this.#o
+    if (decision.op === 'upsert' || decision.op === 'delete') await this.#fence()
+    if (decision.op === 'upsert') await this.#adapters[this.target].put(resource, tenant, item.id, item.source)
+    if (decision.op === 'delete') await this.#adapters[this.target].delete(resource, tenant, item.id)
+    if (decision.conflict) {
+      metrics.syncConflicts.add(1, { resource_type: resource.type, winner: this.source })
+      const entry = {
+        key: item.key.replaceAll('\u0000', '/'), sourceHash: facts.sourceHash ?? 'absent', targetHash: facts.targetHash!,
+        ...(facts.appliedHash === undefined ? {} : { appliedHash: facts.appliedHash }),
+        winner: this.source, decision: decision.op as 'upsert' | 'delete', at: new Date().toISOString(),
+      }
+      await this.#o.state.appendConflict(entry)
+      this.#o.log.warn({ conflict: entry }, `sync conflict: the ${this.target} store had its own change; the authority (${this.source}) wins`)
+    }
+    if (decision.op !== 'skip') metrics.syncApplied.add(1, { resource_type: resource.type, op: decision.op })
+    if (decision.op === 'skip') return { op: 'skip', conflict: false }
+    // Present at the source: the target now holds what the sync wrote (or already equal).
+    // Absent: a tombstone keeps a page read earlier from bringing the object back.
+    const after = facts.sourceHash === undefined
+      ? { applied: undefined, tombstone: decision.op === 'delete' ? Date.now() : item.tombstoneAt ?? Date.now() }
+      : { applied: facts.sourceHash, tombstone: undefined }
+    return { op: decision.op, conflict: decision.conflict, after }
+  }
+
+  /** One key at a time: a change and a scan never interleave their reads and writes of it. */
+  async #locked<T>(key: SyncKey, run: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(key)
+    const current = (async () => {
+      if (previous) await previous.catch(() => undefined)
+      return run()
+    })()
+    this.#locks.set(key, current)
+    try {
+      return await current
+    } finally {
+      if (this.#locks.get(key) === current) this.#locks.delete(key)
+    }
+  }
+
+  /** Fencing: a process that lost the lease must not write another byte. */
+  async #fence(): Promise<void> {
+    if (this.#lease === undefined || !(await this.#o.state.holdsLease(this.#lease))) throw new LeaseLostError()
+  }
+
+  /** Waits `ms`, waking early when stopping (or when `until` turns true). */
+  async #pause(ms: number, until: () => boolean = () => false): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!this.#stopping && !until() && Date.now() < deadline) await new Promise(r => setTimeout(r, Math.min(100, deadline - Date.now())))
+  }
+
+  /**
+   * One complete pass for `dualread sync --once`: the change stream, every scope, the change
+   * stream again, then a read-only check that both sides are equal.
+   */
+  async runOnce(waitForLeaseMs: number): Promise<PassSummary & { differences: number }> {
+    const deadline = Date.now() + waitForLeaseMs
+    while (!(this.#lease = await this.#o.state.acquireLease(this.owner, this.#policy.sync.leaseTtlMs))) {
+      if (Date.now() > deadline) throw new Error('another sync process holds the lease; --once did not run')
+      await this.#pause(500)
+    }
+    const summary = emptySummary()
+    try {
+      while (await this.drainChanges(summary) > 0) { /* until the stream is empty */ }
+      await this.pass(summary)
+      while (await this.drainChanges(summary) > 0) { /* writes during the pass */ }
+      return { ...summary, differences: await this.differences() }
+    } finally {
+      await this.#o.state.releaseLease(this.#lease)
+      this.#lease = undefined
+    }
+  }
+
+  /** How many keys differ between the two sides now (read-only). */
+  async differences(): Promise<number> {
+    let count = 0
+    const tenants = await this.#tenants()
+    for (const resource of this.#policy.resources) {
+      const plan = this.#plans.get(resource.type)!
+      for (const tenant of isTenantScoped(resource, this.#policy) ? tenants : ['']) {
+        const [a, b] = await Promise.all([this.#hashes(this.source, resource, tenant, plan), this.#hashes(this.target, resource, tenant, plan)])
+        for (const [id, hash] of a) if (b.get(id) !== hash) count++
+        for (const id of b.keys()) if (!a.has(id)) count++
+      }
+    }
+    return count
+  }
+
+  async #hashes(side: Side, resource: Resource, tenant: string, plan: ComparePlan): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    for await (const page of this.#pages(side, resource, tenant, undefined)) for (const item of page.items) out.set(item.id, canonicalHash(plan, item.doc))
+    return out
+  }
+
+  /** Finishes the batch in hand (its checkpoint included), releases the lease, closes connections. */
+  async stop(): Promise<void> {
+    this.#stopping = true
+    await this.#running
+    if (this.#lease) await this.#o.state.releaseLease(this.#lease).catch(() => undefined)
+    this.#lease = undefined
+    await Promise.all([this.#adapters.old.close(), this.#adapters.new.close()])
+  }
+}
+
+interface ApplyInput {
+  id: string
+  key: SyncKey
+  source: unknown
+  target: unknown
+  readAt: number | undefined
+  applied: string | undefined
+  tombstoneAt: number | undefined
+}
+
+function counter(op: SyncOp): 'upserted' | 'deleted' | 'unchanged' | 'skipped' {
+  return op === 'upsert' ? 'upserted' : op === 'delete' ? 'deleted' : op === 'unchanged' ? 'unchanged' : 'skipped'
+}

@@ -1,0 +1,100 @@
+// Where the sync loop keeps what must survive a kill -9: cursors, the hash it last wrote per
+// key, tombstones, the change-stream offset, the conflict log and the single-writer lease.
+// Two implementations: Redis (shared by replicas) and a local file (the embedded default).
+import type { Side } from '../policy/schema.ts'
+
+/** `${resourceType}\u0000${tenant}\u0000${id}`: one object in one store. */
+export type SyncKey = string
+
+export function syncKey(resourceType: string, tenant: string, id: string): SyncKey {
+  return `${resourceType}\u0000${tenant}\u0000${id}`
+}
+
+export function parseSyncKey(key: SyncKey): { resourceType: string, tenant: string, id: string } {
+  const [resourceType = '', tenant = '', id = ''] = key.split('\u0000')
+  return { resourceType, tenant, id }
+}
+
+/** A write through the proxy: which object (or, for a create without an id, which collection) changed. */
+export interface ChangeEvent {
+  /** Stream position, assigned by the store; strictly increasing. */
+  offset: string
+  resourceType: string
+  tenant: string
+  /** Absent when the write addressed a collection (a POST that created an id the proxy did not see). */
+  id?: string
+  /** ms since the epoch, when the proxy saw the write succeed. */
+  at: number
+}
+
+export interface ConflictEntry {
+  key: SyncKey
+  /** Hash of the authority's object, or "absent". */
+  sourceHash: string
+  /** Hash found in the target, which the sync did not write. */
+  targetHash: string
+  /** What the sync had last written there, if anything. */
+  appliedHash?: string
+  winner: Side
+  decision: 'upsert' | 'delete'
+  at: string
+}
+
+export interface Lease {
+  owner: string
+  /** Fencing token: rises every time the lease changes hands. */
+  token: number
+  expiresAt: number
+}
+
+export const CONFLICT_LOG_LIMIT = 1000
+export const CHANGE_STREAM_LIMIT = 100_000
+
+/** Smaller bounds than the defaults, for tests and small deployments. */
+export interface StateStoreBounds {
+  /** Default CHANGE_STREAM_LIMIT. */
+  changeStreamLimit?: number
+  /** Default CONFLICT_LOG_LIMIT. */
+  conflictLogLimit?: number
+}
+
+export interface StateStore {
+  readonly kind: 'redis' | 'file'
+  /** Backfill position of one resource type and tenant: a list cursor, or undefined when not started. */
+  getCursor(scope: string): Promise<string | undefined>
+  setCursor(scope: string, cursor: string | undefined): Promise<void>
+  /** Hashes the sync last wrote to the target, for many keys in one round trip. */
+  getApplied(keys: SyncKey[]): Promise<Map<SyncKey, string>>
+  /** Records (hash) or forgets (undefined) what the sync wrote, many keys at once. */
+  setApplied(entries: Array<[SyncKey, string | undefined]>): Promise<void>
+  /** Deletion times (ms) of deleted keys, many at once. */
+  getTombstones(keys: SyncKey[]): Promise<Map<SyncKey, number>>
+  setTombstones(entries: Array<[SyncKey, number | undefined]>): Promise<void>
+  /** Appends a change (the proxy, after a successful write); bounded to CHANGE_STREAM_LIMIT entries. */
+  appendChange(change: Omit<ChangeEvent, 'offset'>): Promise<void>
+  /** Changes after `offset` ('0' for the beginning), oldest first, at most `count`. */
+  readChanges(offset: string, count: number): Promise<ChangeEvent[]>
+  getOffset(): Promise<string>
+  setOffset(offset: string): Promise<void>
+  /** Appends to the bounded conflict log (newest CONFLICT_LOG_LIMIT kept). */
+  appendConflict(entry: ConflictEntry): Promise<void>
+  /** Newest first. */
+  conflicts(limit: number): Promise<ConflictEntry[]>
+  /**
+   * Takes the lease, or renews it when `owner` already holds it. Resolves undefined while another
+   * owner holds an unexpired lease. A new holder gets a higher token than any before it.
+   */
+  acquireLease(owner: string, ttlMs: number): Promise<Lease | undefined>
+  /** True while `lease` is still the current one (same owner and token, not expired). */
+  holdsLease(lease: Lease): Promise<boolean>
+  releaseLease(lease: Lease): Promise<void>
+  /** Tells proxies that the sync has applied the writes of (resourceType, tenant) made up to `upTo` (ms). */
+  publishApplied(resourceType: string, tenant: string, upTo: number): Promise<void>
+  /**
+   * Calls `listener` on every publishApplied, from any process sharing the store; resolves to an
+   * unsubscribe. Does not fail while the store is unreachable: it resolves at once and listens from
+   * when the store is back (events published meanwhile are missed), and again after every outage.
+   */
+  onApplied(listener: (resourceType: string, tenant: string, upTo: number) => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { keyPrefix } from '../../src/state/redis.ts'
+import { writePolicy } from '../helpers/policy.ts'
+import { refusedPort, TestUpstream, startPair } from '../helpers/upstream.ts'
+import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { TcpRelay } from '../helpers/tcp-relay.ts'
+
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
+
+t.test('with Redis unreachable the proxy serves, says overrides are stale, and refuses to pretend a rollback was stored', async t => {
+  const { oldUp, newUp } = await startPair(t)
+  const dir = t.testdir()
+  const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), stateDir: dir, redisUrl: `redis://127.0.0.1:${await refusedPort()}` })
+  const res = await sidecar.get('/api/v1/tenants/other/alert-rules')
+  t.equal(res.status, 200, 'reads are served')
+  await res.arrayBuffer()
+  const status = await (await fetch(sidecar.adminUrl + '/status')).json() as { overrides: { backend: string, stale: boolean, lastError?: string } }
+  t.match(status.overrides, { backend: 'redis', stale: true, lastError: String })
+  const rollback = await fetch(sidecar.adminUrl + '/rollback', { method: 'POST', body: '{"rule":"default"}' })
+  t.equal(rollback.status, 400)
+  t.match(await rollback.json(), { detail: /cannot store the override/ })
+  t.ok(sidecar.logs.some(l => l.includes('cannot read rollback overrides from redis')))
+  const write = await fetch(sidecar.proxyUrl + '/api/v1/tenants/acme/alert-rules/r1', { method: 'PUT', body: '{}' })
+  t.equal(write.status, 200, 'writes still reach the authority')
+  await eventually(() => sidecar.logs.join(''), l => l.includes('cannot announce a write to the sync loop'))
+  t.ok(sidecar.logs.some(l => l.includes('cannot announce a write to the sync loop')), 'and the lost announcement is logged')
+})
+
+t.test('an override written by hand in Redis is still honoured', async t => {
+  const migration = `test-${randomUUID()}`
+  const redis = new Redis(REDIS_URL)
+  const key = `${keyPrefix(migration)}overrides`
+  t.teardown(async () => { await redis.del(key); redis.disconnect() })
+  const { oldUp, newUp } = await startPair(t)
+  const dir = t.testdir()
+  const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, extra: `migration: ${migration}` }), stateDir: dir, redisUrl: REDIS_URL })
+  await redis.hset(key, 'acme-on-new', 'set by hand', 'default', '{}')
+  const reason = async () => {
+    const res = await sidecar.get('/api/v1/tenants/acme/alert-rules')
+    await res.arrayBuffer()
+    return res.headers.get('x-dualread-reason')
+  }
+  t.equal(await eventually(reason, r => r === 'rollback'), 'rollback')
+  const status = await (await fetch(sidecar.adminUrl + '/status')).json() as { overrides: { entries: Record<string, { reason: string }> } }
+  t.equal(status.overrides.entries['acme-on-new']?.reason, 'set by hand')
+  t.same(status.overrides.entries['default'], { since: 'undefined', reason: 'undefined' }, 'a JSON entry without fields still counts')
+  const all = await fetch(sidecar.adminUrl + '/rollback', { method: 'POST', body: '{"all":true,"reason":"everything"}' })
+  t.equal(all.status, 200)
+  t.equal(JSON.parse(String(await redis.hget(key, '*'))).reason, 'everything', '--all is stored in Redis as "*"')
+})
+
+t.test('overrides survive a Redis outage and are current again once it returns', async t => {
+  const migration = `test-${randomUUID()}`
+  const redis = new Redis(REDIS_URL)
+  const key = `${keyPrefix(migration)}overrides`
+  t.teardown(async () => { await redis.del(key); redis.disconnect() })
+  const target = new URL(REDIS_URL)
+  const relay = new TcpRelay({ host: target.hostname, port: Number(target.port || 6379) })
+  await relay.start()
+  t.teardown(() => relay.cut())
+  const { oldUp, newUp } = await startPair(t)
+  const dir = t.testdir()
+  const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, extra: `migration: ${migration}` }), stateDir: dir, redisUrl: `redis://127.0.0.1:${relay.port}${target.pathname}` })
+  await fetch(sidecar.adminUrl + '/rollback', { method: 'POST', body: '{"rule":"acme-on-new"}' })
+  const reason = async () => {
+    const res = await sidecar.get('/api/v1/tenants/acme/alert-rules')
+    await res.arrayBuffer()
+    return res.headers.get('x-dualread-reason')
+  }
+  t.equal(await reason(), 'rollback')
+  const status = async () => (await (await fetch(sidecar.adminUrl + '/status')).json() as { overrides: { stale: boolean } }).overrides.stale
+
+  await relay.cut()
+  t.equal(await eventually(status, stale => stale), true, 'stale while Redis is away')
+  t.equal(await reason(), 'rollback', 'the last known override stays in force')
+  await redis.hdel(key, 'acme-on-new') // cleared by another replica meanwhile
+
+  await relay.start()
+  t.equal(await eventually(status, stale => !stale, 8000), false, 'current again once Redis answers')
+  t.equal(await eventually(reason, r => r === 'rule'), 'rule', 'and the change made meanwhile is obeyed')
+  t.ok(sidecar.logs.some(l => l.includes('redis is answering again')))
+})

@@ -1,0 +1,61 @@
+import { join } from 'node:path'
+import t from 'tap'
+import { startProcess } from '../helpers/process.ts'
+
+t.test('dualread demo plays the cutover end to end and stops by itself', async t => {
+  const dir = t.testdir()
+  const p = startProcess(['demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--sync-admin', '127.0.0.1:0',
+    '--old-port', '0', '--new-port', '0', '--state-dir', join(dir, 'demo'), '--duration', '1'], {}, 'never')
+  t.teardown(() => { p.child.kill('SIGKILL') })
+  const [code] = await p.exited
+  const { stdout } = p.output()
+  t.equal(code, 0, stdout)
+  t.match(stdout, /dualread demo: proxy http:\/\/127\.0\.0\.1:\d+/)
+  t.match(stdout, /drift found on alert rules: .*\/escalationPolicyId \(critical/, 'the dropped field is found as critical')
+  t.match(stdout, /\/for \(cosmetic/, 'the duration rewrite as cosmetic')
+  t.match(stdout, /\+ normalize: \{ \/for: duration \}/, 'the policy edit is shown')
+  t.match(stdout, /parity is clean/)
+  t.match(stdout, /a read of acme now says: x-dualread-served-by: new, x-dualread-rule: acme/)
+  t.match(stdout, /the gate rolled acme back to the authority \(old\): gate: 3 critical difference/)
+  t.match(stdout, /x-dualread-served-by: old, x-dualread-reason: rollback/)
+  t.match(stdout, /demo stopped/)
+})
+
+t.test('dualread demo on a port already in use says so', async t => {
+  const { createServer } = await import('node:net')
+  const server = createServer().listen(0, '127.0.0.1')
+  await new Promise(r => server.once('listening', r))
+  t.teardown(() => server.close())
+  const port = (server.address() as import('node:net').AddressInfo).port
+  const p = startProcess(['demo', '--old-port', String(port), '--state-dir', join(t.testdir(), 'demo'), '--duration', '1'], {}, 'never')
+  const [code] = await p.exited
+  t.equal(code, 1)
+  t.match(p.output().stderr, /dualread demo failed to start: listen EADDRINUSE/)
+})
+
+t.test('a step that does not happen in time is said, and the narration moves on', async t => {
+  const { startDemo } = await import('../../src/demo/demo.ts')
+  const { captureLog } = await import('../helpers/sidecar.ts')
+  const lines: string[] = []
+  const demo = await startDemo({ listen: '127.0.0.1:0', admin: '127.0.0.1:0', syncAdmin: '127.0.0.1:0', oldPort: 0, newPort: 0, stateDir: join(t.testdir(), 'demo'), log: captureLog().log, say: l => lines.push(l), stepTimeoutMs: 1 })
+  await demo.finished
+  await demo.stop()
+  t.ok(lines.some(l => l.includes('(waited 0.001 s for 30 comparisons; moving on)')))
+  t.ok(lines.some(l => l.startsWith('Done: the cutover played through')))
+})
+
+t.test('the traffic generator shrugs off a proxy that is not there', async t => {
+  const { TrafficGenerator } = await import('../../src/demo/traffic.ts')
+  const { refusedPort } = await import('../helpers/upstream.ts')
+  const traffic = new TrafficGenerator(`http://127.0.0.1:${await refusedPort()}`, ['acme'], 1)
+  traffic.start()
+  await new Promise(r => setTimeout(r, 100))
+  await traffic.stop()
+  t.equal(traffic.sent, 0)
+})
+
+t.test('the drift summary merges slices and says when there is none', async t => {
+  const { summarize } = await import('../../src/demo/demo.ts')
+  t.equal(summarize([]), 'none')
+  t.equal(summarize([{ pointer: '/for', severity: 'cosmetic', count: 2 }, { pointer: '/x', severity: 'critical', count: 1 }, { pointer: '/for', severity: 'cosmetic', count: 3 }]), '/for (cosmetic, 5×), /x (critical, 1×)')
+})

@@ -1,0 +1,21 @@
+// Redis for tests: every test gets a migration name of its own, and its keys are deleted after.
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { keyPrefix } from '../../src/state/redis.ts'
+
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
+
+/** Deletes every key of a migration. */
+export async function forgetMigration(migration: string): Promise<void> {
+  const redis = new Redis(REDIS_URL)
+  const keys = await redis.keys(`${keyPrefix(migration)}*`)
+  if (keys.length > 0) await redis.del(...keys)
+  redis.disconnect()
+}
+
+/** A fresh migration name whose Redis keys are removed when the test ends. */
+export function redisMigration(t: { teardown(fn: () => unknown): void }, prefix = 'test'): string {
+  const migration = `${prefix}-${randomUUID()}`
+  t.teardown(() => forgetMigration(migration))
+  return migration
+}

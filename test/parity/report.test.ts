@@ -1,0 +1,66 @@
+import t from 'tap'
+import { ParityRecorder, readinessOf } from '../../src/parity/report.ts'
+import { WindowCounter } from '../../src/parity/window.ts'
+import { Metrics } from '../../src/telemetry/metrics.ts'
+import { policyWith } from '../policy/fixtures.ts'
+
+t.test('the pointer table is capped so one odd resource cannot grow memory or metric labels', async t => {
+  const metrics = new Metrics()
+  t.teardown(() => metrics.shutdown())
+  const recorder = new ParityRecorder(metrics)
+  const policy = policyWith({})
+  for (let i = 0; i < 150; i++) {
+    recorder.record(policy, { rule: 'r', resourceType: 'team', result: 'cosmetic', pointers: [{ pointer: `/labels/k${i}`, severity: 'cosmetic' }] })
+  }
+  const [report] = recorder.report(policy)
+  t.equal(report!.topPointers.find(p => p.pointer === '/(other)')?.count, 50, 'pointers past the 100th are counted together')
+  t.equal(report!.samples.length, 0, 'no sample without a sample builder')
+})
+
+t.test('readiness: inconclusive below minSamples, not-ready with critical drift, else ready', async t => {
+  t.match(readinessOf(19, 0, 20, 300), { readiness: 'inconclusive', readinessReason: '19 of 20 comparisons needed in the last 300 s' })
+  t.match(readinessOf(500, 1, 20, 300), { readiness: 'not-ready' })
+  t.match(readinessOf(20, 0, 20, 300), { readiness: 'ready' })
+})
+
+t.test('a window forgets what is older than its length', async t => {
+  let now = 0
+  const w = new WindowCounter(3, ['a', 'b'] as const, () => now)
+  w.add('a')
+  now = 1000
+  w.add('b', 2)
+  t.same(w.totals(), { a: 1, b: 2 })
+  now = 3000
+  t.same(w.totals(), { a: 0, b: 2 }, 'second 0 left the 3-second window')
+  now = 4000
+  w.add('a')
+  t.same(w.totals(), { a: 1, b: 0 }, 'a reused bucket starts from zero')
+})
+
+t.test('editing the gate window resizes the parity window', async t => {
+  const metrics = new Metrics()
+  t.teardown(() => metrics.shutdown())
+  const recorder = new ParityRecorder(metrics)
+  recorder.record(policyWith({}), { rule: 'r', resourceType: 'team', result: 'match', pointers: [] })
+  const edited = policyWith({ gates: { rollbackOnCriticalDrift: { windowSec: 30 } } })
+  recorder.record(edited, { rule: 'r', resourceType: 'team', result: 'match', pointers: [] })
+  const [report] = recorder.report(edited)
+  t.equal(report!.window.seconds, 30)
+  t.equal(report!.comparisons, 2)
+})
+
+t.test('only the 20 most recent samples are kept, newest first', async t => {
+  const metrics = new Metrics()
+  t.teardown(() => metrics.shutdown())
+  const recorder = new ParityRecorder(metrics)
+  const policy = policyWith({})
+  for (let i = 0; i < 25; i++) {
+    recorder.record(policy, {
+      rule: 'r', resourceType: 'team', result: 'cosmetic', pointers: [],
+      sample: () => ({ path: `/teams/${i}`, servedBy: 'old', reason: 'rule', status: { old: 200, new: 200 } }),
+    })
+  }
+  const samples = recorder.report(policy)[0]!.samples
+  t.equal(samples.length, 20)
+  t.same([samples[0]!.path, samples[19]!.path], ['/teams/24', '/teams/5'])
+})
