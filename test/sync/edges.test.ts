@@ -174,8 +174,11 @@ t.test('progress draws bars on a terminal', async t => {
   let drawn = ''
   stream.on('data', d => { drawn += String(d) })
   const progress = new SyncProgress({ log: captureLog().log, metrics, bars: stream })
+  t.equal(progress.eta('alert-rule'), undefined, 'no ETA for a type never begun')
   progress.begin('alert-rule', 2)
+  t.equal(progress.eta('alert-rule'), undefined, 'no ETA before the first tenant is done')
   progress.scopeDone('alert-rule', 10)
+  t.type(progress.eta('alert-rule'), 'number')
   progress.begin('alert-rule', 2)
   progress.scopeDone('alert-rule', 5)
   progress.stop()
