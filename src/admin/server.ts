@@ -1,14 +1,24 @@
-// The admin port: health, readiness, Prometheus metrics, JSON status and the rollback override.
-// Loopback by default; bound anywhere else it requires `Authorization: Bearer $DUALREAD_ADMIN_TOKEN`
-// (except /healthz and /readyz, which kubelet probes call without credentials and reveal nothing).
+// The admin port: health, readiness, Prometheus metrics, JSON status, the /ui dashboard and the
+// rollback override. Loopback by default; bound anywhere else it requires
+// `Authorization: Bearer $DUALREAD_ADMIN_TOKEN` (except /healthz and /readyz, which kubelet probes
+// call without credentials, and /ui, a static page that asks for the token before it reads /status).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { OverrideChange } from '../rollback/overrides.ts'
 
 const MAX_BODY_BYTES = 16 * 1024
-const OPEN_PATHS = new Set(['/healthz', '/readyz'])
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ui'])
+const UI_PAGE = readFileSync(new URL('./ui.html', import.meta.url))
+/** The page is self-contained: its own inline script and style, data from this origin only. */
+const UI_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-length': UI_PAGE.length,
+  'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+  'cache-control': 'no-cache',
+}
 
 export interface AdminHandlers {
   ready(): Promise<{ ready: boolean, detail: Record<string, unknown> }>
@@ -67,6 +77,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions
     case 'GET /metrics':
       o.metrics.handle(req, res)
       return
+    case 'GET /ui':
+      res.writeHead(200, UI_HEADERS)
+      res.end(UI_PAGE)
+      return
     case 'GET /status':
       json(res, 200, await o.handlers.status())
       return
@@ -79,7 +93,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions
       return
     }
     default:
-      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status, POST /rollback' })
+      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status /ui, POST /rollback' })
   }
 }
 

@@ -14,6 +14,9 @@ export type ParityResult = typeof RESULTS[number]
 const MAX_POINTERS = 100
 const MAX_SAMPLES = 20
 const TOP_POINTERS = 10
+/** The results over time, for the dashboard: 30 buckets of 10 s, the last five minutes. */
+const HISTORY_SEC = 300
+const HISTORY_BUCKET_SEC = 10
 /** Past this many distinct pointers per resource type, new ones are counted under one label. */
 const OTHER_POINTER = '/(other)'
 
@@ -42,6 +45,8 @@ export interface SliceReport {
   matchRate: number
   results: Record<ParityResult, number>
   window: { seconds: number, comparisons: number, results: Record<ParityResult, number> }
+  /** The last five minutes in 10 s buckets, oldest first. */
+  history: Array<{ at: string } & Record<ParityResult, number>>
   readiness: Readiness
   readinessReason: string
   topPointers: Array<{ pointer: string, severity: 'critical' | 'cosmetic', count: number }>
@@ -52,6 +57,7 @@ export interface SliceReport {
 class Slice {
   readonly totals: Record<ParityResult, number> = { match: 0, cosmetic: 0, critical: 0, lag: 0, error: 0 }
   window: WindowCounter<ParityResult>
+  readonly history = new WindowCounter(HISTORY_SEC, RESULTS, Date.now, HISTORY_BUCKET_SEC)
   readonly pointers = new Map<string, { severity: 'critical' | 'cosmetic', count: number }>()
   readonly noisy = new Map<string, number>()
   readonly samples: Sample[] = []
@@ -96,6 +102,7 @@ export class ParityRecorder {
     const slice = this.#slice(c.rule, c.resourceType, policy.gates.rollbackOnCriticalDrift.windowSec)
     slice.totals[c.result]++
     slice.window.add(c.result)
+    slice.history.add(c.result)
     this.#metrics.shadowComparisons.add(1, { rule: c.rule, resource_type: c.resourceType, result: c.result })
     for (const p of c.pointers) {
       const pointer = slice.pointers.has(p.pointer) || slice.pointers.size < MAX_POINTERS ? p.pointer : OTHER_POINTER
@@ -137,6 +144,7 @@ export class ParityRecorder {
         results: { ...s.totals },
         window: { seconds: s.window.windowSec, comparisons: windowComparisons, results: windowResults },
         readiness, readinessReason,
+        history: s.history.series().map(b => ({ at: new Date(b.at).toISOString(), ...b.counts })),
         topPointers: [...s.pointers.entries()].sort((a, b) => b[1].count - a[1].count).slice(0, TOP_POINTERS)
           .map(([pointer, v]) => ({ pointer, severity: v.severity, count: v.count })),
         noisy: [...s.noisy.entries()].sort((a, b) => b[1] - a[1]).slice(0, TOP_POINTERS)

@@ -141,7 +141,11 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
         readyCache = { at: Date.now(), value }
         return value
       },
-      status: () => status(source, generation, overrides, readYourWrites, recorder, shadow),
+      status: async () => ({
+        ...status(source, generation, overrides, readYourWrites, recorder, shadow),
+        traffic: metrics.trafficByRule(),
+        sync: changeStore ? await syncStatus(changeStore) : { unavailable: 'this proxy shares no state with a sync process (embedded mode, or Redis with sync enabled, shares it)' },
+      }),
       async rollback(change: OverrideChange) {
         if (change.rule && !generation.compiled.policy.rules.some(r => r.name === change.rule)) {
           return `no rule named "${change.rule}"; rules: ${generation.compiled.policy.rules.map(r => r.name).join(', ')}`
@@ -236,6 +240,16 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
     parity,
     shadow: { inFlight: shadow.inFlight, maxInFlight: policy.shadow.maxInFlight },
     readYourWrites: { windowMs: policy.readYourWrites.windowMs, trackedSlices: ryw.size },
+  }
+}
+
+/** What the sync leader last published through the shared state; why not, when there is nothing to show. */
+async function syncStatus(store: StateStore): Promise<Record<string, unknown>> {
+  try {
+    const text = await store.readStatus()
+    return text ? JSON.parse(text) as Record<string, unknown> : { unavailable: 'no sync process has published its status lately: is `dualread sync` running?' }
+  } catch (err) {
+    return { unavailable: (err as Error).message }
   }
 }
 

@@ -14,6 +14,8 @@ import { listen, splitHostPort } from './proxy-sidecar.ts'
 
 export const DEFAULT_SYNC_ADMIN = '127.0.0.1:9091'
 const RECENT_CONFLICTS = 20
+/** How often the leader publishes its status for the proxies' /status and /ui; it expires after three misses. */
+export const STATUS_PUBLISH_MS = 2000
 /** How long --once waits for a running sync process to release the lease. */
 const ONCE_LEASE_WAIT_MS = 30_000
 
@@ -27,6 +29,8 @@ export interface SyncProcessOptions {
   /** Where to draw progress bars (a terminal); progress is logged without one. */
   bars?: NodeJS.WritableStream | undefined
   policyCheckIntervalMs?: number
+  /** How often the leader publishes its status to the state store (default STATUS_PUBLISH_MS). */
+  statusPublishMs?: number
 }
 
 export interface SyncProcess {
@@ -61,19 +65,27 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
     void previous.stop().then(() => loop.start())
   })
 
+  const status = async () => ({
+    role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
+    direction: { from: loop.source, to: loop.target }, state: state.kind,
+    totals: loop.totals, progress: progress.snapshot(), lagSeconds: Object.fromEntries(loop.lag().map(l => [l.resourceType, l.seconds])),
+    conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
+    policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash },
+    at: new Date().toISOString(),
+  })
   const admin: Server = createAdminServer(splitHostPort(o.admin).host, {
     metrics, log, token: o.adminToken,
     handlers: {
       ready: async () => ({ ready: true, detail: { leader: loop.lease !== undefined } }),
-      status: async () => ({
-        role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
-        direction: { from: loop.source, to: loop.target }, state: state.kind,
-        totals: loop.totals, progress: progress.snapshot(),
-        conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
-        policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash },
-      }),
+      status,
     },
   })
+  // Only the leader publishes: a standby's status would hide the one doing the work.
+  const publisher = setInterval(() => {
+    if (!loop.lease) return
+    void status().then(s => state.publishStatus(JSON.stringify(s), 3 * STATUS_PUBLISH_MS))
+      .catch((err: Error) => log.debug({ err: { message: err.message } }, 'cannot publish the sync status'))
+  }, o.statusPublishMs ?? STATUS_PUBLISH_MS)
   const adminAddress = await listen(admin, o.admin)
   log.info({ admin: adminAddress, from: loop.source, to: loop.target, state: state.kind }, 'dualread sync started')
 
@@ -81,6 +93,7 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
   return {
     adminUrl: `http://${adminAddress}`,
     stop: () => (stopping ??= (async () => {
+      clearInterval(publisher)
       await source.close()
       await loop.stop()
       progress.stop()

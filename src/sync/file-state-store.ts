@@ -78,6 +78,8 @@ export class FileStateStore implements StateStore {
   #conflictLogLimit: number
   #waiting: Waiter[] = []
   #writing: Promise<void> | undefined
+  /** Kept in memory only: a status is for the proxy in this process, and means nothing after a restart. */
+  #status: { text: string, expiresAt: number } | undefined
 
   /** Reads `dir/state.json` (creating `dir`); a missing file is an empty state, a bad one an error. */
   static async open(dir: string, bounds: StateStoreBounds = {}): Promise<FileStateStore> {
@@ -188,6 +190,14 @@ export class FileStateStore implements StateStore {
 
   async releaseLease(lease: Lease): Promise<void> {
     if (this.#isCurrent(lease)) this.#lease = undefined
+  }
+
+  async publishStatus(status: string, ttlMs: number): Promise<void> {
+    this.#status = { text: status, expiresAt: Date.now() + ttlMs }
+  }
+
+  async readStatus(): Promise<string | undefined> {
+    return this.#status && this.#status.expiresAt > Date.now() ? this.#status.text : undefined
   }
 
   async publishApplied(resourceType: string, tenant: string, upTo: number): Promise<void> {

@@ -91,10 +91,13 @@ export class SyncLoop {
     }
     this.#resources = new Map(this.#policy.resources.map(r => [r.type, r]))
     for (const r of this.#policy.resources) this.#plans.set(r.type, compilePlan(r))
-    o.metrics.observeSyncLag(() => {
-      const now = Date.now()
-      return [...this.#resources.keys()].map(type => ({ resourceType: type, seconds: (now - (this.#oldestPending.get(type) ?? now)) / 1000 }))
-    })
+    o.metrics.observeSyncLag(() => this.lag())
+  }
+
+  /** Per resource type, how long the oldest change not yet applied has waited (0 when none waits). */
+  lag(): Array<{ resourceType: string, seconds: number }> {
+    const now = Date.now()
+    return [...this.#resources.keys()].map(type => ({ resourceType: type, seconds: (now - (this.#oldestPending.get(type) ?? now)) / 1000 }))
   }
 
   get lease(): Lease | undefined {

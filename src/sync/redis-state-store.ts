@@ -44,7 +44,7 @@ return 0
  * The StateStore of a migration in Redis. Owns `redis` (made with `connectRedis`) and closes
  * it on close(). Keys: hashes `sync:cursors`, `sync:applied`, `sync:tombstones`; the stream
  * `sync:changes` (offsets are stream ids; trimmed with MAXLEN ~, which drops whole stream nodes,
- * so it may hold up to stream-node-max-entries, 100 by default, more than the bound); the list `sync:conflicts`; `sync:lease` + `sync:lease-token`;
+ * so it may hold up to stream-node-max-entries, 100 by default, more than the bound); the list `sync:conflicts`; `sync:lease` + `sync:lease-token`; `sync:status` (expires);
  * the pub/sub channel `sync:applied-events`.
  *
  * @example
@@ -155,6 +155,16 @@ export class RedisStateStore implements StateStore {
     })
   }
 
+  publishStatus(status: string, ttlMs: number): Promise<void> {
+    return this.#call('publish the sync status', async () => {
+      await this.#redis.set(this.#keys.status, status, 'PX', ttlMs)
+    })
+  }
+
+  readStatus(): Promise<string | undefined> {
+    return this.#call('read the sync status', async () => (await this.#redis.get(this.#keys.status)) ?? undefined)
+  }
+
   publishApplied(resourceType: string, tenant: string, upTo: number): Promise<void> {
     return this.#call('publish an applied event', async () => {
       await this.#redis.publish(this.#keys.appliedEvents, JSON.stringify([resourceType, tenant, upTo]))
@@ -247,6 +257,7 @@ function keysUnder(prefix: string) {
     lease: `${prefix}sync:lease`,
     leaseToken: `${prefix}sync:lease-token`,
     appliedEvents: `${prefix}sync:applied-events`,
+    status: `${prefix}sync:status`,
   }
 }
 

@@ -96,5 +96,12 @@ export interface StateStore {
    * when the store is back (events published meanwhile are missed), and again after every outage.
    */
   onApplied(listener: (resourceType: string, tenant: string, upTo: number) => void): Promise<() => Promise<void>>
+  /**
+   * The sync process's latest status (a JSON document), for proxies to show in their /status and
+   * /ui. It expires after `ttlMs`, so a sync that stopped publishing shows as absent, not stale.
+   */
+  publishStatus(status: string, ttlMs: number): Promise<void>
+  /** The last status published and not yet expired; undefined when there is none. */
+  readStatus(): Promise<string | undefined>
   close(): Promise<void>
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Attributes, Counter, Histogram, ObservableResult } from '@opentelemetry/api'
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 import { MeterProvider } from '@opentelemetry/sdk-metrics'
+import type { Side } from '../policy/schema.ts'
 
 /** Latency buckets in seconds, from sub-millisecond loopback calls to timeouts. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -16,6 +17,8 @@ export interface BreakerReading { upstream: string, role: string, state: Breaker
  * The process's metrics. Gauges read live state through callbacks registered with `observe*`,
  * so nothing has to remember to update them.
  */
+export interface TrafficRow { rule: string, resourceType: string, old: number, new: number, fallbacks: number, errors: number }
+
 export class Metrics {
   readonly upstreamDuration: Histogram
   readonly fallbacks: Counter
@@ -31,7 +34,7 @@ export class Metrics {
   #exporter: PrometheusExporter
   #provider: MeterProvider
   /** Request counts kept as plain numbers: the per-request cost is one Map lookup, not an attribute hash. */
-  #requests = new Map<string, { attributes: Attributes, value: number }>()
+  #requests = new Map<string, { attributes: Attributes, servedBy: Side, value: number }>()
   #breakerSources = new Set<() => BreakerReading[]>()
   #generation!: () => number
 
@@ -91,12 +94,26 @@ export class Metrics {
     }).addCallback(result => result.observe(this.#generation()))
   }
 
-  countRequest(rule: string, resourceType: string, servedBy: string, reason: string, status: number): void {
+  countRequest(rule: string, resourceType: string, servedBy: Side, reason: string, status: number): void {
     const status_class = statusClass(status)
     const key = `${rule}\u0000${resourceType}\u0000${servedBy}\u0000${reason}\u0000${status_class}`
     const series = this.#requests.get(key)
     if (series) series.value++
-    else this.#requests.set(key, { attributes: { rule, resource_type: resourceType, served_by: servedBy, reason, status_class }, value: 1 })
+    else this.#requests.set(key, { attributes: { rule, resource_type: resourceType, served_by: servedBy, reason, status_class }, servedBy, value: 1 })
+  }
+
+  /** Reads served so far, per rule and resource type: by which side, how many fell back, how many failed (5xx). */
+  trafficByRule(): TrafficRow[] {
+    const out = new Map<string, TrafficRow>()
+    for (const { attributes: a, servedBy, value } of this.#requests.values()) {
+      const key = `${String(a['rule'])}\u0000${String(a['resource_type'])}`
+      let row = out.get(key)
+      if (!row) out.set(key, row = { rule: String(a['rule']), resourceType: String(a['resource_type']), old: 0, new: 0, fallbacks: 0, errors: 0 })
+      row[servedBy] += value
+      if (a['reason'] === 'fallback') row.fallbacks += value
+      if (a['status_class'] === '5xx') row.errors += value
+    }
+    return [...out.values()]
   }
 
   /** Registers a live source of breaker states; returns a function that removes it. */

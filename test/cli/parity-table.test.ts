@@ -5,7 +5,7 @@ const slice = (over: Partial<ParityStatus['parity'][number]>): ParityStatus['par
   rule: 'default', resourceType: 'alert-rule', comparisons: 4, matchRate: 0.75,
   results: { match: 3, cosmetic: 1, critical: 0, lag: 0, error: 0 },
   window: { seconds: 300, comparisons: 4, results: { match: 3, cosmetic: 1, critical: 0, lag: 0, error: 0 } },
-  readiness: 'inconclusive', readinessReason: '4 of 20', topPointers: [], noisy: [], samples: [], ...over,
+  readiness: 'inconclusive', readinessReason: '4 of 20', history: [], topPointers: [], noisy: [], samples: [], ...over,
 })
 
 t.test('the parity tables show slices, pointers, rules, rollbacks and noise', async t => {

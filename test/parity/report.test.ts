@@ -37,6 +37,18 @@ t.test('a window forgets what is older than its length', async t => {
   t.same(w.totals(), { a: 1, b: 0 }, 'a reused bucket starts from zero')
 })
 
+t.test('a window of wider buckets gives its history oldest first, empty buckets as zero', async t => {
+  let now = 25_000
+  const w = new WindowCounter(30, ['a'] as const, () => now, 10)
+  w.add('a')
+  now = 41_000
+  w.add('a', 2)
+  t.same(w.series(), [{ at: 20_000, counts: { a: 1 } }, { at: 30_000, counts: { a: 0 } }, { at: 40_000, counts: { a: 2 } }])
+  now = 52_000
+  t.same(w.series().map(b => b.counts.a), [0, 2, 0], 'the oldest bucket left the window')
+  t.same(w.totals(), { a: 2 })
+})
+
 t.test('editing the gate window resizes the parity window', async t => {
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())

@@ -88,6 +88,8 @@ t.test('with Redis refusing connections every call rejects at once, naming what 
     ['check the sync lease', () => store.holdsLease(lease)],
     ['release the sync lease', () => store.releaseLease(lease)],
     ['publish an applied event', () => store.publishApplied('team', 'acme', 1)],
+    ['publish the sync status', () => store.publishStatus('{}', 1000)],
+    ['read the sync status', () => store.readStatus()],
   ]
   for (const [what, call] of calls) {
     const started = performance.now()

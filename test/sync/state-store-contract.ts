@@ -173,4 +173,15 @@ export function stateStoreContract(t: Test, o: ContractOptions): void {
     t.same(stays, [['alert-rule', 'acme', 1_700_000_000_000], ['team', 'globex', 5]])
     t.equal(heard.length, 1, 'nothing after unsubscribing')
   })
+
+  t.test('the sync status is seen by another user of the state until it expires', async t => {
+    const { store, peer } = await o.open(t)
+    t.equal(await peer.readStatus(), undefined, 'nothing published yet')
+    await store.publishStatus('{"leader":true}', 5_000)
+    t.equal(await peer.readStatus(), '{"leader":true}')
+    await store.publishStatus('{"leader":false}', 100)
+    t.equal(await peer.readStatus(), '{"leader":false}', 'the newest replaces the last')
+    await sleep(150)
+    t.equal(await peer.readStatus(), undefined, 'a sync that stopped publishing shows as absent, not stale')
+  })
 }
