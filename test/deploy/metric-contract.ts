@@ -1,0 +1,41 @@
+// The Prometheus names and labels that SPEC.md ("Admin endpoints and telemetry") promises.
+// The Grafana test checks the dashboard against this table, and the table against what a
+// running dualread really exports, so neither can drift from the contract unnoticed.
+
+/** Metric name (as exported, with `_total` on counters) → the labels it may carry. */
+export const METRIC_LABELS: Readonly<Record<string, readonly string[]>> = {
+  dualread_requests_total: ['rule', 'resource_type', 'served_by', 'reason', 'status_class'],
+  dualread_upstream_request_duration_seconds: ['upstream', 'role'],
+  dualread_shadow_comparisons_total: ['rule', 'resource_type', 'result'],
+  dualread_shadow_skipped_total: ['reason'],
+  dualread_drift_pointers_total: ['resource_type', 'pointer', 'severity'],
+  dualread_breaker_state: ['upstream', 'role'],
+  dualread_fallbacks_total: ['from', 'to'],
+  dualread_policy_generation: [],
+  dualread_policy_reloads_total: ['result'],
+  dualread_gate_rollbacks_total: ['rule'],
+  dualread_sync_applied_total: ['resource_type', 'op'],
+  dualread_sync_conflicts_total: ['resource_type', 'winner'],
+  dualread_sync_lag_seconds: ['resource_type'],
+  dualread_sync_backfill_ratio: ['resource_type'],
+}
+
+export const HISTOGRAMS: ReadonlySet<string> = new Set(['dualread_upstream_request_duration_seconds'])
+const HISTOGRAM_SERIES = ['_bucket', '_sum', '_count'] as const
+
+/**
+ * The contract entry behind an exported series name: a histogram's `_bucket`, `_sum` and
+ * `_count` belong to the histogram, and `_bucket` also carries `le`. Undefined for a name the
+ * contract does not know.
+ */
+export function contractOf(series: string): { metric: string, labels: readonly string[] } | undefined {
+  const direct = METRIC_LABELS[series]
+  if (direct && !HISTOGRAMS.has(series)) return { metric: series, labels: direct }
+  for (const suffix of HISTOGRAM_SERIES) {
+    const base = series.endsWith(suffix) ? series.slice(0, -suffix.length) : undefined
+    if (base !== undefined && HISTOGRAMS.has(base)) {
+      return { metric: base, labels: suffix === '_bucket' ? [...METRIC_LABELS[base]!, 'le'] : METRIC_LABELS[base]! }
+    }
+  }
+  return undefined
+}
