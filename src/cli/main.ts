@@ -58,13 +58,14 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
     .option('--new-port <port>', 'new reference API port', '8082')
     .option('--state-dir <dir>', 'where the demo keeps its policy copy, state and log', join(DEFAULT_STATE_DIR, 'demo'))
     .option('--duration <seconds>', 'stop by itself after this long (default: run until Ctrl-C)')
-    .action(async (opts: { listen: string, admin: string, syncAdmin: string, oldPort: string, newPort: string, stateDir: string, duration?: string }) => {
+    .option('--redis <url>', 'keep the sync state and rollbacks in this Redis instead of a local file (e.g. redis://127.0.0.1:6379)')
+    .action(async (opts: { listen: string, admin: string, syncAdmin: string, oldPort: string, newPort: string, stateDir: string, duration?: string, redis?: string }) => {
       await mkdir(opts.stateDir, { recursive: true })
       const log = createLogger({ destination: pino.destination({ dest: join(opts.stateDir, 'dualread.log'), sync: false }) })
       try {
         const demo = await startDemo({
           listen: opts.listen, admin: opts.admin, syncAdmin: opts.syncAdmin, oldPort: Number(opts.oldPort), newPort: Number(opts.newPort),
-          stateDir: opts.stateDir, log, say: line => io.out(`${line}\n`),
+          stateDir: opts.stateDir, log, say: line => io.out(`${line}\n`), redisUrl: opts.redis,
         })
         io.out(`  logs: ${join(opts.stateDir, 'dualread.log')} · Ctrl-C stops everything\n`)
         stopOnSignals(() => demo.stop())

@@ -1,11 +1,13 @@
 // `dualread demo`: a whole migration on one machine. Two reference alerting APIs (the new one with
 // real hazards), the proxy, the sync loop and traffic; the cutover is narrated as it happens,
 // each step driven by the same policy edit an operator would make.
+import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startReferenceApi, seededId, type ReferenceApi } from '../reference/index.ts'
 import { startProxySidecar, type ProxySidecar } from '../sidecar/proxy-sidecar.ts'
 import { startSyncProcess, type SyncProcess } from '../sidecar/sync-process.ts'
+import { connectRedis, forgetMigration, redisReady } from '../state/redis.ts'
 import { openStateStore } from '../sync/open-state-store.ts'
 import type { StateStore } from '../sync/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
@@ -25,6 +27,8 @@ export interface DemoOptions {
   oldPort: number
   newPort: number
   stateDir: string
+  /** Keep the sync state and rollback overrides in this Redis (under a migration name of the run's own, deleted on stop) instead of a local file. */
+  redisUrl?: string
   log: Logger
   /** How long a step may take before the narration says so and moves on. */
   stepTimeoutMs?: number
@@ -62,21 +66,24 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     const neu = await startReferenceApi({ port: o.newPort, flavour: { normalizeDurations: true, dropField: 'escalationPolicyId' } })
     stopping.push(() => neu.close())
     const policyFile = join(o.stateDir, 'policy.yaml')
-    const stateUrl = `file:${join(o.stateDir, 'state')}`
+    // With Redis, a migration name of this run's own: a previous run's rollbacks and hashes mean nothing to these new stores.
+    const migration = o.redisUrl ? `demo-${randomUUID().slice(0, 8)}` : 'demo'
+    const stateUrl = o.redisUrl ?? `file:${join(o.stateDir, 'state')}`
     await writeFile(policyFile, (await readFile(DEMO_POLICY, 'utf8'))
       .replace('http://127.0.0.1:8081', old.url).replace('http://127.0.0.1:8082', neu.url)
-      .replace('file:.dualread/demo/state', stateUrl))
-    const state = await openStateStore(stateUrl, 'demo', o.log)
+      .replace('file:.dualread/demo/state', stateUrl).replace('migration: demo', `migration: ${migration}`))
+    if (o.redisUrl) stopping.push(() => forgetDemo(o.redisUrl!, migration, o.log))
+    const state = await openStateStore(stateUrl, migration, o.log)
     stopping.push(() => state.close())
     const sync = await startSyncProcess({ policyFile, stateDir: o.stateDir, log: o.log, admin: o.syncAdmin, state, policyCheckIntervalMs: 500 })
     stopping.push(() => sync.stop())
-    const proxy = await startProxySidecar({ policyFile, stateDir: o.stateDir, log: o.log, listen: o.listen, admin: o.admin, changeStore: state, policyCheckIntervalMs: 500 })
+    const proxy = await startProxySidecar({ policyFile, stateDir: o.stateDir, log: o.log, listen: o.listen, admin: o.admin, changeStore: state, policyCheckIntervalMs: 500, redisUrl: o.redisUrl ?? null })
     stopping.push(() => proxy.stop())
     const traffic = new TrafficGenerator(proxy.proxyUrl, DEMO_TENANTS, PER_TYPE)
     traffic.start()
     stopping.push(() => traffic.stop())
-    o.say(`dualread demo: proxy ${proxy.proxyUrl} · status ${proxy.adminUrl}/status · metrics ${proxy.adminUrl}/metrics · sync ${sync.adminUrl}/status`)
-    o.say(`  old store ${old.url}, new store ${neu.url}; working policy ${policyFile} (every edit below is made there)`)
+    o.say(`dualread demo: proxy ${proxy.proxyUrl} · dashboard ${proxy.adminUrl}/ui · metrics ${proxy.adminUrl}/metrics · status ${proxy.adminUrl}/status · sync ${sync.adminUrl}/ui`)
+    o.say(`  old store ${old.url}, new store ${neu.url}; working policy ${policyFile} (every edit below is made there); state ${o.redisUrl ? `Redis, migration ${migration}` : stateUrl}`)
     o.say(`  try: curl -si ${proxy.proxyUrl}/api/v1/tenants/acme/alert-rules/${seededId('alert-rule', 1)} | grep x-dualread`)
     const finished = narrate({ o, old, neu, proxy, sync, state, policyFile, traffic }).catch(err => o.say(`demo stopped narrating: ${(err as Error).message}`))
     return { proxyUrl: proxy.proxyUrl, adminUrl: proxy.adminUrl, finished, stop }
@@ -158,7 +165,17 @@ async function narrate(s: Stage): Promise<void> {
   }
   say('')
   say(`Done: the cutover played through. Traffic keeps flowing (${s.traffic.sent} requests so far). Look around:`)
-  say(`  ${s.proxy.adminUrl}/status · npx dualread parity --admin ${s.proxy.adminUrl} · npx dualread rollback --admin ${s.proxy.adminUrl} --clear`)
+  say(`  dashboard ${s.proxy.adminUrl}/ui · npx dualread parity --admin ${s.proxy.adminUrl} · npx dualread rollback --admin ${s.proxy.adminUrl} --clear`)
+}
+
+/** Removes the run's keys from Redis: its stores were in memory, so its state means nothing after it. */
+async function forgetDemo(url: string, migration: string, log: Logger): Promise<void> {
+  const redis = connectRedis(url, log)
+  try {
+    if (await redisReady(redis)) await forgetMigration(redis, migration)
+  } finally {
+    redis.disconnect()
+  }
 }
 
 /** Polls `check` until it gives a truthy value; says so when it does not within the step timeout. */

@@ -33,7 +33,8 @@ export interface ProxySidecarOptions {
   admin?: string
   stateDir: string
   adminToken?: string
-  redisUrl?: string
+  /** Shared state for rollback overrides; default REDIS_URL, then a redis:// sync.state. Null keeps them in memory. */
+  redisUrl?: string | null
   log: Logger
   policyCheckIntervalMs?: number
   /** How long SIGTERM waits for requests in flight before closing their connections. */
@@ -91,7 +92,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
     }
   })
 
-  const redisUrl = o.redisUrl ?? sharedRedisUrl(policy.sync.state)
+  const redisUrl = o.redisUrl === null ? undefined : o.redisUrl ?? sharedRedisUrl(policy.sync.state)
   let redis: Redis | undefined
   let overrides: OverrideStore
   if (redisUrl) {

@@ -50,6 +50,15 @@ export function keyPrefix(migration: string): string {
   return `dualread:{${migration}}:`
 }
 
+/** Deletes every key of a migration (SCAN, not KEYS, so a busy Redis is not blocked); resolves to how many. */
+export async function forgetMigration(redis: Redis, migration: string): Promise<number> {
+  let deleted = 0
+  for await (const keys of redis.scanStream({ match: `${keyPrefix(migration)}*`, count: 500 }) as AsyncIterable<string[]>) {
+    if (keys.length > 0) deleted += await redis.del(...keys)
+  }
+  return deleted
+}
+
 /** The Redis URL for shared state: REDIS_URL wins, else sync.state when it is a redis:// URL. */
 export function sharedRedisUrl(syncState: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env['REDIS_URL']) return env['REDIS_URL']

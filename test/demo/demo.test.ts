@@ -44,6 +44,27 @@ t.test('a step that does not happen in time is said, and the narration moves on'
   t.ok(lines.some(l => l.startsWith('Done: the cutover played through')))
 })
 
+t.test('with --redis the demo keeps its state in Redis under a name of its own, and removes it on stop', async t => {
+  const { startDemo } = await import('../../src/demo/demo.ts')
+  const { captureLog } = await import('../helpers/sidecar.ts')
+  const { REDIS_URL } = await import('../helpers/redis.ts')
+  const { Redis } = await import('ioredis')
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const lines: string[] = []
+  const demo = await startDemo({ listen: '127.0.0.1:0', admin: '127.0.0.1:0', syncAdmin: '127.0.0.1:0', oldPort: 0, newPort: 0, stateDir: join(t.testdir(), 'demo'), redisUrl: REDIS_URL, log: captureLog().log, say: l => lines.push(l), stepTimeoutMs: 1 })
+  const migration = /state Redis, migration (demo-[0-9a-f]{8})/.exec(lines.join('\n'))?.[1]
+  t.ok(migration, 'the run names its migration')
+  await demo.finished
+  const keys = () => redis.keys(`dualread:{${migration}}:*`)
+  t.ok((await keys()).some(k => k.endsWith('sync:lease')), 'the sync holds its lease in Redis')
+  const rolled = await fetch(`${demo.adminUrl}/rollback`, { method: 'POST', body: JSON.stringify({ all: true }) })
+  t.equal(rolled.status, 200)
+  t.ok((await keys()).some(k => k.includes('overrides')), 'a rollback is stored in Redis, for every replica')
+  await demo.stop()
+  t.same(await keys(), [], 'nothing of the run is left in Redis')
+})
+
 t.test('the traffic generator shrugs off a proxy that is not there', async t => {
   const { TrafficGenerator } = await import('../../src/demo/traffic.ts')
   const { refusedPort } = await import('../helpers/upstream.ts')

@@ -1,15 +1,14 @@
 // Redis for tests: every test gets a migration name of its own, and its keys are deleted after.
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { keyPrefix } from '../../src/state/redis.ts'
+import { forgetMigration as forget } from '../../src/state/redis.ts'
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 
 /** Deletes every key of a migration. */
 export async function forgetMigration(migration: string): Promise<void> {
   const redis = new Redis(REDIS_URL)
-  const keys = await redis.keys(`${keyPrefix(migration)}*`)
-  if (keys.length > 0) await redis.del(...keys)
+  await forget(redis, migration)
   redis.disconnect()
 }
 

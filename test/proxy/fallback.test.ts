@@ -27,6 +27,9 @@ t.test('a 5xx from the serving side falls back to the other side', async t => {
   const metrics = await (await fetch(sidecar.adminUrl + '/metrics')).text()
   t.match(metrics, /dualread_fallbacks_total\{from="old",to="new"\} 1/)
   t.match(metrics, /dualread_requests_total\{rule="default",resource_type="alert-rule",served_by="new",reason="fallback",status_class="2xx"\} 1/)
+  await read(sidecar.proxyUrl + ITEM)
+  const status = await (await fetch(sidecar.adminUrl + '/status')).json() as { traffic: unknown[] }
+  t.same(status.traffic, [{ rule: 'default', resourceType: 'alert-rule', old: 0, new: 2, fallbacks: 2, errors: 0 }], '/status and /ui show the fallbacks per slice')
 })
 
 t.test('a timeout on the serving side falls back to the other side', async t => {
