@@ -109,6 +109,13 @@ t.test('the sync Deployment runs exactly one replica, replaced with Recreate', a
   t.notMatch(text, /\.Values\.sync\.replicas/, 'not configurable: one writer')
 })
 
+t.test('the README documents every value', async t => {
+  const readme = read('README.md')
+  const paths = Object.entries(values as unknown as Record<string, unknown>).flatMap(([key, v]) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length > 0 ? Object.keys(v).map(child => `${key}.${child}`) : [key])
+  for (const path of paths) t.match(readme, new RegExp(`\`${path.replaceAll('.', '\\.')}[\`.]`), `README.md mentions ${path}`)
+})
+
 // With helm: the rendered manifests.
 
 const helm = findHelm()
@@ -130,10 +137,10 @@ const portNamed = (c: Container, name: string | number | undefined) => c.ports?.
 t.test('helm lint --strict passes for the defaults and the other shapes of the chart', { skip }, async t => {
   if ('missing' in helm) return
   t.comment(`helm ${helm.version} at ${helm.path}`)
-  for (const args of [[], ['--set', 'serviceMonitor.enabled=true'], ['--set', 'api.enabled=false', '--set', 'api.existingPodSelector.app=alerting-api'],
+  for (const args of [[], ['--set', 'serviceMonitor.enabled=true'], ['--set', 'api.enabled=false', '--set', 'api.existingPodSelector.app=alerting-api', '--set', 'sync.upstreams.old=http://alerting-api:8081'],
     ['--set', 'redis.existingSecret=redis', '--set', 'adminToken.existingSecret=admin', '--set', 'policy.existingConfigMap=policy'], ['--set', 'sync.enabled=false,grafanaDashboard.enabled=false']]) {
     const r = helm.run(['lint', '--strict', CHART_DIR, ...args])
-    t.equal(r.code, 0, `helm lint ${args.join(' ')}\n${r.stdout}${r.stderr}`)
+    t.equal(r.code, 0, `helm lint ${args.join(' ')}`, { output: r.stdout + r.stderr })
   }
   const r = helm.run(['lint', CHART_DIR, '--set', 'sidecar.ports.proxy=abc'])
   t.not(r.code, 0, 'the schema is enforced at install time')
@@ -150,7 +157,7 @@ t.test('helm template: the objects of an install', { skip }, async t => {
     'ConfigMap/rel-dualread-dashboard', 'ConfigMap/rel-dualread-policy',
     'Deployment/rel-dualread', 'Deployment/rel-dualread-sync',
     'Secret/rel-dualread-admin-token', 'Secret/rel-dualread-redis',
-    'Service/rel-dualread', 'Service/rel-dualread-admin', 'Service/rel-dualread-sync-admin',
+    'Service/rel-dualread', 'Service/rel-dualread-admin', 'Service/rel-dualread-direct', 'Service/rel-dualread-sync-admin',
   ])
   t.same(byKind(render(helm, CHART_DIR, ['--set', 'serviceMonitor.enabled=true']), 'ServiceMonitor').length, 1, 'a ServiceMonitor only when enabled')
 })
@@ -193,10 +200,11 @@ t.test('the sidecar: the policy directory without subPath, Redis and the token f
   t.notMatch(JSON.stringify(pod.metadata?.annotations ?? {}), /checksum/, 'no checksum annotation: policy edits are hot-reloaded, not rolled out')
 })
 
-t.test('the sync: one replica, Recreate, its own admin port and probes, the same policy and Secrets', { skip }, async t => {
+t.test('the sync: one replica, Recreate, its own admin port and probes, the same policy ConfigMap and Secrets', { skip }, async t => {
   if ('missing' in helm) return
   const ms = render(helm, CHART_DIR)
   const sync = named(ms, 'Deployment', 'rel-dualread-sync')
+  t.equal(env(containerOf(sync, 'dualread-sync'), 'DUALREAD_POLICY')?.value, '/etc/dualread/sync-policy.yaml', 'its own key of the policy ConfigMap')
   t.equal(sync.spec?.replicas, 1)
   t.same(sync.spec?.strategy, { type: 'Recreate' })
   const c = containerOf(sync, 'dualread-sync')
@@ -210,13 +218,24 @@ t.test('the sync: one replica, Recreate, its own admin port and probes, the same
   t.same(named(ms, 'Service', 'rel-dualread-sync-admin').spec?.ports, [{ name: 'dualread-admin', port: 9091, targetPort: 'dualread-admin', protocol: 'TCP' }])
 })
 
-t.test('the rendered policy ConfigMap passes the real loader and is the values policy', { skip }, async t => {
+t.test('the rendered policies pass the real loader: the values policy for the sidecars, and for the sync the same with the URLs its pod reaches', { skip }, async t => {
   if ('missing' in helm) return
-  const rendered = named(render(helm, CHART_DIR), 'ConfigMap', 'rel-dualread-policy').data!['policy.yaml']!
-  const fromChart = parsePolicy(rendered, 'ConfigMap rel-dualread-policy')
+  const ms = render(helm, CHART_DIR)
+  const data = named(ms, 'ConfigMap', 'rel-dualread-policy').data!
   const fromValues = parsePolicy(policyText, 'values.yaml')
-  t.ok(fromChart.ok, JSON.stringify(fromChart))
-  if (fromChart.ok && fromValues.ok) t.same(fromChart.policy, fromValues.policy)
+  const sidecar = parsePolicy(data['policy.yaml']!, 'policy.yaml')
+  const sync = parsePolicy(data['sync-policy.yaml']!, 'sync-policy.yaml')
+  if (!fromValues.ok || !sidecar.ok || !sync.ok) throw new Error(JSON.stringify({ sidecar, sync }))
+  t.same(sidecar.policy, fromValues.policy, 'policy.yaml is policy.content')
+  // In its own pod the sync cannot reach the API container on 127.0.0.1: it goes through a Service to the API's own port.
+  const direct = named(ms, 'Service', 'rel-dualread-direct')
+  const apiPort = values.api.container.ports[0]!.containerPort
+  t.same(direct.spec?.ports?.map(p => [p.port, p.targetPort]), [[apiPort, apiPort]], "the direct Service reaches the API container's port, not dualread")
+  t.same(direct.spec?.selector, named(ms, 'Deployment', 'rel-dualread').spec?.selector?.matchLabels, 'on the API pods')
+  t.same(sync.policy, { ...fromValues.policy, upstreams: { ...fromValues.policy.upstreams, old: { ...fromValues.policy.upstreams.old, url: `http://rel-dualread-direct.alerting.svc:${apiPort}` } } },
+    'sync-policy.yaml is the same policy with the old store through that Service')
+  const given = named(render(helm, CHART_DIR, ['--set', 'sync.upstreams.old=http://legacy-api:8081', '--set', 'sync.upstreams.new=http://next-api:8080']), 'ConfigMap', 'rel-dualread-policy').data!
+  t.match(parse(given['sync-policy.yaml']!), { upstreams: { old: { url: 'http://legacy-api:8081' }, new: { url: 'http://next-api:8080' } } }, 'or the URLs given')
 })
 
 t.test('the dashboard ConfigMap carries the dashboard JSON, labelled for the Grafana sidecar', { skip }, async t => {
@@ -266,7 +285,8 @@ t.test('for an existing Deployment, the example patch adds exactly the sidecar t
   const servicePatch = parse(examples.find(f => f.name === 'service-patch.yaml')!.text) as { spec: { ports: Array<{ targetPort: string }> } }
   t.equal(servicePatch.spec.ports[0]?.targetPort, 'dualread', 'the Service patch targets the sidecar port')
 
-  const without = render(helm, CHART_DIR, ['--set', 'api.enabled=false', '--set', 'api.existingPodSelector.app=alerting-api'], 'dualread')
+  t.throws(() => render(helm, CHART_DIR, ['--set', 'api.enabled=false'], 'dualread'), /with api\.enabled=false, set sync\.upstreams\.old/, 'the sync needs to be told where the old API is')
+  const without = render(helm, CHART_DIR, ['--set', 'api.enabled=false', '--set', 'api.existingPodSelector.app=alerting-api', '--set', 'sync.upstreams.old=http://alerting-api-direct:8081'], 'dualread')
   t.same(byKind(without, 'Deployment').map(d => d.metadata.name), ['dualread-sync'], 'no API Deployment of its own')
   t.same(named(without, 'Service', 'dualread-admin').spec?.selector, { app: 'alerting-api' }, 'the admin Service finds the patched pods')
   t.ok(named(without, 'ConfigMap', 'dualread-policy') && named(without, 'Secret', 'dualread-redis') && named(without, 'Secret', 'dualread-admin-token'), 'the names the patch refers to')

@@ -37,6 +37,31 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-policy" (include "dualread.fullname" .)) .Values.policy.existingConfigMap -}}
 {{- end -}}
 
+{{/*
+How the sync pod reaches the old store: not 127.0.0.1 (that is the API container next to each
+sidecar), but the API container's port through the Service RELEASE-dualread-direct.
+*/}}
+{{- define "dualread.syncOldUrl" -}}
+{{- if .Values.sync.upstreams.old -}}
+{{- .Values.sync.upstreams.old -}}
+{{- else if .Values.api.enabled -}}
+{{- printf "http://%s-direct.%s.svc:%v" (include "dualread.fullname" .) .Release.Namespace (index .Values.api.container.ports 0).containerPort -}}
+{{- else -}}
+{{- fail "with api.enabled=false, set sync.upstreams.old: the URL at which the sync pod reaches the API of the old store directly (not through dualread)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The policy for the sync: policy.content with the upstream URLs its own pod reaches. */}}
+{{- define "dualread.syncPolicy" -}}
+{{- $policy := deepCopy .Values.policy.content -}}
+{{- $upstreams := required "policy.content.upstreams is required" (get $policy "upstreams") -}}
+{{- $_ := set (get $upstreams "old") "url" (include "dualread.syncOldUrl" .) -}}
+{{- with .Values.sync.upstreams.new -}}
+{{- $_ := set (get $upstreams "new") "url" . -}}
+{{- end -}}
+{{- toYaml $policy -}}
+{{- end -}}
+
 {{- define "dualread.redisSecret" -}}
 {{- default (printf "%s-redis" (include "dualread.fullname" .)) .Values.redis.existingSecret -}}
 {{- end -}}
@@ -47,11 +72,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/*
 The environment both commands read: the policy file, where the last good policy is kept, Redis
-and the admin token (both from Secrets), the log level. Call with (dict "root" $ "component" .Values.sidecar).
+and the admin token (both from Secrets), the log level.
+Call with (dict "root" $ "component" .Values.sidecar "policyKey" "policy.yaml").
 */}}
 {{- define "dualread.env" -}}
 - name: DUALREAD_POLICY
-  value: /etc/dualread/policy.yaml
+  value: /etc/dualread/{{ .policyKey }}
 - name: DUALREAD_STATE_DIR
   value: /var/lib/dualread
 - name: REDIS_URL
@@ -114,7 +140,7 @@ never see the update.
       containerPort: {{ .Values.sidecar.ports.admin }}
       protocol: TCP
   env:
-    {{- include "dualread.env" (dict "root" . "component" .Values.sidecar) | nindent 4 }}
+    {{- include "dualread.env" (dict "root" . "component" .Values.sidecar "policyKey" "policy.yaml") | nindent 4 }}
   volumeMounts:
     {{- include "dualread.volumeMounts" . | nindent 4 }}
   livenessProbe:
