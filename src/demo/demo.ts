@@ -138,12 +138,8 @@ async function narrate(s: Stage): Promise<void> {
   s.neu.setFlavour({ dropField: null })
   await edit('compare durations by value (resources[alert-rule].compare)', 'unordered: { /receivers: /name, /labels: null }', 'unordered: { /receivers: /name, /labels: null }\n      normalize: { /for: duration }')
   // Drift stops once the sync has copied everything again; count matches since the last difference.
-  let baseline = totals(await status(), 'default')
-  const clean = await until(async () => {
-    const now = totals(await status(), 'default')
-    if (now.critical !== baseline.critical || now.cosmetic !== baseline.cosmetic) baseline = now
-    return now.match - baseline.match >= 25
-  }, '25 comparisons in a row without drift')
+  const streak = cleanStreak(totals(await status(), 'default'))
+  const clean = await until(async () => streak(totals(await status(), 'default')) >= 25, '25 comparisons in a row without drift')
   if (clean) say(`   parity is clean: 25 comparisons in a row matched (all so far: ${JSON.stringify(totals(await status(), 'default'))})`)
 
   say('')
@@ -188,6 +184,18 @@ async function waitFor<T>(check: () => Promise<T>, what: string, say: (line: str
   }
   say(`   (waited ${timeoutMs / 1000} s for ${what}; moving on)`)
   return undefined
+}
+
+type Totals = Record<'match' | 'cosmetic' | 'critical', number>
+
+/** Tracks running totals; each call says how many matches there have been since the last difference. */
+export function cleanStreak(start: Totals): (now: Totals) => number {
+  let baseline = start
+  const drift = (t: Totals) => t.critical + t.cosmetic
+  return now => {
+    if (drift(now) !== drift(baseline)) baseline = now
+    return now.match - baseline.match
+  }
 }
 
 /** The most frequent drifting pointers, merged across slices: "/for (cosmetic, 46×), ...". */

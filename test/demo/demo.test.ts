@@ -75,6 +75,14 @@ t.test('the traffic generator shrugs off a proxy that is not there', async t => 
   t.equal(traffic.sent, 0)
 })
 
+t.test('a clean streak counts matches since the last difference', async t => {
+  const { cleanStreak } = await import('../../src/demo/demo.ts')
+  const streak = cleanStreak({ match: 10, cosmetic: 5, critical: 1 })
+  t.equal(streak({ match: 14, cosmetic: 5, critical: 1 }), 4)
+  t.equal(streak({ match: 15, cosmetic: 5, critical: 2 }), 0, 'a difference starts the count again')
+  t.equal(streak({ match: 40, cosmetic: 5, critical: 2 }), 25)
+})
+
 t.test('the drift summary merges slices and says when there is none', async t => {
   const { summarize } = await import('../../src/demo/demo.ts')
   t.equal(summarize([]), 'none')
