@@ -81,11 +81,12 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
     },
   })
   // Only the leader publishes: a standby's status would hide the one doing the work.
+  const publishEveryMs = o.statusPublishMs ?? STATUS_PUBLISH_MS
   const publisher = setInterval(() => {
     if (!loop.lease) return
-    void status().then(s => state.publishStatus(JSON.stringify(s), 3 * STATUS_PUBLISH_MS))
+    void status().then(s => state.publishStatus(JSON.stringify(s), 3 * publishEveryMs))
       .catch((err: Error) => log.debug({ err: { message: err.message } }, 'cannot publish the sync status'))
-  }, o.statusPublishMs ?? STATUS_PUBLISH_MS)
+  }, publishEveryMs)
   const adminAddress = await listen(admin, o.admin)
   log.info({ admin: adminAddress, from: loop.source, to: loop.target, state: state.kind }, 'dualread sync started')
 

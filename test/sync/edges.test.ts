@@ -234,3 +234,28 @@ t.test('a write to a resource without a tenant is announced with an empty tenant
   await proxy.stop()
   await state.close() // the announcement is written to disk after the answer: let it land before the test's directory goes
 })
+
+t.test('only the leader publishes its status; one that cannot keeps syncing, and says why at debug level', async t => {
+  const dir = t.testdir()
+  const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 3 } } })
+  const { logs, log } = captureLog('debug')
+  const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
+  t.teardown(() => state.close())
+  const publishers = new Set<string>()
+  state.publishStatus = async (status: string) => {
+    publishers.add((JSON.parse(status) as { owner: string }).owner)
+    throw new Error('status store is read-only')
+  }
+  const leader = await startSyncProcess({ policyFile: f.policyFile, stateDir: dir, log, admin: '127.0.0.1:0', state, statusPublishMs: 20 })
+  t.teardown(() => leader.stop())
+  const line = await eventually(() => logs.find(l => l.includes('cannot publish the sync status')), l => l !== undefined)
+  t.match(line, /status store is read-only/)
+  const standby = await startSyncProcess({ policyFile: f.policyFile, stateDir: join(dir, 'standby'), log, admin: '127.0.0.1:0', state, statusPublishMs: 20 })
+  t.teardown(() => standby.stop())
+  const standbyStatus = await (await fetch(`${standby.adminUrl}/status`)).json() as { leader: boolean }
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal(standbyStatus.leader, false)
+  t.equal(publishers.size, 1, 'the standby published nothing')
+  await eventually(() => f.new.store.get('team', 'acme', 'team-0003'), v => v !== undefined)
+  t.ok(f.new.store.get('team', 'acme', 'team-0003'), 'the sync carried on')
+})
