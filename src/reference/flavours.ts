@@ -20,6 +20,12 @@ export const FlavourSchema = z.strictObject({
   errorRate: z.number().min(0).max(1),
   /** API requests per second above which it answers 429 with Retry-After: 1; 0 means no limit. */
   rateLimit: z.number().min(0),
+  /**
+   * The store keeps its own revision, as real stores do (a counter, a resourceVersion): every
+   * write bumps it and a `version` in the body is ignored, so the two stores' versions of one
+   * object never line up.
+   */
+  selfVersioning: z.boolean(),
 })
 
 export type Flavour = z.infer<typeof FlavourSchema>
@@ -34,6 +40,7 @@ export const PLAIN_FLAVOUR: Flavour = Object.freeze({
   latencyMs: 0,
   errorRate: 0,
   rateLimit: 0,
+  selfVersioning: false,
 })
 
 const DURATION_KEYS: ReadonlySet<string> = new Set(['for', 'repeatInterval', 'groupWait', 'timeout'])
@@ -51,9 +58,10 @@ export function changeFlavour(current: Flavour, change: unknown): Flavour | stri
 /** A write body as the flavoured store keeps it. */
 export function shapeWrite(body: Record<string, unknown>, flavour: Flavour): Record<string, unknown> {
   let shaped = body
-  if (flavour.dropField !== null) {
+  if (flavour.dropField !== null || flavour.selfVersioning) {
     shaped = { ...body }
-    delete shaped[flavour.dropField]
+    if (flavour.dropField !== null) delete shaped[flavour.dropField]
+    if (flavour.selfVersioning) delete shaped['version']
   }
   if (flavour.normalizeDurations) shaped = rewriteFields(shaped, DURATION_KEYS, durationInSeconds) as Record<string, unknown>
   return shaped

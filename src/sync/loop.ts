@@ -12,6 +12,7 @@ import { parsePointer, valueAt } from '../parity/pointer.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { isTenantScoped, RestAdapter, type ResourceAdapter } from './adapter.ts'
+import { decodeApplied, encodeApplied, type AppliedRecord } from './applied.ts'
 import { decide, type KeyFacts, type SyncOp } from './decide.ts'
 import { syncKey, type ChangeEvent, type Lease, type StateStore, type SyncKey } from './state-store.ts'
 import { Throttle } from './throttle.ts'
@@ -90,7 +91,7 @@ export class SyncLoop {
       new: new RestAdapter('new', this.#policy, new Throttle(this.#policy.sync.maxWritesPerSecond), o.metrics),
     }
     this.#resources = new Map(this.#policy.resources.map(r => [r.type, r]))
-    for (const r of this.#policy.resources) this.#plans.set(r.type, compilePlan(r))
+    for (const r of this.#policy.resources) this.#plans.set(r.type, compilePlan(withoutRevision(r)))
     o.metrics.observeSyncLag(() => this.lag())
   }
 
@@ -299,7 +300,7 @@ export class SyncLoop {
   /** Applies keys read from a page (source doc undefined = absent at the source). */
   async #syncPage(resource: Resource, tenant: string, items: Array<{ id: string, doc: unknown }>, readAt: number, targetIndex: Map<string, unknown>, summary: PassSummary): Promise<void> {
     const keys = items.map(i => syncKey(resource.type, tenant, i.id))
-    const [applied, tombstones] = await Promise.all([this.#o.state.getApplied(keys), this.#o.state.getTombstones(keys)])
+    const [applied, tombstones] = await this.#keyState(keys)
     await this.#fence()
     await this.#applyAll(resource, tenant, items.map((item, i) => ({
       id: item.id, key: keys[i]!, source: item.doc, target: targetIndex.get(item.id), readAt,
@@ -310,16 +311,27 @@ export class SyncLoop {
   /** Applies keys by reading both sides now (the change stream's work). */
   async #syncKeys(resource: Resource, tenant: string, ids: string[], summary: PassSummary): Promise<void> {
     const keys = ids.map(id => syncKey(resource.type, tenant, id))
-    const [applied, tombstones] = await Promise.all([this.#o.state.getApplied(keys), this.#o.state.getTombstones(keys)])
+    const [applied, tombstones] = await this.#keyState(keys)
     await this.#fence()
     const items = await pMap(ids, async (id, i) => {
-      const [source, target] = await Promise.all([
-        this.#adapters[this.source].get(resource, tenant, id),
-        this.#adapters[this.target].get(resource, tenant, id),
-      ])
+      const { source, target } = await this.#readKey(resource, tenant, id)
       return { id, key: keys[i]!, source, target, readAt: undefined, applied: applied.get(keys[i]!), tombstoneAt: tombstones.get(keys[i]!) }
     }, { concurrency: this.#policy.sync.concurrency })
     await this.#applyAll(resource, tenant, items, summary)
+  }
+
+  async #keyState(keys: SyncKey[]): Promise<[Map<SyncKey, AppliedRecord>, Map<SyncKey, number>]> {
+    const [applied, tombstones] = await Promise.all([this.#o.state.getApplied(keys), this.#o.state.getTombstones(keys)])
+    return [new Map([...applied].map(([key, text]) => [key, decodeApplied(text)])), tombstones]
+  }
+
+  /** Both sides' objects of one key, as they are now. */
+  async #readKey(resource: Resource, tenant: string, id: string): Promise<{ source: unknown, target: unknown }> {
+    const [source, target] = await Promise.all([
+      this.#adapters[this.source].get(resource, tenant, id),
+      this.#adapters[this.target].get(resource, tenant, id),
+    ])
+    return { source, target }
   }
 
   async #applyAll(resource: Resource, tenant: string, items: Array<ApplyInput>, summary: PassSummary): Promise<void> {
@@ -332,7 +344,7 @@ export class SyncLoop {
         summary[counter(outcome.op)]++
         if (outcome.conflict) summary.conflicts++
         if (outcome.after) {
-          appliedUpdates.push([item.key, outcome.after.applied])
+          appliedUpdates.push([item.key, outcome.after.applied && encodeApplied(outcome.after.applied)])
           tombstoneUpdates.push([item.key, outcome.after.tombstone])
         }
       } catch (err) {
@@ -348,7 +360,7 @@ export class SyncLoop {
   }
 
   /** Applies one key; `after` is what the state store should then say about it (nothing for a skip). */
-  async #applyOne(resource: Resource, tenant: string, item: ApplyInput): Promise<{ op: SyncOp, conflict: boolean, after?: { applied: string | undefined, tombstone: number | undefined } }> {
+  async #applyOne(resource: Resource, tenant: string, item: ApplyInput): Promise<{ op: SyncOp, conflict: boolean, after?: { applied: AppliedRecord | undefined, tombstone: number | undefined } }> {
     const plan = this.#plans.get(resource.type)!
     const version = resource.version === undefined ? undefined : parsePointer(resource.version)
     const versionOf = (doc: unknown) => {
@@ -358,11 +370,12 @@ export class SyncLoop {
     const facts: KeyFacts = {
       sourceHash: item.source === undefined ? undefined : canonicalHash(plan, item.source),
       targetHash: item.target === undefined ? undefined : canonicalHash(plan, item.target),
-      sourceVersion: versionOf(item.source), targetVersion: versionOf(item.target),
-      appliedHash: item.applied, tombstoneAt: item.tombstoneAt,
+      sourceVersion: versionOf(item.source), appliedVersion: item.applied?.sourceVersion,
+      appliedHash: item.applied?.hash, tombstoneAt: item.tombstoneAt,
       changedAt: this.#recentChanges.get(item.key), readAt: item.readAt,
     }
     const decision = decide(facts)
+    if (decision.op === 'reread') return this.#applyOne(resource, tenant, { ...item, ...await this.#readKey(resource, tenant, item.id), readAt: undefined })
     const { metrics } = this.#o
     if (decision.op === 'upsert' || decision.op === 'delete') await this.#fence()
     if (decision.op === 'upsert') await this.#adapters[this.target].put(resource, tenant, item.id, item.source)
@@ -383,7 +396,7 @@ export class SyncLoop {
     // Absent: a tombstone keeps a page read earlier from bringing the object back.
     const after = facts.sourceHash === undefined
       ? { applied: undefined, tombstone: decision.op === 'delete' ? Date.now() : item.tombstoneAt ?? Date.now() }
-      : { applied: facts.sourceHash, tombstone: undefined }
+      : { applied: { hash: facts.sourceHash, sourceVersion: facts.sourceVersion }, tombstone: undefined }
     return { op: decision.op, conflict: decision.conflict, after }
   }
 
@@ -472,8 +485,17 @@ interface ApplyInput {
   source: unknown
   target: unknown
   readAt: number | undefined
-  applied: string | undefined
+  applied: AppliedRecord | undefined
   tombstoneAt: number | undefined
+}
+
+/**
+ * The resource as the sync hashes it: its `version` is each store's own bookkeeping (real stores
+ * bump it on every write, a copy included), so it is never part of the content that must match.
+ */
+function withoutRevision(resource: Resource): Resource {
+  if (resource.version === undefined) return resource
+  return { ...resource, compare: { ...resource.compare, ignore: [...resource.compare.ignore, resource.version] } }
 }
 
 function counter(op: SyncOp): 'upserted' | 'deleted' | 'unchanged' | 'skipped' {

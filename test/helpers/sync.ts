@@ -63,13 +63,16 @@ ${extra.sync ?? ''}
 
 const SYNCED_TYPES = new Set(['alert-rule', 'team'])
 
-/** The synced objects of a store, without what the sync does not carry over (updatedAt). */
-export function contents(api: ReferenceApi): Record<string, unknown> {
+/**
+ * The synced objects of a store, without what the sync does not carry over (updatedAt, and the
+ * version on stores that assign their own).
+ */
+export function contents(api: ReferenceApi, o: { withoutVersion?: boolean } = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [key, object] of Object.entries(api.store.snapshot())) {
     if (!SYNCED_TYPES.has(key.split('/')[0]!)) continue
-    const { updatedAt: _ignored, ...rest } = object
-    out[key] = rest
+    const { updatedAt: _ignored, version, ...rest } = object
+    out[key] = o.withoutVersion === true ? rest : { ...rest, version }
   }
   return out
 }

@@ -35,6 +35,15 @@ t.test('dropField quietly drops one top-level field on write', async t => {
   t.equal((await call(api, 'PUT', RULE, { escalationPolicyId: 'ep-1' })).body['escalationPolicyId'], 'ep-1')
 })
 
+t.test('selfVersioning: the store assigns its own revision on every write, whatever the body says', async t => {
+  const api = await startApi(t, { flavour: { selfVersioning: true, dropField: 'x' } })
+  t.equal((await call(api, 'PUT', RULE, { name: 'cpu', version: 40, x: 1 })).body.version, 1, 'a create is revision 1, not the version given')
+  t.equal((await call(api, 'PUT', RULE, { name: 'cpu', version: 40 })).body.version, 2, 'a write of the same content still bumps it')
+  t.same(api.store.get('alert-rule', 'acme', 'r1'), { id: 'r1', tenant: 'acme', name: 'cpu', version: 2, updatedAt: api.store.get('alert-rule', 'acme', 'r1')!.updatedAt })
+  api.setFlavour({ selfVersioning: false })
+  t.equal((await call(api, 'PUT', RULE, { version: 40 })).body.version, 40, 'a plain store keeps the version it is given')
+})
+
 t.test('reorderLists reverses each page and the receivers and labels arrays, and pagination stays complete', async t => {
   const api = await startApi(t, { seed: { tenants: ['acme'], perType: 5 }, flavour: { reorderLists: true } })
   const pages = await walk(api, '/api/v1/tenants/acme/teams', 2)
