@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { OverrideChange } from '../rollback/overrides.ts'
+import type { Side } from '../policy/schema.ts'
 
 const MAX_BODY_BYTES = 16 * 1024
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ui'])
@@ -25,6 +26,10 @@ export interface AdminHandlers {
   status(): Record<string, unknown> | Promise<Record<string, unknown>>
   /** Validates and applies a rollback change; returns an error message for the operator if invalid. Proxies only. */
   rollback?: (change: OverrideChange) => Promise<string | undefined>
+  /** Where the write cutover stands (GET /cutover); absent without state shared with a sync. */
+  cutover?: () => Promise<unknown>
+  /** Asks for a write cutover to `to` (POST /cutover). */
+  requestCutover?: (to: Side) => Promise<unknown>
 }
 
 export interface AdminOptions {
@@ -92,9 +97,22 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions
       json(res, 200, { ok: true, overrides: (await o.handlers.status() as { overrides?: unknown }).overrides })
       return
     }
+    case o.handlers.cutover && 'GET /cutover':
+      json(res, 200, await o.handlers.cutover!())
+      return
+    case o.handlers.requestCutover && 'POST /cutover': {
+      const to = (Object(parseJson(await readBody(req))) as { to?: unknown }).to
+      if (to !== 'old' && to !== 'new') { json(res, 400, { error: 'bad_request', detail: 'expected a JSON body {"to":"new"} or {"to":"old"}' }); return }
+      json(res, 202, await o.handlers.requestCutover!(to))
+      return
+    }
     default:
-      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status /ui, POST /rollback' })
+      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status /ui /cutover, POST /rollback, POST /cutover' })
   }
+}
+
+function parseJson(body: string): unknown {
+  try { return JSON.parse(body) } catch { return undefined }
 }
 
 function parseChange(body: string): OverrideChange | string {

@@ -14,6 +14,8 @@ import { AdminConfigError } from '../admin/server.ts'
 import { createLogger } from '../telemetry/logger.ts'
 import { renderParity, type ParityStatus } from './parity-table.ts'
 import { startDemo } from '../demo/demo.ts'
+import type { CutoverReport } from '../cutover/request.ts'
+import type { Side } from '../policy/schema.ts'
 
 type Out = { out: (s: string) => void, err: (s: string) => void }
 
@@ -189,7 +191,44 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
         process.exitCode = 1
       }
     })
+
+  program.command('cutover')
+    .description('moves the write authority of the whole fleet (hold, drain, switch) and waits for the outcome; a cutover the other way aborts one under way')
+    .requiredOption('--admin <url>', 'admin URL of a running proxy or sync, for example http://127.0.0.1:9090')
+    .addOption(new Option('--to <side>', 'the authority to move writes to').choices(['old', 'new']).makeOptionMandatory())
+    .option('--wait <seconds>', 'how long to wait for the outcome', '60')
+    .action(async (opts: { admin: string, to: Side, wait: string }) => {
+      try {
+        const outcome = await runCutover(opts.admin, opts.to, Number(opts.wait) * 1000)
+        if (outcome.ok) io.out(`${outcome.message}\n`)
+        else {
+          io.err(`${outcome.message}\n`)
+          process.exitCode = 1
+        }
+      } catch (err) {
+        io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
+        process.exitCode = 1
+      }
+    })
   return program
+}
+
+const CUTOVER_POLL_MS = 250
+
+/** Asks for the cutover, then follows GET /cutover until the authority is `to`, the run aborted, or time is up. */
+async function runCutover(admin: string, to: Side, waitMs: number): Promise<{ ok: boolean, message: string }> {
+  const asked = Date.now()
+  const res = await fetch(new URL('/cutover', admin), { method: 'POST', headers: { 'content-type': 'application/json', ...authHeader() }, body: JSON.stringify({ to }) })
+  if (!res.ok) return { ok: false, message: `cutover refused (${res.status}): ${(await res.json() as { detail: string }).detail}` }
+  const deadline = asked + waitMs
+  for (;;) {
+    const report = await (await fetch(new URL('/cutover', admin), { headers: authHeader() })).json() as CutoverReport
+    if (report.effective === to && report.phase === 'steady') return { ok: true, message: `writes go to ${to} (epoch ${report.epoch}); the sync now keeps ${to === 'new' ? 'old' : 'new'} following it` }
+    const abort = report.lastAbort as { to: Side, at: number, reason: string } | null
+    if (abort && abort.to === to && abort.at >= asked) return { ok: false, message: `cutover to ${to} aborted: ${abort.reason}; writes stay on ${report.effective}` }
+    if (Date.now() > deadline) return { ok: false, message: `no outcome after ${waitMs / 1000} s: the authority is ${report.effective}, phase ${report.phase}; is \`dualread sync\` running? (see /status)` }
+    await new Promise(r => setTimeout(r, CUTOVER_POLL_MS))
+  }
 }
 
 async function parseFile(file: string) {

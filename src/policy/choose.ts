@@ -55,10 +55,10 @@ export function ruleMatches(rule: Rule, slice: ReadSlice): boolean {
  * chooseBackend(policy, { tenant: 'acme', region: 'eu-west-1', resourceType: 'alert-rule' })
  * // → { rule: <eu-canary>, serve: 'old', reason: 'rule' }
  */
-export function chooseBackend(policy: Policy, slice: ReadSlice, overrides: Overrides = NO_OVERRIDES, recentWrite = false): Decision {
+export function chooseBackend(policy: Policy, slice: ReadSlice, overrides: Overrides = NO_OVERRIDES, recentWrite = false, authority: Side = policy.authority): Decision {
   const rule = matchRule(policy, slice)
-  if (overrides.all || overrides.rules.has(rule.name)) return { rule, serve: policy.authority, reason: 'rollback' }
-  if (recentWrite) return { rule, serve: policy.authority, reason: 'read-your-writes' }
+  if (overrides.all || overrides.rules.has(rule.name)) return { rule, serve: authority, reason: 'rollback' }
+  if (recentWrite) return { rule, serve: authority, reason: 'read-your-writes' }
   if (rule.primary === 'old' && rule.newPercent > 0 && stickyBucket(slice.tenant ?? '') < rule.newPercent * (BUCKETS / 100)) {
     return { rule, serve: 'new', reason: 'percent' }
   }

@@ -135,6 +135,21 @@ export const policySchema = z.strictObject({
     recheckLagMs: z.int().min(0).default(1000),
   }).prefault({}),
   sync: sync.prefault({}),
+  /** The coordinated write cutover that runs when `authority` is edited (or `dualread cutover`). */
+  cutover: z.strictObject({
+    /** A cutover is refused while the oldest change the sync has not applied is older than this. */
+    maxLagMs: positiveInt.default(1000),
+    /** Longest a write waits while a cutover holds writes; past it the write gets 503 with Retry-After. */
+    maxHoldMs: positiveInt.default(2000),
+    /** Keys written this long before the hold are re-read on both sides until equal. */
+    lookBackMs: positiveInt.default(10_000),
+    /** A proxy replica not heard of for this long no longer blocks a cutover (a pod that died without saying so). */
+    replicaTimeoutSec: positiveInt.default(60),
+    /** A proxy that could not confirm the write authority with the state store for this long refuses writes (503). */
+    staleViewMs: positiveInt.default(30_000),
+    /** After an aborted cutover, how long the coordinator waits before it tries again. */
+    retryAfterSec: positiveInt.default(30),
+  }).prefault({}),
 })
 
 export type Policy = z.infer<typeof policySchema>
@@ -144,3 +159,4 @@ export type Resource = Policy['resources'][number]
 export type UpstreamConfig = Policy['upstreams']['old']
 export type BreakerConfig = Policy['breaker']
 export type CompareConfig = Resource['compare']
+export type CutoverConfig = Policy['cutover']

@@ -14,6 +14,7 @@ import { classify, type Classified } from './classify.ts'
 import { AuthorityForwarder, sendError } from './forward.ts'
 import { clientResponseHeaders, decisionHeaders, HEADER, upstreamRequestHeaders } from './headers.ts'
 import type { ReadYourWrites } from './read-your-writes.ts'
+import type { Admission, WriteRouter } from '../cutover/write-gate.ts'
 import type { BodySink, UpstreamPair } from './upstream.ts'
 
 /** A write through the proxy: the object (or, for a collection POST, the collection) it changed. */
@@ -41,8 +42,13 @@ export interface ReadProxyOptions {
   readYourWrites: ReadYourWrites
   shadow: ShadowReader
   metrics: Metrics
-  /** Called after every write the authority accepted (2xx), before the client sees the answer. */
-  onWrite?: (write: WriteEvent) => void
+  /**
+   * Called after every write the authority accepted (2xx), before the client sees the answer;
+   * a cutover waits for the promise it returns (the write announced to the sync).
+   */
+  onWrite?: (write: WriteEvent) => Promise<void> | void
+  /** Where non-reads go: the fleet's effective authority, held during a cutover. */
+  writes: WriteRouter
   log: Logger
 }
 
@@ -69,17 +75,19 @@ export class ReadProxy {
     if (c.kind === 'read') {
       const { slice } = c
       const recent = this.#o.readYourWrites.active(slice.tenant, slice.resourceType)
-      const decision = chooseBackend(gen.compiled.policy, slice, this.#o.overrides.current, recent)
+      const decision = chooseBackend(gen.compiled.policy, slice, this.#o.overrides.current, recent, this.#o.writes.authority())
       void this.#serveRead(gen, req, res, decision, slice.resourceType, c.match.kind) // settles every outcome itself
     } else {
-      this.#forward(gen, c, req, res)
+      const admission = this.#o.writes.admit()
+      if (admission instanceof Promise) void admission.then(a => this.#forward(gen, c, req, res, a))
+      else this.#forward(gen, c, req, res, admission)
     }
   }
 
   /** Websocket upgrades always go to the authority. */
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const gen = this.#o.policy.current
-    this.#forwarder.ws(req, socket, head, gen.upstreams.get(gen.compiled.policy.authority).config.url)
+    this.#forwarder.ws(req, socket, head, gen.upstreams.get(this.#o.writes.authority()).config.url)
   }
 
   async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, decision: Decision, resourceType: string, kind: ResourceKind): Promise<void> {
@@ -137,21 +145,31 @@ export class ReadProxy {
     this.#count(rule, resourceType, side, reason, status)
   }
 
-  #forward(gen: ProxyGeneration, c: Exclude<Classified, { kind: 'read' }>, req: IncomingMessage, res: ServerResponse): void {
+  /** A non-read, to the authority the write gate admitted it to (or a 503 while a cutover cannot let it through). */
+  #forward(gen: ProxyGeneration, c: Exclude<Classified, { kind: 'read' }>, req: IncomingMessage, res: ServerResponse, admission: Admission): void {
     const { policy } = gen.compiled
-    const authority = policy.authority
-    const upstream = gen.upstreams.get(authority)
     const rule = c.kind === 'write' ? matchRule(policy, c.slice).name : PASSTHROUGH_RULE
     const reason: Reason = c.kind === 'write' ? 'write' : 'passthrough'
     const resourceType = c.kind === 'write' ? c.slice.resourceType : NO_RESOURCE
+    if ('refused' in admission) {
+      res.setHeader('retry-after', String(admission.refused.retryAfterSec))
+      sendError(res, 503, 'write_held', `${admission.refused.reason}; the write was not sent anywhere`)
+      this.#count(rule, resourceType, this.#o.writes.authority(), reason, 503)
+      return
+    }
+    const authority = admission.side
+    if (req.destroyed) return admission.done() // the client gave up while its write was held
+    const upstream = gen.upstreams.get(authority)
+    let announced: Promise<void> | void
     res.setHeaders(new Map(Object.entries(decisionHeaders(authority, rule, reason))))
     res.once('finish', () => this.#count(rule, resourceType, authority, reason, res.statusCode))
+    res.once('close', () => admission.done(announced ?? undefined))
     const onForwarded = c.kind === 'write'
       ? (_req: IncomingMessage, status: number) => {
           if (status >= 300) return
           const at = Date.now()
           this.#o.readYourWrites.record(c.slice.tenant, c.slice.resourceType, policy.readYourWrites.windowMs, at)
-          this.#o.onWrite?.({ resourceType: c.slice.resourceType, tenant: c.slice.tenant ?? '', id: c.match.kind === 'item' ? itemId(c.match) : undefined, at })
+          announced = this.#o.onWrite?.({ resourceType: c.slice.resourceType, tenant: c.slice.tenant ?? '', id: c.match.kind === 'item' ? itemId(c.match) : undefined, at })
         }
       : undefined
     this.#forwarder.web(req, res, upstream.config.url, upstream.config.timeoutMs, onForwarded)

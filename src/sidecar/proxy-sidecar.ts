@@ -1,12 +1,17 @@
 // `dualread proxy` as a unit: the policy source, the read proxy, the admin server and shared
 // state wired together, with a clean drain on stop. Also what the demo and the tests start.
+import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import type { Redis } from 'ioredis'
 import { createAdminServer } from '../admin/server.ts'
 import { formatProblem } from '../policy/problems.ts'
 import { PolicySource, type LoadedPolicy } from '../policy/source.ts'
-import { ReadProxy, type ProxyGeneration, type WriteEvent } from '../proxy/server.ts'
+import { ReadProxy, type ProxyGeneration } from '../proxy/server.ts'
+import { WriteAnnouncer } from '../proxy/announcer.ts'
+import { FileAuthority, WriteGate, type WriteRouter } from '../cutover/write-gate.ts'
+import { cutoverReport, requestCutover } from '../cutover/request.ts'
 import { openStateStore } from '../sync/open-state-store.ts'
 import type { StateStore } from '../sync/state-store.ts'
 import { ReadYourWrites } from '../proxy/read-your-writes.ts'
@@ -17,6 +22,7 @@ import { ShadowReader } from '../parity/shadow.ts'
 import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type OverrideStore } from '../rollback/overrides.ts'
 import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis.ts'
 import type { Logger } from '../telemetry/logger.ts'
+import type { Side } from '../policy/schema.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 
 export const DEFAULT_STATE_DIR = '.dualread'
@@ -110,13 +116,21 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   const ownsChangeStore = !changeStore && policy.sync.enabled && redisUrl !== undefined
   if (ownsChangeStore) changeStore = await openStateStore(redisUrl!, policy.migration, log)
   const stopAcks = changeStore ? await changeStore.onApplied((type, tenant, upTo) => readYourWrites.acknowledge(tenant, type, upTo)) : undefined
-  const onWrite = changeStore ? (write: WriteEvent) => {
-    changeStore!.appendChange({ resourceType: write.resourceType, tenant: write.tenant, at: write.at, ...(write.id === undefined ? {} : { id: write.id }) })
-      .catch(err => log.warn({ err: { message: (err as Error).message } }, 'cannot announce a write to the sync loop; its next full scan will pick it up'))
-  } : undefined
+  const announcer = changeStore ? new WriteAnnouncer(changeStore, log) : undefined
+  const onWrite = announcer?.announce
+  // With state shared with a sync, writes follow the fleet's effective authority (and its cutovers).
+  let writes: WriteRouter = new FileAuthority(() => generation.compiled.policy.authority)
+  if (changeStore) {
+    const gate = new WriteGate({
+      store: changeStore.cutover, replica: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      config: () => generation.compiled.policy.cutover, fileAuthority: () => generation.compiled.policy.authority, log, metrics,
+    })
+    await gate.start()
+    writes = gate
+  }
   const recorder = new ParityRecorder(metrics)
   const shadow = new ShadowReader({ metrics, log, recorder, gate: new DriftGate(overrides, metrics, log) })
-  const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, ...(onWrite ? { onWrite } : {}) })
+  const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, writes, ...(onWrite ? { onWrite } : {}) })
   const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)
   // Upgraded (websocket) connections leave the HTTP server's bookkeeping; closed on stop.
   const upgraded = new Set<import('node:stream').Duplex>()
@@ -143,10 +157,14 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
         return value
       },
       status: async () => ({
-        ...status(source, generation, overrides, readYourWrites, recorder, shadow),
+        ...status(source, generation, overrides, readYourWrites, recorder, shadow, writes),
         traffic: metrics.trafficByRule(),
         sync: changeStore ? await syncStatus(changeStore) : { unavailable: 'this proxy shares no state with a sync process (embedded mode, or Redis with sync enabled, shares it)' },
       }),
+      ...(changeStore ? {
+        cutover: () => cutoverReport(changeStore!.cutover, generation.compiled.policy.authority),
+        requestCutover: (to: Side) => requestCutover(changeStore!.cutover, to, generation.compiled.policy.authority),
+      } : {}),
       async rollback(change: OverrideChange) {
         if (change.rule && !generation.compiled.policy.rules.some(r => r.name === change.rule)) {
           return `no rule named "${change.rule}"; rules: ${generation.compiled.policy.rules.map(r => r.name).join(', ')}`
@@ -181,6 +199,8 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
     admin.closeAllConnections()
     await new Promise<void>(resolve => admin.close(() => resolve()))
     await source.close()
+    await writes.close()
+    announcer?.close()
     proxy.close()
     await overrides.close()
     await stopAcks?.()
@@ -211,7 +231,7 @@ export function listen(server: Server, hostPort: string): Promise<string> {
   })
 }
 
-function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader): Record<string, unknown> {
+function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader, writes: WriteRouter): Record<string, unknown> {
   const loaded = source.current
   const { policy, hash } = gen.compiled
   const active = overrides.current
@@ -227,7 +247,8 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
       degraded: loaded.origin === 'persisted',
       lastError: lastError ? { at: lastError.at.toISOString(), hash: lastError.hash, problems: lastError.problems.map(formatProblem) } : null,
     },
-    authority: policy.authority,
+    authority: writes.authority(),
+    writes: writes.describe(),
     upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {
       const u = gen.upstreams.get(side)
       return [side, { url: u.config.url, breakers: Object.fromEntries(u.breakerStates().map(b => [b.role, b.state])) }]

@@ -1,7 +1,11 @@
-// `dualread sync` as a unit: the policy (followed across reloads: an authority flip reverses the
-// direction), the state store, the sync loop and an admin port for health, metrics and status.
+// `dualread sync` as a unit: the policy (followed across reloads), the state store, the sync loop,
+// the write-cutover coordinator (the leader runs it; a switch reverses the direction) and an
+// admin port for health, metrics and status.
 import type { Server } from 'node:http'
 import { createAdminServer } from '../admin/server.ts'
+import { CutoverCoordinator } from '../cutover/coordinator.ts'
+import { cutoverReport, requestCutover } from '../cutover/request.ts'
+import type { Side } from '../policy/schema.ts'
 import { PolicySource, type LoadedPolicy } from '../policy/source.ts'
 import { sharedRedisUrl } from '../state/redis.ts'
 import { SyncLoop, syncDirection, type PassSummary } from '../sync/loop.ts'
@@ -18,6 +22,8 @@ const RECENT_CONFLICTS = 20
 export const STATUS_PUBLISH_MS = 2000
 /** How long --once waits for a running sync process to release the lease. */
 const ONCE_LEASE_WAIT_MS = 30_000
+/** How often the leader checks whether a cutover is due, and every process whether the authority moved. */
+const CUTOVER_TICK_MS = 200
 
 export interface SyncProcessOptions {
   policyFile: string
@@ -38,6 +44,15 @@ export interface SyncProcess {
   stop(): Promise<void>
 }
 
+/** The write authority in force for the fleet; the policy's when the store cannot say (the loop then waits to lead). */
+async function effectiveAuthority(state: StateStore, policy: LoadedPolicy['compiled']['policy']): Promise<Side> {
+  try {
+    return (await state.cutover.read() ?? await state.cutover.initialize(policy.authority)).authority
+  } catch {
+    return policy.authority
+  }
+}
+
 async function openState(o: SyncProcessOptions, loaded: LoadedPolicy): Promise<{ state: StateStore, owned: boolean }> {
   if (o.state) return { state: o.state, owned: false }
   const { policy } = loaded.compiled
@@ -53,21 +68,42 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
   const first = await source.start()
   const { state, owned } = await openState(o, first)
   const progress = new SyncProgress({ log, metrics, bars: o.bars })
-  const build = (loaded: LoadedPolicy) => new SyncLoop({ compiled: loaded.compiled, state, log, metrics, progress })
-  let loop = build(first)
+  const build = (loaded: LoadedPolicy, authority: Side) => new SyncLoop({ compiled: loaded.compiled, state, log, metrics, progress, authority })
+  let loop = build(first, await effectiveAuthority(state, first.compiled.policy))
   void loop.start()
-  // The direction and everything else come from the policy: a reload finishes the batch in hand and starts over.
-  source.on('applied', (loaded: LoadedPolicy) => {
-    const previous = loop
-    loop = build(loaded)
-    const { source: from, target: to } = syncDirection(loaded.compiled.policy)
-    log.info({ from, to }, 'policy reloaded; the sync restarts with it')
-    void previous.stop().then(() => loop.start())
+  // A reload, or a switch of the write authority, finishes the batch in hand and starts over.
+  let rebuilding = Promise.resolve()
+  const rebuild = (why: string, authority: Side, always = false) => {
+    rebuilding = rebuilding.then(async () => {
+      if (!always && authority === loop.authority) return
+      const previous = loop
+      loop = build(source.current, authority)
+      const { source: from, target: to } = syncDirection(source.current.compiled.policy, authority)
+      log.info({ from, to }, `${why}; the sync restarts with it`)
+      await previous.stop()
+      void loop.start()
+    })
+  }
+  source.on('applied', () => rebuild('policy reloaded', loop.authority, true))
+  const coordinator = new CutoverCoordinator({
+    state, log, metrics,
+    policy: () => source.current.compiled.policy,
+    loop: () => loop,
+    onSwitched: switched => rebuild(`write authority switched to ${switched.authority}`, switched.authority),
   })
+  // The leader runs cutovers; every process follows a switch made by whichever process led it.
+  const cutoverTimer = setInterval(() => {
+    void (async () => {
+      await coordinator.tick()
+      const inForce = (await state.cutover.read())?.authority
+      if (inForce !== undefined && inForce !== loop.authority && coordinator.step === 'idle') rebuild(`the write authority in force is ${inForce}`, inForce)
+    })().catch((err: Error) => log.warn({ err: { message: err.message } }, 'cutover check failed; retrying'))
+  }, CUTOVER_TICK_MS)
 
   const status = async () => ({
     role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
     direction: { from: loop.source, to: loop.target }, state: state.kind,
+    cutover: { ...coordinator.describe(), ...await state.cutover.read().then(s => ({ state: s ?? null }), (err: Error) => ({ state: `unavailable: ${err.message}` })) },
     totals: loop.totals, progress: progress.snapshot(), lagSeconds: Object.fromEntries(loop.lag().map(l => [l.resourceType, l.seconds])),
     conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
     policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash },
@@ -78,6 +114,8 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
     handlers: {
       ready: async () => ({ ready: true, detail: { leader: loop.lease !== undefined } }),
       status,
+      cutover: () => cutoverReport(state.cutover, source.current.compiled.policy.authority),
+      requestCutover: (to: Side) => requestCutover(state.cutover, to, source.current.compiled.policy.authority),
     },
   })
   // Only the leader publishes: a standby's status would hide the one doing the work.
@@ -95,7 +133,10 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
     adminUrl: `http://${adminAddress}`,
     stop: () => (stopping ??= (async () => {
       clearInterval(publisher)
+      clearInterval(cutoverTimer)
       await source.close()
+      await coordinator.close()
+      await rebuilding
       await loop.stop()
       progress.stop()
       admin.closeAllConnections()
@@ -120,7 +161,8 @@ export async function syncOnce(o: SyncProcessOptions): Promise<OnceResult> {
   await source.close()
   const { state, owned } = await openState(o, loaded)
   const progress = new SyncProgress({ log: o.log, metrics, bars: o.bars })
-  const loop = new SyncLoop({ compiled: loaded.compiled, state, log: o.log, metrics, progress })
+  const authority = await effectiveAuthority(state, loaded.compiled.policy)
+  const loop = new SyncLoop({ compiled: loaded.compiled, state, log: o.log, metrics, progress, authority })
   try {
     const summary = await loop.runOnce(ONCE_LEASE_WAIT_MS)
     return { ...summary, converged: summary.differences === 0 && summary.errors === 0 }

@@ -5,6 +5,8 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { side } from '../policy/schema.ts'
+import { MemoryCutoverStore } from '../cutover/memory-store.ts'
+import { initialState } from '../cutover/state.ts'
 import {
   CHANGE_STREAM_LIMIT, CONFLICT_LOG_LIMIT,
   type ChangeEvent, type ConflictEntry, type Lease, type StateStore, type StateStoreBounds, type SyncKey,
@@ -44,6 +46,8 @@ const savedState = z.strictObject({
   conflicts: z.array(conflictEntry),
   /** The last fencing token handed out, so tokens keep rising across restarts. */
   leaseToken: z.number().int().nonnegative(),
+  /** The write authority in force after the last cutover, so a restart never forgets a switch. */
+  authority: z.strictObject({ epoch: z.number().int().positive(), authority: side }).optional(),
 })
 type SavedState = z.infer<typeof savedState>
 
@@ -63,6 +67,8 @@ interface Waiter { resolve: () => void, reject: (err: Error) => void }
  */
 export class FileStateStore implements StateStore {
   readonly kind = 'file'
+  /** In memory (the embedded mode's proxy and sync share this process); the authority after a switch is saved. */
+  readonly cutover: MemoryCutoverStore
   readonly file: string
   #cursors: Map<string, string>
   #applied: Map<SyncKey, string>
@@ -72,6 +78,7 @@ export class FileStateStore implements StateStore {
   #offset: string
   #conflicts: ConflictEntry[]
   #leaseToken: number
+  #authority: SavedState['authority']
   #lease: Lease | undefined
   #listeners = new Set<AppliedListener>()
   #changeStreamLimit: number
@@ -98,6 +105,14 @@ export class FileStateStore implements StateStore {
     this.#offset = saved.offset
     this.#conflicts = saved.conflicts
     this.#leaseToken = saved.leaseToken
+    this.#authority = saved.authority
+    this.cutover = new MemoryCutoverStore({
+      initial: saved.authority && { ...initialState(saved.authority.authority), epoch: saved.authority.epoch },
+      onSwitch: state => {
+        this.#authority = { epoch: state.epoch, authority: state.authority }
+        return this.#save()
+      },
+    })
     this.#changeStreamLimit = bounds.changeStreamLimit ?? CHANGE_STREAM_LIMIT
     this.#conflictLogLimit = bounds.conflictLogLimit ?? CONFLICT_LOG_LIMIT
   }
@@ -142,6 +157,10 @@ export class FileStateStore implements StateStore {
     const first = this.#lastChangeOffset - this.#changes.length + 1
     const start = Math.max(0, Number(offset) - first + 1)
     return this.#changes.slice(start, start + count)
+  }
+
+  async changesSince(at: number, count: number): Promise<ChangeEvent[]> {
+    return this.#changes.filter(c => c.at >= at).slice(0, count)
   }
 
   async getOffset(): Promise<string> {
@@ -260,6 +279,7 @@ export class FileStateStore implements StateStore {
       offset: this.#offset,
       conflicts: this.#conflicts,
       leaseToken: this.#leaseToken,
+      ...(this.#authority ? { authority: this.#authority } : {}),
     }
   }
 }

@@ -44,12 +44,17 @@ export interface SyncLoopOptions {
   owner?: string
   /** How many keys' latest change times are kept for the watermark rule (oldest forgotten first). */
   recentChangesMax?: number
+  /**
+   * The effective write authority (the fleet's cutover state) this loop was built for; default
+   * the policy's. A loop never leads while the state says another authority is in force.
+   */
+  authority?: Side
 }
 
-/** Which way objects flow: from the authority to the other side, unless the policy says otherwise. */
-export function syncDirection(policy: Policy): { source: Side, target: Side } {
+/** Which way objects flow: from the authority in force to the other side, unless the policy fixes it. */
+export function syncDirection(policy: Policy, authority: Side = policy.authority): { source: Side, target: Side } {
   const { direction } = policy.sync
-  const source: Side = direction === 'old-to-new' ? 'old' : direction === 'new-to-old' ? 'new' : policy.authority
+  const source: Side = direction === 'old-to-new' ? 'old' : direction === 'new-to-old' ? 'new' : authority
   return { source, target: source === 'old' ? 'new' : 'old' }
 }
 
@@ -60,7 +65,7 @@ export class LeaseLostError extends Error {
   }
 }
 
-const emptySummary = (): PassSummary => ({ scanned: 0, upserted: 0, deleted: 0, unchanged: 0, skipped: 0, conflicts: 0, errors: 0 })
+export const emptySummary = (): PassSummary => ({ scanned: 0, upserted: 0, deleted: 0, unchanged: 0, skipped: 0, conflicts: 0, errors: 0 })
 
 export class SyncLoop {
   readonly owner: string
@@ -76,13 +81,19 @@ export class SyncLoop {
   #lease: Lease | undefined
   #stopping = false
   #running: Promise<void> | undefined
+  #authority: Side
+  /** Set while a cutover has the workers stopped; the lease stays renewed. */
+  #paused: Promise<void> | undefined
+  #resume: (() => void) | undefined
+  #working: Promise<unknown> | undefined
   #oldestPending = new Map<string, number>()
   readonly totals: PassSummary = emptySummary()
 
   constructor(o: SyncLoopOptions) {
     this.#o = o
     this.#policy = o.compiled.policy
-    const { source, target } = syncDirection(this.#policy)
+    this.#authority = o.authority ?? this.#policy.authority
+    const { source, target } = syncDirection(this.#policy, this.#authority)
     this.source = source
     this.target = target
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
@@ -99,6 +110,11 @@ export class SyncLoop {
   lag(): Array<{ resourceType: string, seconds: number }> {
     const now = Date.now()
     return [...this.#resources.keys()].map(type => ({ resourceType: type, seconds: (now - (this.#oldestPending.get(type) ?? now)) / 1000 }))
+  }
+
+  /** The write authority this loop was built for: it syncs from it. */
+  get authority(): Side {
+    return this.#authority
   }
 
   get lease(): Lease | undefined {
@@ -132,19 +148,59 @@ export class SyncLoop {
         continue
       }
       standbyLogged = false
+      if (await this.#authorityMoved()) continue
       log.info({ owner: this.owner, token: this.#lease.token, from: this.source, to: this.target }, 'sync lease acquired; syncing')
       await this.#lead()
     }
   }
 
-  /** While holding the lease: the change stream and the scans run side by side. */
+  /**
+   * A standby built before a cutover switched must not lead in the old direction: it gives the
+   * lease back and waits for its process to build the loop the new way round.
+   */
+  async #authorityMoved(): Promise<boolean> {
+    let state
+    try {
+      state = await this.#o.state.cutover.read() ?? await this.#o.state.cutover.initialize(this.#authority)
+    } catch (err) {
+      this.#o.log.warn({ err: { message: (err as Error).message } }, 'cannot read the write authority; retrying')
+    }
+    if (state !== undefined && state.authority === this.#authority) return false
+    if (state !== undefined) this.#o.log.warn({ built: this.#authority, inForce: state.authority }, 'the write authority moved; this loop stands down for one built the other way round')
+    await this.#o.state.releaseLease(this.#lease!).catch(() => undefined)
+    this.#lease = undefined
+    await this.#pause(STATE_RETRY_MS)
+    return true
+  }
+
+  /** While holding the lease: the change stream and the scans run side by side (unless a cutover paused them). */
   async #lead(): Promise<void> {
     const renew = setInterval(() => void this.#renew(), this.#policy.sync.leaseTtlMs / 3)
     try {
-      await Promise.all([this.#followChanges(), this.#scanPeriodically()])
+      while (this.#leading) {
+        this.#working = Promise.all([this.#followChanges(), this.#scanPeriodically()])
+        await this.#working
+        if (this.#paused) await this.#paused
+      }
     } finally {
       clearInterval(renew)
     }
+  }
+
+  /** Stops the change follower and the scans (the batch in hand finishes); the lease stays held. */
+  async quiesce(): Promise<void> {
+    this.#paused ??= new Promise(resolve => { this.#resume = resolve })
+    await this.#working
+  }
+
+  /** Starts the workers again after quiesce(). */
+  resume(): void {
+    this.#resume?.()
+    this.#paused = undefined
+  }
+
+  get #active(): boolean {
+    return this.#leading && this.#paused === undefined
   }
 
   async #renew(): Promise<void> {
@@ -163,7 +219,7 @@ export class SyncLoop {
   }
 
   async #followChanges(): Promise<void> {
-    while (this.#leading) {
+    while (this.#active) {
       try {
         const applied = await this.drainChanges(this.totals)
         if (applied === 0) await this.#pause(CHANGE_POLL_MS)
@@ -174,10 +230,10 @@ export class SyncLoop {
   }
 
   async #scanPeriodically(): Promise<void> {
-    while (this.#leading) {
+    while (this.#active) {
       try {
-        await this.pass(this.totals)
-        await this.#pause(this.#policy.sync.fullScanIntervalSec * 1000, () => !this.#leading)
+        await this.pass(this.totals, () => !this.#active)
+        await this.#pause(this.#policy.sync.fullScanIntervalSec * 1000, () => !this.#active)
       } catch (err) {
         await this.#recover(err)
       }
@@ -235,18 +291,67 @@ export class SyncLoop {
     if (this.#recentChanges.size > (this.#o.recentChangesMax ?? RECENT_CHANGES_MAX)) this.#recentChanges.delete(this.#recentChanges.keys().next().value!)
   }
 
-  /** One full pass: every resource type and tenant, resuming where a checkpoint says. */
-  async pass(summary: PassSummary): Promise<void> {
+  /** One full pass: every resource type and tenant, resuming where a checkpoint says; `until` ends it early. */
+  async pass(summary: PassSummary, until: () => boolean = () => this.#stopping): Promise<void> {
     const tenants = await this.#tenants()
     for (const resource of this.#policy.resources) {
       const scopes = isTenantScoped(resource, this.#policy) ? tenants : ['']
       this.#o.progress.begin(resource.type, scopes.length)
       for (const tenant of scopes) {
-        if (this.#stopping) return
-        const objects = await this.#scanScope(resource, tenant, summary)
+        if (until()) return
+        const objects = await this.#scanScope(resource, tenant, summary, until)
+        if (objects === undefined) return
         this.#o.progress.scopeDone(resource.type, objects)
       }
     }
+  }
+
+  /** How long the oldest change not applied yet has waited (ms); 0 when the stream is drained. */
+  async pendingAgeMs(): Promise<number> {
+    const [first] = await this.#o.state.readChanges(await this.#o.state.getOffset(), 1)
+    return first ? Math.max(0, Date.now() - first.at) : 0
+  }
+
+  /** Throws when `side` cannot list what the sync walks (its tenants), with the reason. */
+  async probe(side: Side): Promise<void> {
+    await this.#adapters[side].listTenants()
+  }
+
+  /**
+   * Makes the keys of `changes` equal on both sides and reads them again until they are (a store
+   * that lags shows the write late), or until `deadline` (ms). Resolves to how many still differ.
+   */
+  async settle(changes: ChangeEvent[], deadline: number, summary: PassSummary): Promise<number> {
+    const scopes = new Map<string, { resource: Resource, tenant: string, ids: Set<string>, whole: boolean }>()
+    for (const change of changes) {
+      const resource = this.#resources.get(change.resourceType)
+      if (!resource) continue
+      const id = `${change.resourceType}\u0000${change.tenant}`
+      let scope = scopes.get(id)
+      if (!scope) scopes.set(id, scope = { resource, tenant: change.tenant, ids: new Set(), whole: false })
+      if (change.id === undefined) scope.whole = true
+      else scope.ids.add(change.id)
+    }
+    let differing = 0
+    for (const { resource, tenant, ids, whole } of scopes.values()) {
+      if (whole) await this.#scanScope(resource, tenant, summary)
+      let left = [...ids]
+      while (left.length > 0) {
+        await this.#syncKeys(resource, tenant, left, summary)
+        left = await this.#differing(resource, tenant, left)
+        if (left.length === 0 || Date.now() >= deadline) break
+        await this.#pause(20)
+      }
+      differing += left.length
+    }
+    return differing
+  }
+
+  async #differing(resource: Resource, tenant: string, ids: string[]): Promise<string[]> {
+    const plan = this.#plans.get(resource.type)!
+    const hashOf = (doc: unknown) => doc === undefined ? undefined : canonicalHash(plan, doc)
+    const sides = await pMap(ids, id => this.#readKey(resource, tenant, id), { concurrency: this.#policy.sync.concurrency })
+    return ids.filter((_, i) => hashOf(sides[i]!.source) !== hashOf(sides[i]!.target))
   }
 
   async #tenants(): Promise<string[]> {
@@ -258,7 +363,7 @@ export class SyncLoop {
    * listed, then the source's page by page (each page checkpointed once applied), then what the
    * target has and the source does not is deleted.
    */
-  async #scanScope(resource: Resource, tenant: string, summary: PassSummary): Promise<number> {
+  async #scanScope(resource: Resource, tenant: string, summary: PassSummary, until: () => boolean = () => false): Promise<number | undefined> {
     const { state } = this.#o
     const scope = `${resource.type}\u0000${tenant}`
     const targetIndex = new Map<string, unknown>()
@@ -271,6 +376,8 @@ export class SyncLoop {
     let listedFrom = Date.now()
     let objects = 0
     for await (const page of this.#pages(this.source, resource, tenant, cursor)) {
+      // Ended early, the scope resumes from its checkpoint; deletions need the whole listing.
+      if (until()) return undefined
       await this.#syncPage(resource, tenant, page.items, page.readAt, targetIndex, summary)
       for (const item of page.items) seen.add(item.id)
       objects += page.items.length
@@ -472,6 +579,7 @@ export class SyncLoop {
   /** Finishes the batch in hand (its checkpoint included), releases the lease, closes connections. */
   async stop(): Promise<void> {
     this.#stopping = true
+    this.resume()
     await this.#running
     if (this.#lease) await this.#o.state.releaseLease(this.#lease).catch(() => undefined)
     this.#lease = undefined

@@ -6,6 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../telemetry/logger.ts'
+import { RedisCutoverStore } from '../cutover/redis-store.ts'
 import {
   CHANGE_STREAM_LIMIT, CONFLICT_LOG_LIMIT,
   type ChangeEvent, type ConflictEntry, type Lease, type StateStore, type StateStoreBounds, type SyncKey,
@@ -53,6 +54,7 @@ return 0
  */
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis'
+  readonly cutover: RedisCutoverStore
   #redis: Redis
   #log: Logger
   #keys: ReturnType<typeof keysUnder>
@@ -64,6 +66,7 @@ export class RedisStateStore implements StateStore {
     this.#redis = redis
     this.#log = log
     this.#keys = keysUnder(prefix)
+    this.cutover = new RedisCutoverStore(redis, prefix)
     this.#changeStreamLimit = bounds.changeStreamLimit ?? CHANGE_STREAM_LIMIT
     this.#conflictLogLimit = bounds.conflictLogLimit ?? CONFLICT_LOG_LIMIT
   }
@@ -105,6 +108,14 @@ export class RedisStateStore implements StateStore {
     return this.#call('read changes', async () => {
       const entries = await this.#redis.xrange(this.#keys.changes, start, '+', 'COUNT', count)
       return entries.map(([id, flat]) => toChange(id, flat))
+    })
+  }
+
+  changesSince(at: number, count: number): Promise<ChangeEvent[]> {
+    // Stream ids start with Redis's clock at the append, a moment after the proxy's `at`.
+    return this.#call('read recent changes', async () => {
+      const entries = await this.#redis.xrange(this.#keys.changes, `${Math.max(0, Math.floor(at))}-0`, '+', 'COUNT', count)
+      return entries.map(([id, flat]) => toChange(id, flat)).filter(c => c.at >= at)
     })
   }
 

@@ -2,6 +2,7 @@
 // key, tombstones, the change-stream offset, the conflict log and the single-writer lease.
 // Two implementations: Redis (shared by replicas) and a local file (the embedded default).
 import type { Side } from '../policy/schema.ts'
+import type { CutoverStore } from '../cutover/store.ts'
 
 /** `${resourceType}\u0000${tenant}\u0000${id}`: one object in one store. */
 export type SyncKey = string
@@ -60,6 +61,8 @@ export interface StateStoreBounds {
 
 export interface StateStore {
   readonly kind: 'redis' | 'file'
+  /** The fleet-wide write authority and its cutover (memory for a file store: one process). */
+  readonly cutover: CutoverStore
   /** Backfill position of one resource type and tenant: a list cursor, or undefined when not started. */
   getCursor(scope: string): Promise<string | undefined>
   setCursor(scope: string, cursor: string | undefined): Promise<void>
@@ -74,6 +77,8 @@ export interface StateStore {
   appendChange(change: Omit<ChangeEvent, 'offset'>): Promise<void>
   /** Changes after `offset` ('0' for the beginning), oldest first, at most `count`. */
   readChanges(offset: string, count: number): Promise<ChangeEvent[]>
+  /** Changes the proxies saw succeed at or after `at` (ms), oldest first, at most `count`. */
+  changesSince(at: number, count: number): Promise<ChangeEvent[]>
   getOffset(): Promise<string>
   setOffset(offset: string): Promise<void>
   /** Appends to the bounded conflict log (newest CONFLICT_LOG_LIMIT kept). */

@@ -29,6 +29,8 @@ export class Metrics {
   readonly driftPointers: Counter
   readonly syncApplied: Counter
   readonly syncConflicts: Counter
+  readonly writeHold: Histogram
+  readonly cutovers: Counter
   #syncLag: () => Array<{ resourceType: string, seconds: number }> = () => []
   #syncProgress: () => Array<{ resourceType: string, ratio: number }> = () => []
   #exporter: PrometheusExporter
@@ -75,6 +77,14 @@ export class Metrics {
     })
     this.syncConflicts = meter.createCounter('dualread_sync_conflicts_total', {
       description: 'Keys whose target had been changed outside the sync; the winner is the authority, by resource type',
+    })
+    this.writeHold = meter.createHistogram('dualread_write_hold_seconds', {
+      description: 'How long writes waited while a cutover held them (released or refused)',
+      unit: 's',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    })
+    this.cutovers = meter.createCounter('dualread_cutovers_total', {
+      description: 'Write cutovers the sync leader ran, by result (switched, aborted, refused) and target authority (to)',
     })
     meter.createObservableGauge('dualread_sync_lag_seconds', {
       description: 'Age of the oldest change from the proxy that the sync has not applied yet, by resource type',

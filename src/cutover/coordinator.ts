@@ -1,0 +1,204 @@
+// The coordinated write cutover, run by the sync leader: precheck → hold → drain → switch, or
+// abort. The policy file (or `dualread cutover`) says which authority is desired; this moves the
+// fleet's effective authority there without losing an acknowledged write, and leaves the old
+// store following the new one (the sync reverses), so going back is the same protocol again.
+import { randomUUID } from 'node:crypto'
+import type { Policy, Side } from '../policy/schema.ts'
+import type { StateStore } from '../sync/state-store.ts'
+import { emptySummary, type SyncLoop } from '../sync/loop.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import { desiredAuthority, type ConfirmPhase, type CutoverRun, type CutoverState } from './state.ts'
+
+const CONFIRM_POLL_MS = 20
+/** Shares of cutover.maxHoldMs by which each step must be done, so the switch lands before the deadline. */
+const HOLD_CONFIRMED_BY = 0.5
+const DRAINED_BY = 0.8
+const SWITCH_CONFIRMED_BY = 0.95
+const LOOK_BACK_MAX_KEYS = 10_000
+
+export type CutoverStep = 'idle' | 'precheck' | 'catch-up' | 'hold' | 'drain' | 'switch'
+
+export interface CoordinatorOptions {
+  state: StateStore
+  policy: () => Policy
+  /** The sync loop in force (it is rebuilt on reloads and after a switch). */
+  loop: () => SyncLoop
+  log: Logger
+  metrics: Metrics
+  /** Called after a switch: the sync must now run from the new authority. */
+  onSwitched: (state: CutoverState) => void
+}
+
+class Abort extends Error {}
+
+export class CutoverCoordinator {
+  #o: CoordinatorOptions
+  #running: Promise<void> | undefined
+  #step: CutoverStep = 'idle'
+  #run: CutoverRun | undefined
+  #retryAt = new Map<Side, number>()
+
+  constructor(o: CoordinatorOptions) {
+    this.#o = o
+  }
+
+  get step(): CutoverStep {
+    return this.#step
+  }
+
+  describe(): Record<string, unknown> {
+    return { step: this.#step, run: this.#run ?? null }
+  }
+
+  /** Checks whether a cutover is due and starts it (one at a time); called on a timer by the sync leader. */
+  async tick(): Promise<void> {
+    if (this.#running || this.#o.loop().lease === undefined) return
+    const store = this.#o.state.cutover
+    const policy = this.#o.policy()
+    const state = await store.read() ?? await store.initialize(policy.authority)
+    if (state.phase !== 'steady') {
+      // Left by a coordinator that stopped (or was killed) mid-run: past its deadline it can
+      // never switch, so it is aborted, and the writes it held go on to the authority in force.
+      if (!state.run || await store.now() >= state.run.deadline) await this.#abort(state, 'the coordinator that began it stopped before it finished')
+      return
+    }
+    const request = await store.pendingRequest()
+    if (request && (request.fileAuthority !== policy.authority || request.to === state.authority)) await store.request(undefined)
+    const to = desiredAuthority(policy.authority, request)
+    if (to === state.authority) return
+    if (Date.now() < (this.#retryAt.get(to) ?? 0)) return
+    this.#running = this.#cutover(state, to, request && request.to === to ? 'command' : 'file').finally(() => { this.#running = undefined })
+    await this.#running
+  }
+
+  /** Waits for a run in progress (on stop). */
+  async close(): Promise<void> {
+    await this.#running
+  }
+
+  async #cutover(state: CutoverState, to: Side, trigger: CutoverRun['trigger']): Promise<void> {
+    const { log, metrics } = this.#o
+    const store = this.#o.state.cutover
+    const policy = this.#o.policy()
+    const loop = this.#o.loop()
+    const from = state.authority
+    const summary = emptySummary()
+    this.#step = 'precheck'
+    const refusal = await this.#precheck(policy, loop, to)
+    if (refusal) {
+      await this.#refuse(state, to, refusal)
+      return
+    }
+    // Writes that bypassed the proxy reach the future authority before the direction reverses.
+    this.#step = 'catch-up'
+    log.info({ from, to, trigger }, `cutover to ${to}: copying what the change stream may have missed (a full pass) before holding writes`)
+    try {
+      await loop.pass(summary)
+    } catch (err) {
+      await this.#refuse(state, to, `the catch-up pass failed: ${(err as Error).message}`)
+      return
+    }
+    const { maxHoldMs, lookBackMs } = policy.cutover
+    const startedAt = await store.now()
+    const run: CutoverRun = { id: randomUUID().slice(0, 8), from, to, startedAt, deadline: startedAt + maxHoldMs, trigger }
+    const hold: CutoverState = { ...state, phase: 'hold', run }
+    if (!await store.transition(state, hold)) return // someone else moved the state; the next tick looks again
+    this.#run = run
+    const t0 = performance.now()
+    const by = (share: number) => t0 + share * maxHoldMs
+    let current = hold
+    this.#step = 'hold'
+    log.warn({ run: run.id, from, to, trigger, maxHoldMs }, `cutover to ${to}: writes are held on every proxy`)
+    try {
+      await this.#confirmations(run, 'hold', by(HOLD_CONFIRMED_BY))
+      this.#step = 'drain'
+      await loop.quiesce()
+      while (await loop.drainChanges(summary) > 0) {
+        if (performance.now() > by(DRAINED_BY)) throw new Abort('the change stream did not drain in time')
+      }
+      const recent = await this.#o.state.changesSince(Date.now() - (performance.now() - t0) - lookBackMs, LOOK_BACK_MAX_KEYS)
+      const differing = await loop.settle(recent, Date.now() + (by(DRAINED_BY) - performance.now()), summary)
+      if (differing > 0) throw new Abort(`${differing} key(s) written in the last ${lookBackMs} ms still differ between the stores`)
+      const wanted = desiredAuthority(this.#o.policy().authority, await store.pendingRequest())
+      if (wanted !== to) throw new Abort(`cancelled: the desired authority is ${wanted} again`)
+      this.#step = 'switch'
+      const switching: CutoverState = { ...hold, phase: 'switch' }
+      if (!await store.transition(hold, switching)) throw new Abort('the cutover state changed under the coordinator')
+      current = switching
+      await this.#confirmations(run, 'switch', by(SWITCH_CONFIRMED_BY))
+      const holdMs = Math.round(performance.now() - t0)
+      const done: CutoverState = {
+        epoch: state.epoch + 1, authority: to, phase: 'steady',
+        lastSwitch: { id: run.id, from, to, at: Date.now(), holdMs }, lastAbort: state.lastAbort,
+      }
+      if (!await store.transition(switching, done, { beforeDeadline: run.deadline })) throw new Abort(`the switch missed its deadline (cutover.maxHoldMs ${maxHoldMs} ms)`)
+      metrics.cutovers.add(1, { result: 'switched', to })
+      log.warn({ run: run.id, from, to, holdMs, epoch: done.epoch, drained: summary }, `cutover done: writes go to ${to}; the sync now runs ${to} → ${from}`)
+      this.#o.onSwitched(done)
+    } catch (err) {
+      const reason = err instanceof Abort ? err.message : `failed: ${(err as Error).message}`
+      await this.#abort(current, reason)
+      loop.resume()
+      this.#retryAt.set(to, Date.now() + policy.cutover.retryAfterSec * 1000)
+    } finally {
+      this.#step = 'idle'
+      this.#run = undefined
+    }
+  }
+
+  async #precheck(policy: Policy, loop: SyncLoop, to: Side): Promise<string | undefined> {
+    if (policy.sync.direction !== 'auto') return `sync.direction is fixed to ${policy.sync.direction}: after the switch the old store would not follow the new one; set it to auto`
+    if (loop.lease === undefined) return 'this sync process no longer holds the lease'
+    try {
+      const lag = await loop.pendingAgeMs()
+      if (lag > policy.cutover.maxLagMs) return `the sync is ${lag} ms behind the change stream (cutover.maxLagMs ${policy.cutover.maxLagMs})`
+      await loop.probe(to)
+    } catch (err) {
+      return `precheck failed: ${(err as Error).message}`
+    }
+    return undefined
+  }
+
+  /** Waits until every live proxy replica has confirmed `phase` of the run, or throws by `deadline` (performance.now()). */
+  async #confirmations(run: CutoverRun, phase: ConfirmPhase, deadline: number): Promise<void> {
+    const store = this.#o.state.cutover
+    const withinMs = this.#o.policy().cutover.replicaTimeoutSec * 1000
+    for (;;) {
+      const [replicas, confirmed] = await Promise.all([store.replicas(withinMs), store.confirmed(run.id, phase)])
+      const missing = replicas.filter(r => !confirmed.has(r))
+      if (missing.length === 0) return
+      if (performance.now() >= deadline) {
+        throw new Abort(`${missing.length} proxy replica(s) did not confirm the ${phase} in time: ${missing.slice(0, 5).join(', ')}`)
+      }
+      await new Promise(r => setTimeout(r, CONFIRM_POLL_MS))
+    }
+  }
+
+  async #abort(state: CutoverState, reason: string): Promise<void> {
+    const run = state.run ?? { id: '(unknown)', from: state.authority, to: state.authority }
+    const aborted: CutoverState = {
+      epoch: state.epoch, authority: state.authority, phase: 'steady',
+      lastSwitch: state.lastSwitch, lastAbort: { id: run.id, to: run.to, at: Date.now(), reason },
+    }
+    try {
+      await this.#o.state.cutover.transition(state, aborted)
+    } catch (err) {
+      // Unreachable store: the run cannot switch after its deadline, and every proxy lets it go then.
+      this.#o.log.warn({ err: { message: (err as Error).message }, run: run.id }, 'cannot record the abort; the run expires at its deadline')
+    }
+    this.#o.metrics.cutovers.add(1, { result: 'aborted', to: run.to })
+    this.#o.log.error({ run: run.id, from: run.from, to: run.to, reason }, `cutover to ${run.to} aborted: ${reason}; writes stay on ${state.authority}`)
+  }
+
+  /** Refused before any write was held: said in the state (for every /cutover), the log and metrics. */
+  async #refuse(state: CutoverState, to: Side, reason: string): Promise<void> {
+    const { retryAfterSec } = this.#o.policy().cutover
+    this.#retryAt.set(to, Date.now() + retryAfterSec * 1000)
+    this.#o.metrics.cutovers.add(1, { result: 'refused', to })
+    this.#o.log.error({ to, reason }, `cutover to ${to} refused: ${reason}; writes stay on ${state.authority}, retried in ${retryAfterSec} s`)
+    this.#step = 'idle'
+    const refused: CutoverState = { ...state, lastAbort: { id: '(precheck)', to, at: Date.now(), reason: `refused: ${reason}` } }
+    await this.#o.state.cutover.transition(state, refused).catch(() => undefined)
+  }
+}
