@@ -7,13 +7,7 @@ import { startSyncProcess } from '../../src/sidecar/sync-process.ts'
 import type { Side } from '../../src/policy/schema.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
-import { lastAcknowledged, sameMaps, setAuthority, startCutoverFixture, startWriters, thresholds } from '../helpers/cutover.ts'
-
-interface CutoverReport { effective: Side, phase: string, epoch: number, lastAbort: { reason: string } | null, lastSwitch: { holdMs: number } | null }
-
-async function report(adminUrl: string): Promise<CutoverReport> {
-  return await (await fetch(`${adminUrl}/cutover`)).json() as CutoverReport
-}
+import { cutoverReport, lastAcknowledged, lostWrites, sameMaps, setAuthority, startCutoverFixture, startWriters, thresholds } from '../helpers/cutover.ts'
 
 t.test('ten cutovers back and forth under sequential writers lose no acknowledged write, and the other store follows', async t => {
   const dir = t.testdir()
@@ -30,7 +24,7 @@ t.test('ten cutovers back and forth under sequential writers lose no acknowledge
     to = to === 'old' ? 'new' : 'old'
     await new Promise(r => setTimeout(r, 150)) // writes flow on the authority in force first
     setAuthority(f.policyFile, to)
-    const r = await eventually(() => report(proxy.adminUrl), r => r.effective === to && r.phase === 'steady', 20_000)
+    const r = await eventually(() => cutoverReport(proxy.adminUrl), r => r.effective === to && r.phase === 'steady', 20_000)
     if (!t.equal(r.effective, to, `cutover ${i + 1}: writes go to ${to} (${r.lastAbort ? `last abort: ${r.lastAbort.reason}` : 'no abort'})`)) {
       t.comment(syncLog.logs.filter(l => /cutover|authority|lease/.test(l)).slice(-15).join(''))
     }

@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Side } from '../../src/policy/schema.ts'
+import type { CutoverReport } from '../../src/cutover/request.ts'
 import type { ReferenceApi } from '../../src/reference/index.ts'
 import { startSyncFixture, type SyncFixture } from './sync.ts'
 
@@ -12,10 +13,12 @@ export const TENANT = 'acme'
 const RULES = `/api/v1/tenants/${TENANT}/alert-rules`
 
 /** Two reference APIs and a policy in `dir` with its state in Redis under `migration`. */
-export async function startCutoverFixture(t: Teardown, dir: string, o: { migration: string, redisUrl: string, cutover?: string }): Promise<SyncFixture> {
-  const f = await startSyncFixture(t, dir)
+export async function startCutoverFixture(t: Teardown, dir: string, o: { migration: string, redisUrl: string, cutover?: string, latencyMs?: number }): Promise<SyncFixture> {
+  // Stores that take a moment to answer, as real ones do: writes are in flight when a hold begins.
+  const flavour = { latencyMs: o.latencyMs ?? 1 }
+  const f = await startSyncFixture(t, dir, { old: { flavour }, new: { flavour } })
   for (const api of [f.old, f.new]) api.store.addTenant(TENANT)
-  f.writePolicy({ state: o.redisUrl, migration: o.migration, sync: `cutover: { retryAfterSec: 1, maxHoldMs: 2000${o.cutover ?? ''} }` })
+  f.writePolicy({ state: o.redisUrl, migration: o.migration, sync: `cutover: { retryAfterSec: 1, maxHoldMs: 3000, maxLagMs: 3000${o.cutover ?? ''} }` })
   // Batches as large as a real deployment's, so the sync keeps up with the writers.
   writeFileSync(f.policyFile, readFileSync(f.policyFile, 'utf8').replace('batchSize: 25', 'batchSize: 200'))
   return f
@@ -29,11 +32,12 @@ export function setAuthority(policyFile: string, to: Side): void {
 export interface WriteRecord { key: string, value: number, servedBy: string | null, started: number, ended: number }
 
 /**
- * `count` writers, each writing its own `keysEach` keys in turn, one write at a time, through
+ * `count` writers (about 800 writes/s together by default), each writing its own `keysEach` keys in turn, one write at a time, through
  * `proxyUrl()` until stop(). Acknowledged (2xx) writes are recorded; a 503 (held too long, not
  * sent anywhere) is counted and the next write goes on; anything else is a failure.
  */
-export function startWriters(proxyUrl: () => string, count = 8, keysEach = 4) {
+export function startWriters(proxyUrl: () => string, o: { count?: number, keysEach?: number, perWriterPerSecond?: number, prefix?: string } = {}) {
+  const { count = 8, keysEach = 4, perWriterPerSecond = 100, prefix = 'w' } = o
   let stopping = false
   const acknowledged: WriteRecord[] = []
   const refused: number[] = []
@@ -41,7 +45,7 @@ export function startWriters(proxyUrl: () => string, count = 8, keysEach = 4) {
   let n = 0
   const writer = async (w: number) => {
     for (let i = 0; !stopping; i++) {
-      const key = `w${w}-k${i % keysEach}`
+      const key = `${prefix}${w}-k${i % keysEach}`
       const value = ++n
       const started = performance.now()
       try {
@@ -53,6 +57,8 @@ export function startWriters(proxyUrl: () => string, count = 8, keysEach = 4) {
       } catch (err) {
         failures.push((err as Error).message)
       }
+      const pause = started + 1000 / perWriterPerSecond - performance.now()
+      if (pause > 0) await new Promise(r => setTimeout(r, pause))
     }
   }
   const running = Promise.all(Array.from({ length: count }, (_, w) => writer(w)))
@@ -85,4 +91,14 @@ export function sameMaps(a: Map<string, number>, b: Map<string, number>): boolea
 
 export function stateDirOf(dir: string, name: string): string {
   return join(dir, name)
+}
+
+/** GET /cutover of an admin server. */
+export async function cutoverReport(adminUrl: string): Promise<CutoverReport & { lastAbort: { reason: string, at: number } | null, lastSwitch: { holdMs: number } | null }> {
+  return await (await fetch(`${adminUrl}/cutover`)).json() as CutoverReport & { lastAbort: { reason: string, at: number } | null, lastSwitch: { holdMs: number } | null }
+}
+
+/** Acknowledged writes whose last value is not what `authority` holds. */
+export function lostWrites(records: WriteRecord[], authority: Map<string, number>): Array<[string, number]> {
+  return [...lastAcknowledged(records)].filter(([key, value]) => authority.get(key) !== value)
 }
