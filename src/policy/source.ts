@@ -6,8 +6,9 @@ import { watch, type FSWatcher } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { EventEmitter } from 'node:events'
-import { compilePolicy, type CompiledPolicy } from './compile.ts'
-import { hashPolicyText, parsePolicy } from './parse.ts'
+import type { CompiledPolicy } from './compile.ts'
+import { loadPolicyText, type Compile } from './load.ts'
+import { hashPolicyText } from './parse.ts'
 import { formatProblem, type PolicyProblem } from './problems.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
@@ -46,6 +47,8 @@ export interface PolicySourceOptions {
   log: Logger
   metrics: Metrics
   checkIntervalMs?: number
+  /** How a validated policy is compiled (default compilePolicy); whatever it throws is a rejection. */
+  compile?: Compile
 }
 
 /** Emits `applied` (LoadedPolicy) and `rejected` (PolicyRejection). */
@@ -94,10 +97,10 @@ export class PolicySource extends EventEmitter {
     } catch (err) {
       readError = `cannot read ${file}: ${(err as Error).message}`
     }
-    const result = text === undefined ? undefined : parsePolicy(text, file)
+    const result = text === undefined ? undefined : loadPolicyText(text, file, this.#o.compile)
     if (result?.ok) {
       this.#lastSeenHash = result.hash
-      this.#apply(compilePolicy(result.policy, result.hash), 'file', text!)
+      this.#apply(result.compiled, 'file', text!)
     } else {
       const problems = result && !result.ok ? result.errors : [readProblem(file, readError!)]
       this.#lastSeenHash = result?.hash
@@ -133,7 +136,7 @@ export class PolicySource extends EventEmitter {
     const hash = hashPolicyText(text)
     if (hash === this.#lastSeenHash) return
     this.#lastSeenHash = hash
-    const result = parsePolicy(text, file)
+    const result = loadPolicyText(text, file, this.#o.compile)
     if (!result.ok) {
       this.#reject(result.hash, result.errors)
       log.error({ file, hash: result.hash, problems: result.errors.map(formatProblem), keptGeneration: this.current.generation },
@@ -141,7 +144,7 @@ export class PolicySource extends EventEmitter {
       return
     }
     for (const w of result.warnings) log.warn({ file }, formatProblem(w))
-    this.#apply(compilePolicy(result.policy, result.hash), 'file', text)
+    this.#apply(result.compiled, 'file', text)
   }
 
   #apply(compiled: CompiledPolicy, origin: LoadedPolicy['origin'], text?: string): void {
@@ -175,8 +178,8 @@ export class PolicySource extends EventEmitter {
   async #loadPersisted(): Promise<CompiledPolicy | undefined> {
     const saved = join(this.#o.stateDir, LAST_GOOD_FILE)
     try {
-      const result = parsePolicy(await readFile(saved, 'utf8'), saved)
-      return result.ok ? compilePolicy(result.policy, result.hash) : undefined
+      const result = loadPolicyText(await readFile(saved, 'utf8'), saved, this.#o.compile)
+      return result.ok ? result.compiled : undefined
     } catch {
       return undefined
     }
@@ -204,6 +207,11 @@ export class PolicySource extends EventEmitter {
     await this.#checking
     await this.#persisting
   }
+}
+
+/** A rejection as /status shows it: when, which file version (hash), and each problem as one printable line. */
+export function describeRejection(r: PolicyRejection | undefined): { at: string, hash: string, problems: string[] } | null {
+  return r ? { at: r.at.toISOString(), hash: r.hash, problems: r.problems.map(formatProblem) } : null
 }
 
 function readProblem(file: string, message: string): PolicyProblem {

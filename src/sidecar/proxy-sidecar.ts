@@ -4,8 +4,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Redis } from 'ioredis'
 import { createAdminServer } from '../admin/server.ts'
-import { formatProblem } from '../policy/problems.ts'
-import { PolicySource, type LoadedPolicy } from '../policy/source.ts'
+import { describeRejection, PolicySource, type LoadedPolicy } from '../policy/source.ts'
 import { ReadProxy, type ProxyGeneration, type WriteEvent } from '../proxy/server.ts'
 import { openStateStore } from '../sync/open-state-store.ts'
 import type { StateStore } from '../sync/state-store.ts'
@@ -216,7 +215,6 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
   const { policy, hash } = gen.compiled
   const active = overrides.current
   const parity = recorder.report(policy)
-  const lastError = source.lastError
   return {
     policy: {
       file: source.file,
@@ -225,7 +223,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
       loadedAt: loaded.loadedAt.toISOString(),
       origin: loaded.origin,
       degraded: loaded.origin === 'persisted',
-      lastError: lastError ? { at: lastError.at.toISOString(), hash: lastError.hash, problems: lastError.problems.map(formatProblem) } : null,
+      lastError: describeRejection(source.lastError),
     },
     authority: policy.authority,
     upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {

@@ -2,7 +2,7 @@
 // direction), the state store, the sync loop and an admin port for health, metrics and status.
 import type { Server } from 'node:http'
 import { createAdminServer } from '../admin/server.ts'
-import { PolicySource, type LoadedPolicy } from '../policy/source.ts'
+import { describeRejection, PolicySource, type LoadedPolicy } from '../policy/source.ts'
 import { sharedRedisUrl } from '../state/redis.ts'
 import { SyncLoop, syncDirection, type PassSummary } from '../sync/loop.ts'
 import { openStateStore } from '../sync/open-state-store.ts'
@@ -70,7 +70,7 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
     direction: { from: loop.source, to: loop.target }, state: state.kind,
     totals: loop.totals, progress: progress.snapshot(), lagSeconds: Object.fromEntries(loop.lag().map(l => [l.resourceType, l.seconds])),
     conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
-    policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash },
+    policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash, lastError: describeRejection(source.lastError) },
     at: new Date().toISOString(),
   })
   const admin: Server = createAdminServer(splitHostPort(o.admin).host, {

@@ -6,6 +6,9 @@ import { TestUpstream, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar, type TestSidecar } from '../helpers/sidecar.ts'
 import { startProxySidecar } from '../../src/sidecar/proxy-sidecar.ts'
 import { captureLog } from '../helpers/sidecar.ts'
+import { compilePolicy } from '../../src/policy/compile.ts'
+import { PolicySource } from '../../src/policy/source.ts'
+import { Metrics } from '../../src/telemetry/metrics.ts'
 
 const ITEM = '/api/v1/tenants/other/alert-rules/r1'
 const ON_NEW = `
@@ -174,4 +177,57 @@ t.test('a policy directory that cannot be watched falls back to the periodic che
   t.equal(await servedBy(sidecar), 'new', 'the saved policy serves')
   t.ok(sidecar.logs.some(l => l.includes('cannot watch the policy directory')))
   t.match((await status(sidecar)).policy.lastError!.problems[0], /cannot read/)
+})
+
+t.test('an alias to a missing anchor on reload is rejected at its line; the last good policy keeps serving', async t => {
+  const urls = await upstreams(t)
+  const dir = t.testdir()
+  const file = join(dir, 'policy.yaml')
+  writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
+  const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'state') })
+  // The edit from the report: `sed -i 's/^authority: old$/authority: *old/' policy.yaml`.
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/^authority: old$/m, 'authority: *old'))
+  const s = await eventually(() => status(sidecar), v => v.policy.lastError !== null)
+  t.match(s.policy.lastError!.problems[0], /policy\.yaml:6:12 error \(yaml\): alias \*old refers to no anchor/)
+  t.equal(s.policy.generation, 1)
+  t.equal(await servedBy(sidecar), 'new', 'the proxy is alive and serves the last good policy')
+  t.ok(sidecar.logs.some(l => l.includes('policy reload rejected') && l.includes('alias *old')), 'the rejection is logged with the reason')
+})
+
+t.test('a restart with an alias mistake in the file serves the last good policy', async t => {
+  const urls = await upstreams(t)
+  const dir = t.testdir()
+  const file = join(dir, 'policy.yaml')
+  const stateDir = join(dir, 'state')
+  writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
+  await (await startTestSidecar(t, { policyFile: file, stateDir })).stop()
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/^authority: old$/m, 'authority: *old'))
+  const second = await startTestSidecar(t, { policyFile: file, stateDir })
+  t.equal(await servedBy(second), 'new')
+  t.match((await status(second)).policy, { origin: 'persisted', lastError: { problems: [/alias \*old refers to no anchor/] } })
+})
+
+t.test('whatever compiling a policy throws on reload is a rejection with the reason; the last good one stays', async t => {
+  const urls = await upstreams(t)
+  const dir = t.testdir()
+  const file = join(dir, 'policy.yaml')
+  writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
+  const { log, logs } = captureLog()
+  const metrics = new Metrics()
+  t.teardown(() => metrics.shutdown())
+  let compiles = 0
+  const source = new PolicySource({
+    file, stateDir: join(dir, 'state'), log, metrics, checkIntervalMs: 60_000,
+    compile: (policy, hash) => {
+      if (++compiles > 1) throw new TypeError('injected: the router cannot take this pattern')
+      return compilePolicy(policy, hash)
+    },
+  })
+  t.teardown(() => source.close())
+  const first = await source.start()
+  writeFileSync(file, policyYaml({ ...urls, rules: ON_OLD }))
+  await source.check()
+  t.equal(source.current, first, 'the last good policy stays in force')
+  t.match(source.lastError!.problems, [{ key: '(policy)', message: 'cannot load this policy: injected: the router cannot take this pattern' }])
+  t.ok(logs.some(l => l.includes('policy reload rejected') && l.includes('injected')))
 })
