@@ -17,6 +17,7 @@ import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type Over
 import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { Metrics } from '../telemetry/metrics.ts'
+import { restartNeeded, type RestartNeeded } from './restart-needed.ts'
 
 export const DEFAULT_STATE_DIR = '.dualread'
 const DRAIN_TIMEOUT_MS = 10_000
@@ -75,8 +76,11 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
     generation: first.generation,
     upstreams: new UpstreamPair(policy.upstreams, policy.breaker, metrics, log),
   }
+  let restart: RestartNeeded | undefined
   source.on('applied', (loaded: LoadedPolicy) => {
     const p = loaded.compiled.policy
+    restart = restartNeeded(policy, p, { listen: o.listen, admin: o.admin })
+    if (restart) log.warn({ keys: restart.keys, bound: restart.bound, wanted: restart.wanted, generation: loaded.generation }, `restart needed: ${restart.reason}`)
     const previous = generation.upstreams
     const reuse = UpstreamPair.keyOf(p.upstreams, p.breaker) === previous.key
     generation = {
@@ -142,7 +146,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
         return value
       },
       status: async () => ({
-        ...status(source, generation, overrides, readYourWrites, recorder, shadow),
+        ...status(source, generation, overrides, readYourWrites, recorder, shadow, restart),
         traffic: metrics.trafficByRule(),
         sync: changeStore ? await syncStatus(changeStore) : { unavailable: 'this proxy shares no state with a sync process (embedded mode, or Redis with sync enabled, shares it)' },
       }),
@@ -210,7 +214,7 @@ export function listen(server: Server, hostPort: string): Promise<string> {
   })
 }
 
-function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader): Record<string, unknown> {
+function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader, restart: RestartNeeded | undefined): Record<string, unknown> {
   const loaded = source.current
   const { policy, hash } = gen.compiled
   const active = overrides.current
@@ -224,6 +228,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
       origin: loaded.origin,
       degraded: loaded.origin === 'persisted',
       lastError: describeRejection(source.lastError),
+      restartNeeded: restart ?? null,
     },
     authority: policy.authority,
     upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {
