@@ -18,6 +18,7 @@ import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/re
 import type { Logger } from '../telemetry/logger.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { restartNeeded, type RestartNeeded } from './restart-needed.ts'
+import { startOrTearDown, type Teardown } from './teardown.ts'
 
 export const DEFAULT_STATE_DIR = '.dualread'
 const DRAIN_TIMEOUT_MS = 10_000
@@ -64,11 +65,18 @@ export function splitHostPort(value: string): { host: string, port: number } {
  * const sidecar = await startProxySidecar({ policyFile: 'policies/reference.yaml', stateDir: '.dualread', log: createLogger() })
  * await sidecar.stop()
  */
-export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySidecar> {
+export function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySidecar> {
+  // A start that fails half way closes what it opened: a process that says it failed serves nothing.
+  return startOrTearDown(o.log, opened => start(o, opened))
+}
+
+async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySidecar> {
   const { log } = o
   const metrics = new Metrics()
+  opened.add('metrics', () => metrics.shutdown())
   const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log, metrics, checkIntervalMs: o.policyCheckIntervalMs })
   const first = await source.start()
+  opened.add('the policy watch', () => source.close())
   const policy = first.compiled.policy
 
   let generation: ProxyGeneration = {
@@ -76,6 +84,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
     generation: first.generation,
     upstreams: new UpstreamPair(policy.upstreams, policy.breaker, metrics, log),
   }
+  opened.add('the upstream pools', () => generation.upstreams.close())
   let restart: RestartNeeded | undefined
   source.on('applied', (loaded: LoadedPolicy) => {
     const p = loaded.compiled.policy
@@ -100,6 +109,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   let overrides: OverrideStore
   if (redisUrl) {
     redis = connectRedis(redisUrl, log)
+    opened.add('redis', () => redis!.disconnect())
     const store = new RedisOverrideStore(redis, keyPrefix(policy.migration), log)
     // If Redis is not up yet, start anyway: the poll picks the overrides up once it is.
     if (await redisReady(redis)) await store.refresh()
@@ -107,12 +117,17 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   } else {
     overrides = new MemoryOverrideStore()
   }
+  opened.add('the rollback overrides', () => overrides.close())
 
   const readYourWrites = new ReadYourWrites()
   let changeStore = o.changeStore
   const ownsChangeStore = !changeStore && policy.sync.enabled && redisUrl !== undefined
-  if (ownsChangeStore) changeStore = await openStateStore(redisUrl!, policy.migration, log)
+  if (ownsChangeStore) {
+    changeStore = await openStateStore(redisUrl!, policy.migration, log)
+    opened.add('the change store', () => changeStore!.close())
+  }
   const stopAcks = changeStore ? await changeStore.onApplied((type, tenant, upTo) => readYourWrites.acknowledge(tenant, type, upTo)) : undefined
+  if (stopAcks) opened.add('the acknowledgement feed', stopAcks)
   const onWrite = changeStore ? (write: WriteEvent) => {
     changeStore!.appendChange({ resourceType: write.resourceType, tenant: write.tenant, at: write.at, ...(write.id === undefined ? {} : { id: write.id }) })
       .catch(err => log.warn({ err: { message: (err as Error).message } }, 'cannot announce a write to the sync loop; its next full scan will pick it up'))
@@ -120,6 +135,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   const recorder = new ParityRecorder(metrics)
   const shadow = new ShadowReader({ metrics, log, recorder, gate: new DriftGate(overrides, metrics, log) })
   const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, ...(onWrite ? { onWrite } : {}) })
+  opened.add('the shadow reader', () => proxy.close())
   const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)
   // Upgraded (websocket) connections leave the HTTP server's bookkeeping; closed on stop.
   const upgraded = new Set<import('node:stream').Duplex>()
@@ -166,6 +182,10 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   })
 
   const proxyAddress = await listen(server, o.listen ?? policy.listen)
+  opened.add('the proxy port', () => new Promise<void>(resolve => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  }))
   const adminAddress = await listen(admin, o.admin ?? policy.admin)
   log.info({ proxy: proxyAddress, admin: adminAddress, generation: first.generation, origin: first.origin }, 'dualread proxy listening')
 

@@ -11,6 +11,7 @@ import type { StateStore } from '../sync/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { listen, splitHostPort } from './proxy-sidecar.ts'
+import { startOrTearDown, type Teardown } from './teardown.ts'
 
 export const DEFAULT_SYNC_ADMIN = '127.0.0.1:9091'
 const RECENT_CONFLICTS = 20
@@ -46,25 +47,20 @@ async function openState(o: SyncProcessOptions, loaded: LoadedPolicy): Promise<{
 }
 
 /** Runs the sync loop until stop(), following policy reloads. */
-export async function startSyncProcess(o: SyncProcessOptions & { admin: string }): Promise<SyncProcess> {
+export function startSyncProcess(o: SyncProcessOptions & { admin: string }): Promise<SyncProcess> {
+  // A start that fails half way closes what it opened: a process that says it failed holds no lease.
+  return startOrTearDown(o.log, opened => start(o, opened))
+}
+
+async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown): Promise<SyncProcess> {
   const { log } = o
   const metrics = new Metrics()
+  opened.add('metrics', () => metrics.shutdown())
   const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log, metrics, checkIntervalMs: o.policyCheckIntervalMs })
   const first = await source.start()
-  const { state, owned } = await openState(o, first)
-  const progress = new SyncProgress({ log, metrics, bars: o.bars })
-  const build = (loaded: LoadedPolicy) => new SyncLoop({ compiled: loaded.compiled, state, log, metrics, progress })
-  let loop = build(first)
-  void loop.start()
-  // The direction and everything else come from the policy: a reload finishes the batch in hand and starts over.
-  source.on('applied', (loaded: LoadedPolicy) => {
-    const previous = loop
-    loop = build(loaded)
-    const { source: from, target: to } = syncDirection(loaded.compiled.policy)
-    log.info({ from, to }, 'policy reloaded; the sync restarts with it')
-    void previous.stop().then(() => loop.start())
-  })
-
+  opened.add('the policy watch', () => source.close())
+  // An admin address that is refused fails the start before Redis is even opened; the handlers
+  // read the state store and the loop only when asked, once the process has started.
   const status = async () => ({
     role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
     direction: { from: loop.source, to: loop.target }, state: state.kind,
@@ -80,6 +76,25 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
       status,
     },
   })
+  const { state, owned } = await openState(o, first)
+  if (owned) opened.add('the state store', () => state.close())
+  const progress = new SyncProgress({ log, metrics, bars: o.bars })
+  opened.add('the progress display', () => progress.stop())
+  const build = (loaded: LoadedPolicy) => new SyncLoop({ compiled: loaded.compiled, state, log, metrics, progress })
+  let loop = build(first)
+
+  const adminAddress = await listen(admin, o.admin)
+
+  // Started: from here on the loop may take the lease.
+  void loop.start()
+  // The direction and everything else come from the policy: a reload finishes the batch in hand and starts over.
+  source.on('applied', (loaded: LoadedPolicy) => {
+    const previous = loop
+    loop = build(loaded)
+    const { source: from, target: to } = syncDirection(loaded.compiled.policy)
+    log.info({ from, to }, 'policy reloaded; the sync restarts with it')
+    void previous.stop().then(() => loop.start())
+  })
   // Only the leader publishes: a standby's status would hide the one doing the work.
   const publishEveryMs = o.statusPublishMs ?? STATUS_PUBLISH_MS
   const publisher = setInterval(() => {
@@ -87,7 +102,6 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
     void status().then(s => state.publishStatus(JSON.stringify(s), 3 * publishEveryMs))
       .catch((err: Error) => log.debug({ err: { message: err.message } }, 'cannot publish the sync status'))
   }, publishEveryMs)
-  const adminAddress = await listen(admin, o.admin)
   log.info({ admin: adminAddress, from: loop.source, to: loop.target, state: state.kind }, 'dualread sync started')
 
   let stopping: Promise<void> | undefined
