@@ -6,6 +6,7 @@ import leven from 'leven'
 import { policySchema, type Policy } from './schema.ts'
 import { checkSemantics } from './semantic.ts'
 import { formatKey, locate, type KeyPath, type PolicyProblem } from './problems.ts'
+import { toPlainData } from './yaml-data.ts'
 
 export type ParseResult =
   | { ok: true, policy: Policy, hash: string, warnings: PolicyProblem[] }
@@ -36,7 +37,13 @@ export function parsePolicy(text: string, file: string): ParseResult {
     })
     return { ok: false, errors, warnings: [], hash }
   }
-  const parsed = policySchema.safeParse(doc.toJS(), { reportInput: true })
+  const data = toPlainData(doc, lines)
+  if (!data.ok) {
+    const { offset, message, fix } = data.problem
+    const pos = lines.linePos(offset)
+    return { ok: false, errors: [{ file, line: pos.line, column: pos.col, key: '(yaml)', severity: 'error', message, fix }], warnings: [], hash }
+  }
+  const parsed = policySchema.safeParse(data.data, { reportInput: true })
   if (!parsed.success) {
     const errors = parsed.error.issues.flatMap(issue => problemsFromIssue(issue, doc, lines, file))
     return { ok: false, errors, warnings: [], hash }

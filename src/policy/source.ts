@@ -1,20 +1,21 @@
 // The policy in force, kept current from a file: the file's directory is watched (Kubernetes
 // swaps a `..data` symlink, so watching the file itself goes silent after the first swap) and
 // its hash is checked on a timer. A new policy is validated whole, then swapped in atomically;
-// an invalid one is rejected and the last good one stays, also across restarts.
+// an invalid one is rejected and the last good one stays, also across restarts (see last-good.ts).
 import { watch, type FSWatcher } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { EventEmitter } from 'node:events'
-import { compilePolicy, type CompiledPolicy } from './compile.ts'
-import { hashPolicyText, parsePolicy } from './parse.ts'
+import type { CompiledPolicy } from './compile.ts'
+import { LastGoodPolicy } from './last-good.ts'
+import { loadPolicyText, type Compile } from './load.ts'
+import { hashPolicyText } from './parse.ts'
 import { formatProblem, type PolicyProblem } from './problems.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 
 export const DEFAULT_CHECK_INTERVAL_MS = 2000
 const DEBOUNCE_MS = 50
-const LAST_GOOD_FILE = 'last-good-policy.yaml'
 
 export interface LoadedPolicy {
   compiled: CompiledPolicy
@@ -46,6 +47,8 @@ export interface PolicySourceOptions {
   log: Logger
   metrics: Metrics
   checkIntervalMs?: number
+  /** How a validated policy is compiled (default compilePolicy); whatever it throws is a rejection. */
+  compile?: Compile
 }
 
 /** Emits `applied` (LoadedPolicy) and `rejected` (PolicyRejection). */
@@ -60,10 +63,12 @@ export class PolicySource extends EventEmitter {
   #checking: Promise<void> | undefined
   /** Writes of the last good policy, in order; awaited on close so none is cut short. */
   #persisting: Promise<void> = Promise.resolve()
+  #lastGood: LastGoodPolicy
 
   constructor(options: PolicySourceOptions) {
     super()
     this.#o = options
+    this.#lastGood = new LastGoodPolicy(options.stateDir, options.file, options.compile)
     // Read only by /metrics, which is served after start() has loaded a policy.
     options.metrics.observePolicyGeneration(() => this.current.generation)
   }
@@ -94,19 +99,23 @@ export class PolicySource extends EventEmitter {
     } catch (err) {
       readError = `cannot read ${file}: ${(err as Error).message}`
     }
-    const result = text === undefined ? undefined : parsePolicy(text, file)
+    const result = text === undefined ? undefined : loadPolicyText(text, file, this.#o.compile)
     if (result?.ok) {
       this.#lastSeenHash = result.hash
-      this.#apply(compilePolicy(result.policy, result.hash), 'file', text!)
+      this.#apply(result.compiled, 'file', text!)
     } else {
       const problems = result && !result.ok ? result.errors : [readProblem(file, readError!)]
       this.#lastSeenHash = result?.hash
       this.#reject(result?.hash ?? '', problems)
-      const persisted = await this.#loadPersisted()
-      if (!persisted) throw new PolicyLoadError(`no valid policy: ${file} is invalid and no last good policy was saved in ${this.#o.stateDir}`, problems)
-      this.#apply(persisted, 'persisted')
-      log.error({ file, problems: problems.map(formatProblem), servingHash: persisted.hash },
-        `POLICY FILE INVALID AT START: serving the last good policy saved in ${this.#o.stateDir} until ${file} is fixed`)
+      const persisted = await this.#lastGood.load(text)
+      if (!persisted.ok) {
+        const message = `no valid policy: ${file} is invalid, and ${persisted.reason}. Fix ${file} (\`dualread policy check ${file}\` says how); this process does not start`
+        log.error({ file, problems: problems.map(formatProblem), lastGood: this.#lastGood.path }, message)
+        throw new PolicyLoadError(message, problems)
+      }
+      this.#apply(persisted.compiled, 'persisted')
+      log.error({ file, problems: problems.map(formatProblem), servingHash: persisted.compiled.hash, saved: persisted.saved, migrationChecked: persisted.migrationChecked },
+        `POLICY FILE INVALID AT START: serving the last good policy of ${persisted.saved.file} (migration "${persisted.saved.migration}", saved ${persisted.saved.savedAt}) from ${this.#lastGood.path} until ${file} is fixed`)
     }
     await this.#persisting
     this.#watch()
@@ -133,7 +142,7 @@ export class PolicySource extends EventEmitter {
     const hash = hashPolicyText(text)
     if (hash === this.#lastSeenHash) return
     this.#lastSeenHash = hash
-    const result = parsePolicy(text, file)
+    const result = loadPolicyText(text, file, this.#o.compile)
     if (!result.ok) {
       this.#reject(result.hash, result.errors)
       log.error({ file, hash: result.hash, problems: result.errors.map(formatProblem), keptGeneration: this.current.generation },
@@ -141,7 +150,7 @@ export class PolicySource extends EventEmitter {
       return
     }
     for (const w of result.warnings) log.warn({ file }, formatProblem(w))
-    this.#apply(compilePolicy(result.policy, result.hash), 'file', text)
+    this.#apply(result.compiled, 'file', text)
   }
 
   #apply(compiled: CompiledPolicy, origin: LoadedPolicy['origin'], text?: string): void {
@@ -150,7 +159,7 @@ export class PolicySource extends EventEmitter {
     if (origin === 'file') this.#lastError = undefined
     this.#o.metrics.policyReloads.add(1, { result: 'applied' })
     this.#o.log.info({ generation, hash: compiled.hash, origin }, 'policy applied')
-    if (text !== undefined) this.#persisting = this.#persisting.then(() => this.#persist(text))
+    if (text !== undefined) this.#persisting = this.#persisting.then(() => this.#persist(text, compiled))
     this.emit('applied', this.#current)
   }
 
@@ -160,25 +169,11 @@ export class PolicySource extends EventEmitter {
     this.emit('rejected', this.#lastError)
   }
 
-  async #persist(text: string): Promise<void> {
-    const target = join(this.#o.stateDir, LAST_GOOD_FILE)
+  async #persist(text: string, compiled: CompiledPolicy): Promise<void> {
     try {
-      await mkdir(this.#o.stateDir, { recursive: true })
-      const tmp = `${target}.${process.pid}.tmp`
-      await writeFile(tmp, text)
-      await rename(tmp, target)
+      await this.#lastGood.save(text, compiled)
     } catch (err) {
-      this.#o.log.warn({ err, target }, 'cannot persist the last good policy; a restart with a broken file would not serve')
-    }
-  }
-
-  async #loadPersisted(): Promise<CompiledPolicy | undefined> {
-    const saved = join(this.#o.stateDir, LAST_GOOD_FILE)
-    try {
-      const result = parsePolicy(await readFile(saved, 'utf8'), saved)
-      return result.ok ? compilePolicy(result.policy, result.hash) : undefined
-    } catch {
-      return undefined
+      this.#o.log.warn({ err, target: this.#lastGood.path }, 'cannot persist the last good policy; a restart with a broken file would not serve')
     }
   }
 
@@ -204,6 +199,11 @@ export class PolicySource extends EventEmitter {
     await this.#checking
     await this.#persisting
   }
+}
+
+/** A rejection as /status shows it: when, which file version (hash), and each problem as one printable line. */
+export function describeRejection(r: PolicyRejection | undefined): { at: string, hash: string, problems: string[] } | null {
+  return r ? { at: r.at.toISOString(), hash: r.hash, problems: r.problems.map(formatProblem) } : null
 }
 
 function readProblem(file: string, message: string): PolicyProblem {

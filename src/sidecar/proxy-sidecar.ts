@@ -6,8 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import type { Redis } from 'ioredis'
 import { createAdminServer } from '../admin/server.ts'
-import { formatProblem } from '../policy/problems.ts'
-import { PolicySource, type LoadedPolicy } from '../policy/source.ts'
+import { describeRejection, PolicySource, type LoadedPolicy } from '../policy/source.ts'
 import { ReadProxy, type ProxyGeneration } from '../proxy/server.ts'
 import { WriteAnnouncer } from '../proxy/announcer.ts'
 import { FileAuthority, WriteGate, type WriteRouter } from '../cutover/write-gate.ts'
@@ -24,6 +23,8 @@ import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/re
 import type { Logger } from '../telemetry/logger.ts'
 import type { Side } from '../policy/schema.ts'
 import { Metrics } from '../telemetry/metrics.ts'
+import { restartNeeded, type RestartNeeded } from './restart-needed.ts'
+import { startOrTearDown, type Teardown } from './teardown.ts'
 
 export const DEFAULT_STATE_DIR = '.dualread'
 const DRAIN_TIMEOUT_MS = 10_000
@@ -70,11 +71,18 @@ export function splitHostPort(value: string): { host: string, port: number } {
  * const sidecar = await startProxySidecar({ policyFile: 'policies/reference.yaml', stateDir: '.dualread', log: createLogger() })
  * await sidecar.stop()
  */
-export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySidecar> {
+export function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySidecar> {
+  // A start that fails half way closes what it opened: a process that says it failed serves nothing.
+  return startOrTearDown(o.log, opened => start(o, opened))
+}
+
+async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySidecar> {
   const { log } = o
   const metrics = new Metrics()
+  opened.add('metrics', () => metrics.shutdown())
   const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log, metrics, checkIntervalMs: o.policyCheckIntervalMs })
   const first = await source.start()
+  opened.add('the policy watch', () => source.close())
   const policy = first.compiled.policy
 
   let generation: ProxyGeneration = {
@@ -82,8 +90,12 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
     generation: first.generation,
     upstreams: new UpstreamPair(policy.upstreams, policy.breaker, metrics, log),
   }
+  opened.add('the upstream pools', () => generation.upstreams.close())
+  let restart: RestartNeeded | undefined
   source.on('applied', (loaded: LoadedPolicy) => {
     const p = loaded.compiled.policy
+    restart = restartNeeded(policy, p, { listen: o.listen, admin: o.admin })
+    if (restart) log.warn({ keys: restart.keys, bound: restart.bound, wanted: restart.wanted, generation: loaded.generation }, `restart needed: ${restart.reason}`)
     const previous = generation.upstreams
     const reuse = UpstreamPair.keyOf(p.upstreams, p.breaker) === previous.key
     generation = {
@@ -103,6 +115,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   let overrides: OverrideStore
   if (redisUrl) {
     redis = connectRedis(redisUrl, log)
+    opened.add('redis', () => redis!.disconnect())
     const store = new RedisOverrideStore(redis, keyPrefix(policy.migration), log)
     // If Redis is not up yet, start anyway: the poll picks the overrides up once it is.
     if (await redisReady(redis)) await store.refresh()
@@ -110,12 +123,17 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   } else {
     overrides = new MemoryOverrideStore()
   }
+  opened.add('the rollback overrides', () => overrides.close())
 
   const readYourWrites = new ReadYourWrites()
   let changeStore = o.changeStore
   const ownsChangeStore = !changeStore && policy.sync.enabled && redisUrl !== undefined
-  if (ownsChangeStore) changeStore = await openStateStore(redisUrl!, policy.migration, log)
+  if (ownsChangeStore) {
+    changeStore = await openStateStore(redisUrl!, policy.migration, log)
+    opened.add('the change store', () => changeStore!.close())
+  }
   const stopAcks = changeStore ? await changeStore.onApplied((type, tenant, upTo) => readYourWrites.acknowledge(tenant, type, upTo)) : undefined
+  if (stopAcks) opened.add('the acknowledgement feed', stopAcks)
   const announcer = changeStore ? new WriteAnnouncer(changeStore, log) : undefined
   const onWrite = announcer?.announce
   // With state shared with a sync, writes follow the fleet's effective authority (and its cutovers).
@@ -126,11 +144,13 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
       config: () => generation.compiled.policy.cutover, fileAuthority: () => generation.compiled.policy.authority, log, metrics,
     })
     await gate.start()
+    opened.add('the write gate', () => gate.close())
     writes = gate
   }
   const recorder = new ParityRecorder(metrics)
   const shadow = new ShadowReader({ metrics, log, recorder, gate: new DriftGate(overrides, metrics, log) })
   const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, writes, ...(onWrite ? { onWrite } : {}) })
+  opened.add('the shadow reader', () => proxy.close())
   const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)
   // Upgraded (websocket) connections leave the HTTP server's bookkeeping; closed on stop.
   const upgraded = new Set<import('node:stream').Duplex>()
@@ -157,7 +177,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
         return value
       },
       status: async () => ({
-        ...status(source, generation, overrides, readYourWrites, recorder, shadow, writes),
+        ...status(source, generation, overrides, readYourWrites, recorder, shadow, restart, writes),
         traffic: metrics.trafficByRule(),
         sync: changeStore ? await syncStatus(changeStore) : { unavailable: 'this proxy shares no state with a sync process (embedded mode, or Redis with sync enabled, shares it)' },
       }),
@@ -181,6 +201,10 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   })
 
   const proxyAddress = await listen(server, o.listen ?? policy.listen)
+  opened.add('the proxy port', () => new Promise<void>(resolve => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  }))
   const adminAddress = await listen(admin, o.admin ?? policy.admin)
   log.info({ proxy: proxyAddress, admin: adminAddress, generation: first.generation, origin: first.origin }, 'dualread proxy listening')
 
@@ -231,12 +255,11 @@ export function listen(server: Server, hostPort: string): Promise<string> {
   })
 }
 
-function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader, writes: WriteRouter): Record<string, unknown> {
+function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader, restart: RestartNeeded | undefined, writes: WriteRouter): Record<string, unknown> {
   const loaded = source.current
   const { policy, hash } = gen.compiled
   const active = overrides.current
   const parity = recorder.report(policy)
-  const lastError = source.lastError
   return {
     policy: {
       file: source.file,
@@ -245,7 +268,8 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
       loadedAt: loaded.loadedAt.toISOString(),
       origin: loaded.origin,
       degraded: loaded.origin === 'persisted',
-      lastError: lastError ? { at: lastError.at.toISOString(), hash: lastError.hash, problems: lastError.problems.map(formatProblem) } : null,
+      lastError: describeRejection(source.lastError),
+      restartNeeded: restart ?? null,
     },
     authority: writes.authority(),
     writes: writes.describe(),

@@ -6,7 +6,7 @@ import { createAdminServer } from '../admin/server.ts'
 import { CutoverCoordinator } from '../cutover/coordinator.ts'
 import { cutoverReport, requestCutover } from '../cutover/request.ts'
 import type { Side } from '../policy/schema.ts'
-import { PolicySource, type LoadedPolicy } from '../policy/source.ts'
+import { describeRejection, PolicySource, type LoadedPolicy } from '../policy/source.ts'
 import { sharedRedisUrl } from '../state/redis.ts'
 import { SyncLoop, syncDirection, type PassSummary } from '../sync/loop.ts'
 import { openStateStore } from '../sync/open-state-store.ts'
@@ -15,6 +15,7 @@ import type { StateStore } from '../sync/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { listen, splitHostPort } from './proxy-sidecar.ts'
+import { startOrTearDown, type Teardown } from './teardown.ts'
 
 export const DEFAULT_SYNC_ADMIN = '127.0.0.1:9091'
 const RECENT_CONFLICTS = 20
@@ -61,15 +62,54 @@ async function openState(o: SyncProcessOptions, loaded: LoadedPolicy): Promise<{
 }
 
 /** Runs the sync loop until stop(), following policy reloads. */
-export async function startSyncProcess(o: SyncProcessOptions & { admin: string }): Promise<SyncProcess> {
+export function startSyncProcess(o: SyncProcessOptions & { admin: string }): Promise<SyncProcess> {
+  // A start that fails half way closes what it opened: a process that says it failed holds no lease.
+  return startOrTearDown(o.log, opened => start(o, opened))
+}
+
+async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown): Promise<SyncProcess> {
   const { log } = o
   const metrics = new Metrics()
+  opened.add('metrics', () => metrics.shutdown())
   const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log, metrics, checkIntervalMs: o.policyCheckIntervalMs })
   const first = await source.start()
+  opened.add('the policy watch', () => source.close())
+  // An admin address that is refused fails the start before Redis is even opened; the handlers
+  // read the state store and the loop only when asked, once the process has started.
+  const status = async () => ({
+    role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
+    direction: { from: loop.source, to: loop.target }, state: state.kind,
+    cutover: { ...coordinator.describe(), ...await state.cutover.read().then(s => ({ state: s ?? null }), (err: Error) => ({ state: `unavailable: ${err.message}` })) },
+    totals: loop.totals, progress: progress.snapshot(), lagSeconds: Object.fromEntries(loop.lag().map(l => [l.resourceType, l.seconds])),
+    conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
+    policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash, lastError: describeRejection(source.lastError) },
+    at: new Date().toISOString(),
+  })
+  const admin: Server = createAdminServer(splitHostPort(o.admin).host, {
+    metrics, log, token: o.adminToken,
+    handlers: {
+      ready: async () => ({ ready: true, detail: { leader: loop.lease !== undefined } }),
+      status,
+      cutover: () => cutoverReport(state.cutover, source.current.compiled.policy.authority),
+      requestCutover: (to: Side) => requestCutover(state.cutover, to, source.current.compiled.policy.authority),
+    },
+  })
   const { state, owned } = await openState(o, first)
+  if (owned) opened.add('the state store', () => state.close())
   const progress = new SyncProgress({ log, metrics, bars: o.bars })
+  opened.add('the progress display', () => progress.stop())
   const build = (loaded: LoadedPolicy, authority: Side) => new SyncLoop({ compiled: loaded.compiled, state, log, metrics, progress, authority })
   let loop = build(first, await effectiveAuthority(state, first.compiled.policy))
+  const coordinator = new CutoverCoordinator({
+    state, log, metrics,
+    policy: () => source.current.compiled.policy,
+    loop: () => loop,
+    onSwitched: switched => rebuild(`write authority switched to ${switched.authority}`, switched.authority),
+  })
+
+  const adminAddress = await listen(admin, o.admin)
+
+  // Started: from here on the loop may take the lease.
   void loop.start()
   // A reload, or a switch of the write authority, finishes the batch in hand and starts over.
   let rebuilding = Promise.resolve()
@@ -85,12 +125,6 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
     })
   }
   source.on('applied', () => rebuild('policy reloaded', loop.authority, true))
-  const coordinator = new CutoverCoordinator({
-    state, log, metrics,
-    policy: () => source.current.compiled.policy,
-    loop: () => loop,
-    onSwitched: switched => rebuild(`write authority switched to ${switched.authority}`, switched.authority),
-  })
   // The leader runs cutovers; every process follows a switch made by whichever process led it.
   const cutoverTimer = setInterval(() => {
     void (async () => {
@@ -99,25 +133,6 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
       if (inForce !== undefined && inForce !== loop.authority && coordinator.step === 'idle') rebuild(`the write authority in force is ${inForce}`, inForce)
     })().catch((err: Error) => log.warn({ err: { message: err.message } }, 'cutover check failed; retrying'))
   }, CUTOVER_TICK_MS)
-
-  const status = async () => ({
-    role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
-    direction: { from: loop.source, to: loop.target }, state: state.kind,
-    cutover: { ...coordinator.describe(), ...await state.cutover.read().then(s => ({ state: s ?? null }), (err: Error) => ({ state: `unavailable: ${err.message}` })) },
-    totals: loop.totals, progress: progress.snapshot(), lagSeconds: Object.fromEntries(loop.lag().map(l => [l.resourceType, l.seconds])),
-    conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
-    policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash },
-    at: new Date().toISOString(),
-  })
-  const admin: Server = createAdminServer(splitHostPort(o.admin).host, {
-    metrics, log, token: o.adminToken,
-    handlers: {
-      ready: async () => ({ ready: true, detail: { leader: loop.lease !== undefined } }),
-      status,
-      cutover: () => cutoverReport(state.cutover, source.current.compiled.policy.authority),
-      requestCutover: (to: Side) => requestCutover(state.cutover, to, source.current.compiled.policy.authority),
-    },
-  })
   // Only the leader publishes: a standby's status would hide the one doing the work.
   const publishEveryMs = o.statusPublishMs ?? STATUS_PUBLISH_MS
   const publisher = setInterval(() => {
@@ -125,7 +140,6 @@ export async function startSyncProcess(o: SyncProcessOptions & { admin: string }
     void status().then(s => state.publishStatus(JSON.stringify(s), 3 * publishEveryMs))
       .catch((err: Error) => log.debug({ err: { message: err.message } }, 'cannot publish the sync status'))
   }, publishEveryMs)
-  const adminAddress = await listen(admin, o.admin)
   log.info({ admin: adminAddress, from: loop.source, to: loop.target, state: state.kind }, 'dualread sync started')
 
   let stopping: Promise<void> | undefined

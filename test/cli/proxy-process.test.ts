@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { writePolicy } from '../helpers/policy.ts'
 import { startProcess } from '../helpers/process.ts'
 import { TestUpstream, startPair } from '../helpers/upstream.ts'
+import { REDIS_URL } from '../helpers/redis.ts'
 
 t.test('SIGTERM stops accepting, lets in-flight reads finish, and exits 0', async t => {
   const { oldUp, newUp } = await startPair(t)
@@ -95,4 +96,44 @@ t.test('https upstreams with a private CA work through NODE_EXTRA_CA_CERTS, for 
   t.same(seen, ['GET /api/v1/tenants/other/alert-rules', 'PUT /api/v1/tenants/other/alert-rules/r1'])
   p.child.kill('SIGTERM')
   t.equal((await p.exited)[0], 0)
+})
+
+/** A port that was free a moment ago (bound on :0 and closed), for a process that must be told its port up front. */
+async function freePort(): Promise<number> {
+  const s = createNetServer()
+  await new Promise<void>(r => s.listen(0, '127.0.0.1', r))
+  const { port } = s.address() as AddressInfo
+  await new Promise(r => s.close(r))
+  return port
+}
+
+/** Resolves to the exit code, or to 'still running' when the process is still up after `ms`. */
+async function exitCodeWithin(p: ReturnType<typeof startProcess>, ms = 15_000): Promise<number | null | 'still running'> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'still running'>(r => { timer = setTimeout(() => r('still running'), ms) })
+  const code = await Promise.race([p.exited.then(([c]) => c), late])
+  clearTimeout(timer)
+  return code
+}
+
+t.test('a proxy whose admin port is taken says it failed, exits 1 and no longer serves its proxy port', async t => {
+  const oldUp = await TestUpstream.start('old')
+  t.teardown(() => oldUp.close())
+  const dir = t.testdir()
+  const proxyPort = await freePort()
+  const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9' }), '--listen', `127.0.0.1:${proxyPort}`, '--admin', `127.0.0.1:${oldUp.port}`, '--state-dir', dir])
+  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.equal(await exitCodeWithin(p), 1, 'it exits with 1')
+  t.match(p.output().stderr, /dualread proxy failed to start: listen EADDRINUSE.*:\d+/)
+  await t.rejects(fetch(`http://127.0.0.1:${proxyPort}/api/v1/tenants/other/alert-rules/r1`), 'the proxy port no longer accepts connections')
+  t.equal(oldUp.received.length, 0, 'nothing was proxied')
+})
+
+t.test('a proxy refused at start with Redis configured exits 1 instead of lingering on its connections', async t => {
+  const dir = t.testdir()
+  const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: 'http://127.0.0.1:8', newUrl: 'http://127.0.0.1:9' }), '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--state-dir', dir],
+    { DUALREAD_ADMIN_TOKEN: '', REDIS_URL })
+  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.equal(await exitCodeWithin(p), 1)
+  t.match(p.output().stderr, /not loopback: set DUALREAD_ADMIN_TOKEN/)
 })

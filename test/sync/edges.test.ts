@@ -155,6 +155,22 @@ t.test('a policy reload restarts the sync with it: flipping the authority revers
   t.ok(f.old.store.get('team', 'acme', 'made-in-new'), 'writes to new now reach old')
 })
 
+t.test('an alias mistake in the policy on reload is rejected; the sync keeps running on the last good policy', async t => {
+  const dir = t.testdir()
+  const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
+  const { log, logs } = captureLog()
+  const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: dir, log, admin: '127.0.0.1:0', policyCheckIntervalMs: 100 })
+  t.teardown(() => sync.stop())
+  await eventually(() => Object.keys(contents(f.new)).length, n => n === 4)
+  writeFileSync(f.policyFile, readFileSync(f.policyFile, 'utf8').replace(/^authority: old$/m, 'authority: *old'))
+  type Status = { policy: { generation: number, lastError: null | { problems: string[] } } }
+  const status = await eventually(async () => (await (await fetch(sync.adminUrl + '/status')).json()) as Status, s => s.policy.lastError !== null)
+  t.equal(status.policy.generation, 1, 'the last good policy stays in force')
+  t.match(status.policy.lastError!.problems[0], /policy\.yaml:\d+:12 error \(yaml\): alias \*old refers to no anchor/)
+  t.ok(logs.some(l => l.includes('policy reload rejected')))
+  t.match(await (await fetch(sync.adminUrl + '/status')).json(), { leader: true }, 'the sync is alive and still leads')
+})
+
 t.test('a create without an id, through the proxy, is found by scanning its collection', async t => {
   const dir = t.testdir()
   const f = await startSyncFixture(t, dir)

@@ -1,4 +1,6 @@
+import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
+import { keyPrefix } from '../../src/state/redis.ts'
 import { openStateStore } from '../../src/sync/open-state-store.ts'
 import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { startProcess } from '../helpers/process.ts'
@@ -75,4 +77,48 @@ t.test('with Redis gone for a while the sync pauses without crashing, then resum
   t.equal((await p.exited)[0], 0)
   t.match(p.output().stdout, /cannot renew the sync lease; pausing writes/)
   t.match(p.output().stdout, /sync state store unavailable; retrying/)
+})
+
+/** Resolves to the exit code, or to 'still running' when the process is still up after `ms`. */
+async function exitCodeWithin(p: ReturnType<typeof startProcess>, ms = 15_000): Promise<number | null | 'still running'> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'still running'>(r => { timer = setTimeout(() => r('still running'), ms) })
+  const code = await Promise.race([p.exited.then(([c]) => c), late])
+  clearTimeout(timer)
+  return code
+}
+
+async function leaseHolder(migration: string): Promise<string | null> {
+  const redis = new Redis(REDIS_URL)
+  try {
+    return await redis.get(`${keyPrefix(migration)}sync:lease`)
+  } finally {
+    redis.disconnect()
+  }
+}
+
+t.test('a sync whose admin is refused (0.0.0.0 without a token) says it failed, exits 1 and never takes the lease', async t => {
+  const dir = t.testdir()
+  const migration = redisMigration(t)
+  const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
+  f.writePolicy({ state: REDIS_URL, migration, sync: '' })
+  const p = startProcess(['sync', '--policy', f.policyFile, '--admin', '0.0.0.0:0', '--state-dir', dir], { DUALREAD_ADMIN_TOKEN: '' })
+  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.equal(await exitCodeWithin(p), 1, 'it exits with 1')
+  t.match(p.output().stderr, /dualread sync failed: admin is bound to 0\.0\.0\.0, which is not loopback/)
+  t.equal(await leaseHolder(migration), null, 'the Redis lease is not held')
+  t.same(contents(f.new), {}, 'and it wrote nothing')
+})
+
+t.test('a sync whose admin port is taken exits 1 and does not hold the lease', async t => {
+  const dir = t.testdir()
+  const migration = redisMigration(t)
+  const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
+  f.writePolicy({ state: REDIS_URL, migration, sync: '' })
+  const taken = new URL(f.old.url).port
+  const p = startProcess(['sync', '--policy', f.policyFile, '--admin', `127.0.0.1:${taken}`, '--state-dir', dir])
+  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.equal(await exitCodeWithin(p), 1)
+  t.match(p.output().stderr, /dualread sync failed: listen EADDRINUSE/)
+  t.equal(await leaseHolder(migration), null, 'the Redis lease is not held')
 })
