@@ -99,7 +99,9 @@ export class ReadProxy {
     // The body goes to the client unless it is a 5xx that the other side may still replace.
     const toClient = (canFallBack: boolean, sink: Writable): BodySink => (status, headers) => {
       if (status >= 500 && canFallBack) return discardSink()
-      res.writeHead(status, { ...clientResponseHeaders(headers), ...decisionHeaders(side, rule.name, reason) })
+      // Set rather than passed to writeHead, so the access log can read the decision back.
+      res.setHeaders(new Map(Object.entries({ ...clientResponseHeaders(headers), ...decisionHeaders(side, rule.name, reason) })))
+      res.writeHead(status)
       this.#count(rule.name, resourceType, side, reason, status)
       contentEncoding = headers['content-encoding']
       return sink
@@ -157,7 +159,10 @@ export class ReadProxy {
     this.#forwarder.web(req, res, upstream.config.url, upstream.config.timeoutMs, onForwarded)
   }
 
-  /** Debug-level access log; credentials in headers are dropped by the logger's serializer. */
+  /**
+   * Debug-level access log: method and path (never the query string), status, duration, and the
+   * decision (side, rule, reason) from the response's headers. The logger redacts credentials.
+   */
   #accessLog(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now()
     res.once('finish', () => this.#o.log.debug({
