@@ -19,7 +19,8 @@ import type { ParityRecorder, ParityResult } from './report.ts'
 /** Every this many comparisons, the serving side is read a second time to tell noise from drift. */
 export const NOISE_EVERY = 20
 
-export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed'
+/** Why a sampled read was not compared; `no_body`: a HEAD, or a GET both of whose answers had no body (204, 304). */
+export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed' | 'no_body'
 
 export interface ShadowJob {
   compiled: CompiledPolicy
@@ -76,6 +77,8 @@ export class ShadowReader {
 
   /** Runs the comparison for an admitted read in the background; it never rejects. */
   launch(job: ShadowJob): void {
+    // A HEAD answer has no body: two of them always "match", which would only inflate the match rate.
+    if (job.request.method === 'HEAD') return this.skip('no_body')
     void this.#run(job).catch(err => this.#o.log.error({ err }, 'shadow comparison failed unexpectedly')).finally(() => { this.#inFlight-- })
   }
 
@@ -94,6 +97,8 @@ export class ShadowReader {
       const status = job.servedBy === 'old' ? { old: job.primary.status, new: 0 } : { old: 0, new: job.primary.status }
       return this.#record(job, plan, 'error', failed, status)
     }
+    // Nothing to compare (a 204 or a 304 on both sides); different statuses are still compared.
+    if (job.primary.body.length === 0 && shadow.body.length === 0 && job.primary.status === shadow.status) return this.#skipped('no_body')
     const answers = (a: BodyAnswer, b: BodyAnswer): [BodyAnswer, BodyAnswer] => job.servedBy === 'old' ? [a, b] : [b, a]
     let [oldAnswer, newAnswer] = answers(job.primary, shadow)
     let comparison = compareAnswers(plan, job.kind, oldAnswer, newAnswer)
