@@ -8,6 +8,7 @@ import { BodyCapture } from '../parity/capture.ts'
 import type { ShadowReader } from '../parity/shadow.ts'
 import type { Side } from '../policy/schema.ts'
 import type { OverrideStore } from '../rollback/overrides.ts'
+import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { classify, type Classified } from './classify.ts'
@@ -54,10 +55,13 @@ const NO_RESOURCE = '(none)'
 export class ReadProxy {
   #o: ReadProxyOptions
   #forwarder: AuthorityForwarder
+  /** Fallbacks are logged per condition (old failing, old's breaker open), not per read. */
+  #fallbacks: ConditionLog
 
   constructor(options: ReadProxyOptions) {
     this.#o = options
     this.#forwarder = new AuthorityForwarder(options.log)
+    this.#fallbacks = new ConditionLog(options.log)
   }
 
   /** The node:http request listener. */
@@ -120,7 +124,8 @@ export class ReadProxy {
       const from = side
       side = otherSide(side)
       reason = 'fallback'
-      this.#o.log.warn({ from, to: side, rule: rule.name, error: (err as Error).message }, 'read failed over to the other side')
+      const open = (err as NodeJS.ErrnoException).code === 'EOPENBREAKER'
+      this.#fallbacks.event(`${from}:${open}`, () => fallbackCondition(from, open), { rule: rule.name, error: (err as Error).message })
     }
     try {
       await gen.upstreams.get(side).read('primary', request, toClient(false, res))
@@ -177,7 +182,24 @@ export class ReadProxy {
 
   close(): void {
     this.#forwarder.close()
+    this.#fallbacks.close()
   }
+}
+
+/** How reads falling back from one side are logged: through its open breaker, or because it failed. */
+function fallbackCondition(from: Side, breakerOpen: boolean): Condition {
+  const to = otherSide(from)
+  return breakerOpen
+    ? {
+        fields: { from, to },
+        began: `reads of ${from} fall back to ${to} while the ${from} breaker is open`,
+        summary: (n, s) => `${n} reads fell back to ${to} while the ${from} breaker was open (last ${s} s)`,
+      }
+    : {
+        fields: { from, to },
+        began: 'read failed over to the other side',
+        summary: (n, s) => `${n} more reads of ${from} failed and fell back to ${to} (last ${s} s)`,
+      }
 }
 
 /** The id parameter of an item path: the last parameter that is not the tenant. */

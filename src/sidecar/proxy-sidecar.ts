@@ -16,6 +16,7 @@ import { ParityRecorder, readinessOf, type SliceReport } from '../parity/report.
 import { ShadowReader } from '../parity/shadow.ts'
 import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type OverrideStore } from '../rollback/overrides.ts'
 import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis.ts'
+import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 
@@ -110,9 +111,11 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
   const ownsChangeStore = !changeStore && policy.sync.enabled && redisUrl !== undefined
   if (ownsChangeStore) changeStore = await openStateStore(redisUrl!, policy.migration, log)
   const stopAcks = changeStore ? await changeStore.onApplied((type, tenant, upTo) => readYourWrites.acknowledge(tenant, type, upTo)) : undefined
+  // An unreachable change stream is logged when it starts, summarized, and when it recovers: never once per write.
+  const changeStream = new ConditionLog(log)
   const onWrite = changeStore ? (write: WriteEvent) => {
     changeStore!.appendChange({ resourceType: write.resourceType, tenant: write.tenant, at: write.at, ...(write.id === undefined ? {} : { id: write.id }) })
-      .catch(err => log.warn({ err: { message: (err as Error).message } }, 'cannot announce a write to the sync loop; its next full scan will pick it up'))
+      .then(() => changeStream.end(CHANGE_STREAM), err => changeStream.event(CHANGE_STREAM, changeStreamDown, { err: { message: (err as Error).message } }))
   } : undefined
   const recorder = new ParityRecorder(metrics)
   const shadow = new ShadowReader({ metrics, log, recorder, gate: new DriftGate(overrides, metrics, log) })
@@ -184,6 +187,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
     proxy.close()
     await overrides.close()
     await stopAcks?.()
+    changeStream.close()
     if (ownsChangeStore) await changeStore!.close()
     redis?.disconnect()
     await generation.upstreams.close()
@@ -197,6 +201,14 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
     stop: () => (stopping ??= drain()),
   }
 }
+
+const CHANGE_STREAM = 'change-stream'
+const changeStreamDown = (): Condition => ({
+  fields: {},
+  began: 'cannot announce a write to the sync loop: the change stream is unavailable; its next full scan will pick the writes up',
+  summary: (n, s) => `${n} more writes could not be announced to the sync loop (last ${s} s); the change stream is still unavailable`,
+  ended: n => `change stream recovered: writes are announced to the sync loop again (${n} were not; its next full scan picks them up)`,
+})
 
 /** Listens on HOST:PORT; resolves to the address actually bound (port 0 picks one). */
 export function listen(server: Server, hostPort: string): Promise<string> {
