@@ -45,6 +45,8 @@ t.test('a request is logged by its path: the query string never reaches the log'
   log.info({ req: { method: 'GET', url: '/a/b?access_token=s3cret&x=1', headers: { accept: 'json' } } }, 'r')
   t.same(JSON.parse(lines[0]!).req, { method: 'GET', path: '/a/b', headers: { accept: 'json' } })
   t.notMatch(lines[0]!, /s3cret/)
+  log.info({ req: { method: 'GET' } }, 'no target')
+  t.same(JSON.parse(lines[1]!).req, { method: 'GET' })
 })
 
 t.test('every line is scrubbed of scheme credentials and URL userinfo, whoever logged them', async t => {
