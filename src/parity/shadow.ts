@@ -8,6 +8,7 @@ import { otherSide, type Reason } from '../policy/choose.ts'
 import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
 import type { Rule, Side } from '../policy/schema.ts'
 import type { UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
+import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { BodyCollector } from './capture.ts'
@@ -46,9 +47,17 @@ export class ShadowReader {
   #inFlight = 0
   #compared = 0
   #plans = new WeakMap<CompiledPolicy, Map<string, ComparePlan>>()
+  /** Systematic drift is a line with a sample, then a count per interval: not one line per read. */
+  #drift: ConditionLog
 
   constructor(options: ShadowOptions) {
     this.#o = options
+    this.#drift = new ConditionLog(options.log)
+  }
+
+  /** Logs the drift not summarized yet. */
+  close(): void {
+    this.#drift.close()
   }
 
   get inFlight(): number {
@@ -148,7 +157,8 @@ export class ShadowReader {
       }),
     })
     if (result === 'critical') {
-      this.#o.log.warn({ rule: job.rule.name, resourceType: job.resourceType, sample }, `critical drift on ${job.resourceType} (rule "${job.rule.name}")`)
+      const { name } = job.rule
+      this.#drift.event(`${name}\u0000${job.resourceType}`, () => driftCondition(name, job.resourceType), { sample })
     }
     await this.#o.gate.observe(job.compiled.policy, job.rule.name, job.servedBy, result, sample?.id)
   }
@@ -176,5 +186,13 @@ export class ShadowReader {
       this.#plans.set(compiled, plans)
     }
     return plans.get(resourceType)!
+  }
+}
+
+function driftCondition(rule: string, resourceType: string): Condition {
+  return {
+    fields: { rule, resourceType },
+    began: `critical drift on ${resourceType} (rule "${rule}")`,
+    summary: (n, s) => `${n} more critical differences on ${resourceType} (rule "${rule}") in the last ${s} s; samples in /status`,
   }
 }

@@ -185,6 +185,7 @@ export async function startProxySidecar(o: ProxySidecarOptions): Promise<ProxySi
     await new Promise<void>(resolve => admin.close(() => resolve()))
     await source.close()
     proxy.close()
+    shadow.close()
     await overrides.close()
     await stopAcks?.()
     changeStream.close()

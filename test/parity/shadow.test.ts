@@ -297,3 +297,16 @@ t.test('a GET whose two answers have no body is skipped as no_body; a body on on
   await read(sidecar)
   t.same(slice(await compared(sidecar, 1))!.results, { match: 0, cosmetic: 0, critical: 0, lag: 0, error: 1 }, 'a body on one side only is still compared (the empty one does not parse)')
 })
+
+t.test('systematic critical drift is one warn line with a sample, then a count: not a line per read', async t => {
+  const { oldUp, newUp, sidecar } = await setup(t)
+  oldUp.behaviour = { body: rule() }
+  newUp.behaviour = { body: rule({ enabled: false }) }
+  for (let i = 0; i < 30; i++) await read(sidecar)
+  await compared(sidecar, 30)
+  await sidecar.stop()
+  const lines = sidecar.logs.map(l => JSON.parse(l) as { msg: string, count?: number, sample?: { diff: unknown } }).filter(l => /critical (drift|differences)/.test(l.msg))
+  t.ok(lines.length <= 3, `${lines.length} lines for 30 critical differences`)
+  t.match(lines[0], { msg: 'critical drift on alert-rule (rule "default")', sample: { diff: [{ path: '/enabled' }] } })
+  t.equal(1 + lines.reduce((n, l) => n + (l.count ?? 0), 0), 30, 'every difference is counted')
+})
