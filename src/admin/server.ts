@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { BlockList, isIP } from 'node:net'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { OverrideChange } from '../rollback/overrides.ts'
@@ -40,9 +41,21 @@ export interface AdminOptions {
   token?: string
 }
 
+/** 127.0.0.0/8 and ::1; BlockList also matches IPv4-mapped forms such as ::ffff:127.0.0.1. */
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+/**
+ * Whether admin bound to `host` is reachable from this machine only: `localhost` or a loopback
+ * address, parsed as an address. Any other name (127.example.com resolves anywhere) needs the token.
+ * @example isLoopback('[::1]') // true
+ */
 export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '')
-  return h === 'localhost' || h === '::1' || /^127\./.test(h)
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  if (h === 'localhost') return true
+  const family = isIP(h)
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6')
 }
 
 export class AdminConfigError extends Error {}

@@ -2,12 +2,16 @@
 // still sees that two secrets are equal (or not) without seeing either.
 import type { ComparePlan } from './compare.ts'
 import { createHmac, randomBytes } from 'node:crypto'
+import { looksLikeCredential } from '../telemetry/secrets.ts'
 import { canonicalJson } from './canonical.ts'
 import { diffOperations } from './diff.ts'
 import { childFor, escapeSegment, parsePointer, setOwn, valueAt, type PointerTree } from './pointer.ts'
 
-/** Keys whose values are secrets wherever they appear: apiKey, routingKey, x-auth-token, clientSecret... */
-export const SECRET_KEY = /token|secret|passw(?:or)?d|key|authorization|credential|cookie/i
+/**
+ * Keys whose values are secrets wherever they appear: apiKey, routingKey, x-auth-token, clientSecret,
+ * authHeader, basicAuth... ("auth" but not "author" or "authority").
+ */
+export const SECRET_KEY = /token|secret|passw(?:or)?d|key|auth(?!or)|credential|cookie/i
 /** Userinfo right after "://": user:pass@ or token@. Sticky, tried at each "://" only. */
 const USERINFO = /[^/?#@\s]+@/y
 /** explainDiff shows at most this many operations. */
@@ -25,7 +29,8 @@ export interface ExplainedOperation {
 /**
  * A deep copy of `doc` with secrets replaced by "[redacted:<8 hex of sha256 of the value's
  * canonical JSON>]": values at the resource's `redact` pointers (in an item, and in each item
- * of a collection), under secret-looking keys, and strings holding a URL with credentials.
+ * of a collection), under secret-looking keys, and strings holding a URL with credentials or a
+ * credential in an authentication scheme ("Bearer ...", "Basic ...", "Token ...", "ApiKey ...").
  * @example redact(plan, { config: { apiKey: 'abc' } }) // { config: { apiKey: '[redacted:6cc43f85]' } }
  */
 export function redact(plan: ComparePlan, doc: unknown): unknown {
@@ -75,7 +80,7 @@ function shownPlace(plan: ComparePlan, segments: string[]): ShownPlace {
   for (let i = 0; i < segments.length; i++) {
     if (rules?.rule) return { path, segments: segments.slice(0, i), secret: true, rules }
     const key = segments[i]!
-    path += `/${escapeSegment(hasCredentials(key) ? mask(key) : key)}`
+    path += `/${escapeSegment(secretText(key) ? mask(key) : key)}`
     if (SECRET_KEY.test(key)) return { path, segments: segments.slice(0, i + 1), secret: true, rules }
     rules = rules && childFor(rules, key)
   }
@@ -95,15 +100,20 @@ export function mask(value: unknown): string {
 
 function redactValue(value: unknown, rules: PointerTree<true> | undefined): unknown {
   if (rules?.rule) return mask(value)
-  if (typeof value === 'string') return hasCredentials(value) ? mask(value) : value
+  if (typeof value === 'string') return secretText(value) ? mask(value) : value
   if (value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) return value.map((element, i) => redactValue(element, rules && childFor(rules, String(i))))
   const out: Record<string, unknown> = {}
   for (const [key, child] of Object.entries(value)) {
     // A key can be a webhook URL too: hide its credentials, keep its place.
-    setOwn(out, hasCredentials(key) ? mask(key) : key, SECRET_KEY.test(key) ? mask(child) : redactValue(child, rules && childFor(rules, key)))
+    setOwn(out, secretText(key) ? mask(key) : key, SECRET_KEY.test(key) ? mask(child) : redactValue(child, rules && childFor(rules, key)))
   }
   return out
+}
+
+/** A string that is (or holds) a secret: a URL with credentials, or a credential such as "Bearer abc". */
+function secretText(text: string): boolean {
+  return hasCredentials(text) || looksLikeCredential(text)
 }
 
 /**

@@ -8,6 +8,7 @@ import { otherSide, type Reason } from '../policy/choose.ts'
 import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
 import type { Rule, Side } from '../policy/schema.ts'
 import type { UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
+import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { BodyCollector } from './capture.ts'
@@ -19,7 +20,8 @@ import type { ParityRecorder, ParityResult } from './report.ts'
 /** Every this many comparisons, the serving side is read a second time to tell noise from drift. */
 export const NOISE_EVERY = 20
 
-export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed'
+/** Why a sampled read was not compared; `no_body`: a HEAD, or a GET both of whose answers had no body (204, 304). */
+export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed' | 'no_body'
 
 export interface ShadowJob {
   compiled: CompiledPolicy
@@ -45,9 +47,17 @@ export class ShadowReader {
   #inFlight = 0
   #compared = 0
   #plans = new WeakMap<CompiledPolicy, Map<string, ComparePlan>>()
+  /** Systematic drift is a line with a sample, then a count per interval: not one line per read. */
+  #drift: ConditionLog
 
   constructor(options: ShadowOptions) {
     this.#o = options
+    this.#drift = new ConditionLog(options.log)
+  }
+
+  /** Logs the drift not summarized yet. */
+  close(): void {
+    this.#drift.close()
   }
 
   get inFlight(): number {
@@ -76,6 +86,8 @@ export class ShadowReader {
 
   /** Runs the comparison for an admitted read in the background; it never rejects. */
   launch(job: ShadowJob): void {
+    // A HEAD answer has no body: two of them always "match", which would only inflate the match rate.
+    if (job.request.method === 'HEAD') return this.skip('no_body')
     void this.#run(job).catch(err => this.#o.log.error({ err }, 'shadow comparison failed unexpectedly')).finally(() => { this.#inFlight-- })
   }
 
@@ -94,6 +106,8 @@ export class ShadowReader {
       const status = job.servedBy === 'old' ? { old: job.primary.status, new: 0 } : { old: 0, new: job.primary.status }
       return this.#record(job, plan, 'error', failed, status)
     }
+    // Nothing to compare (a 204 or a 304 on both sides); different statuses are still compared.
+    if (job.primary.body.length === 0 && shadow.body.length === 0 && job.primary.status === shadow.status) return this.#skipped('no_body')
     const answers = (a: BodyAnswer, b: BodyAnswer): [BodyAnswer, BodyAnswer] => job.servedBy === 'old' ? [a, b] : [b, a]
     let [oldAnswer, newAnswer] = answers(job.primary, shadow)
     let comparison = compareAnswers(plan, job.kind, oldAnswer, newAnswer)
@@ -143,7 +157,8 @@ export class ShadowReader {
       }),
     })
     if (result === 'critical') {
-      this.#o.log.warn({ rule: job.rule.name, resourceType: job.resourceType, sample }, `critical drift on ${job.resourceType} (rule "${job.rule.name}")`)
+      const { name } = job.rule
+      this.#drift.event(`${name}\u0000${job.resourceType}`, () => driftCondition(name, job.resourceType), { sample })
     }
     await this.#o.gate.observe(job.compiled.policy, job.rule.name, job.servedBy, result, sample?.id)
   }
@@ -171,5 +186,13 @@ export class ShadowReader {
       this.#plans.set(compiled, plans)
     }
     return plans.get(resourceType)!
+  }
+}
+
+function driftCondition(rule: string, resourceType: string): Condition {
+  return {
+    fields: { rule, resourceType },
+    began: `critical drift on ${resourceType} (rule "${rule}")`,
+    summary: (n, s) => `${n} more critical differences on ${resourceType} (rule "${rule}") in the last ${s} s; samples in /status`,
   }
 }

@@ -1,9 +1,10 @@
 // Announces each write through the proxy to the sync's change stream. An append that fails
 // (the state store away for a moment) is retried with backoff, so a write is not lost to the
 // sync; a cutover waits for every announcement in flight before it switches. Bounded: past
-// MAX_PENDING retries the newest failures are given up on, logged and left to the full scan.
+// MAX_PENDING waiting writes, or GIVE_UP_MS, a write is given up on and left to the full scan.
+// An outage is a few log lines (ConditionLog), never one per write.
 import type { ChangeEvent } from '../sync/state-store.ts'
-import type { Logger } from '../telemetry/logger.ts'
+import type { Condition, ConditionLog } from '../telemetry/condition-log.ts'
 import type { WriteEvent } from './server.ts'
 
 const MAX_PENDING = 10_000
@@ -12,20 +13,35 @@ const MAX_RETRY_MS = 2000
 /** Past this an announcement is given up on: the sync's next full scan copies the write. */
 const GIVE_UP_MS = 60_000
 
+const UNAVAILABLE = 'change-stream'
+const GIVEN_UP = 'announcements-given-up'
+
+const unavailable = (): Condition => ({
+  fields: {},
+  began: 'cannot announce a write to the sync loop: the change stream is unavailable; retrying until it answers',
+  summary: (n, s) => `${n} more writes could not be announced to the sync loop yet (last ${s} s); the change stream is still unavailable, retrying`,
+  ended: n => `change stream recovered: writes are announced to the sync loop again (${n} waited for it)`,
+})
+
+const givenUp = (): Condition => ({
+  fields: {},
+  began: 'a write was not announced to the sync loop in time; its next full scan copies it',
+  summary: (n, s) => `${n} more writes were not announced to the sync loop (last ${s} s); its next full scan copies them`,
+})
+
 export interface ChangeSink {
   appendChange(change: Omit<ChangeEvent, 'offset'>): Promise<void>
 }
 
 export class WriteAnnouncer {
   #sink: ChangeSink
-  #log: Logger
+  #conditions: ConditionLog
   #pending = 0
-  #failing = false
   #closed = false
 
-  constructor(sink: ChangeSink, log: Logger) {
+  constructor(sink: ChangeSink, conditions: ConditionLog) {
     this.#sink = sink
-    this.#log = log
+    this.#conditions = conditions
   }
 
   /** Resolves once the write is in the change stream, or once it has been given up on. */
@@ -37,41 +53,35 @@ export class WriteAnnouncer {
   async #append(change: Omit<ChangeEvent, 'offset'>): Promise<void> {
     const started = Date.now()
     let wait = FIRST_RETRY_MS
-    let retrying = false
+    let waiting = false
     try {
       for (;;) {
         try {
           await this.#sink.appendChange(change)
-          if (this.#failing) this.#log.info('write announcements reach the sync again')
-          this.#failing = false
+          this.#conditions.end(UNAVAILABLE)
           return
         } catch (err) {
-          if (!this.#failing) this.#log.warn({ err: { message: (err as Error).message } }, 'cannot announce writes to the sync loop; retrying until the state store answers')
-          this.#failing = true
-          if (!retrying) {
-            if (this.#pending >= MAX_PENDING || this.#closed) return this.#giveUp(change, 'too many announcements are waiting')
-            retrying = true
+          if (!waiting) {
+            this.#conditions.event(UNAVAILABLE, unavailable, { err: { message: (err as Error).message } })
+            if (this.#pending >= MAX_PENDING) return this.#giveUp(change)
+            waiting = true
             this.#pending++
           }
-          if (this.#closed || Date.now() - started > GIVE_UP_MS) return this.#giveUp(change, 'the state store did not answer in time')
+          if (this.#closed || Date.now() - started > GIVE_UP_MS) return this.#giveUp(change)
           await new Promise(r => setTimeout(r, wait).unref())
           wait = Math.min(wait * 2, MAX_RETRY_MS)
         }
       }
     } finally {
-      if (retrying) this.#pending--
+      if (waiting) this.#pending--
     }
   }
 
-  #giveUp(change: Omit<ChangeEvent, 'offset'>, why: string): void {
-    this.#log.error({ resourceType: change.resourceType, tenant: change.tenant, id: change.id }, `a write was not announced to the sync (${why}); its next full scan copies it`)
+  #giveUp(change: Omit<ChangeEvent, 'offset'>): void {
+    this.#conditions.event(GIVEN_UP, givenUp, { resourceType: change.resourceType, tenant: change.tenant, id: change.id })
   }
 
-  get pending(): number {
-    return this.#pending
-  }
-
-  /** Stops retrying: what still waits is left to the full scan. */
+  /** Stops retrying: what still waits is given up on, and left to the full scan. */
   close(): void {
     this.#closed = true
   }

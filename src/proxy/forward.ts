@@ -5,6 +5,7 @@ import https from 'node:https'
 import type { Duplex } from 'node:stream'
 import { createProxyServer } from 'http-proxy-3'
 import type { Logger } from '../telemetry/logger.ts'
+import { pathOnly } from '../telemetry/secrets.ts'
 
 const MAX_SOCKETS = 256
 
@@ -29,7 +30,7 @@ export class AuthorityForwarder {
     // Never a crash: an unreachable authority is a clean 502 (or a closed socket for upgrades).
     this.#proxy.on('error', (error, req, res) => {
       const err = error as NodeJS.ErrnoException
-      log.warn({ err: { message: err.message, code: err.code }, method: req.method, url: req.url }, 'authority unreachable for a forwarded request')
+      log.warn({ err: { message: err.message, code: err.code }, method: req.method, path: pathOnly(req.url!) }, 'authority unreachable for a forwarded request')
       if (res instanceof http.ServerResponse && !res.headersSent) sendError(res, 502, 'authority_unavailable', err.message)
       else (res as Duplex).destroy() // a websocket, or a response already under way
     })

@@ -8,6 +8,7 @@ import { BodyCapture } from '../parity/capture.ts'
 import type { ShadowReader } from '../parity/shadow.ts'
 import type { Side } from '../policy/schema.ts'
 import type { OverrideStore } from '../rollback/overrides.ts'
+import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { classify, type Classified } from './classify.ts'
@@ -60,10 +61,13 @@ const NO_RESOURCE = '(none)'
 export class ReadProxy {
   #o: ReadProxyOptions
   #forwarder: AuthorityForwarder
+  /** Fallbacks are logged per condition (old failing, old's breaker open), not per read. */
+  #fallbacks: ConditionLog
 
   constructor(options: ReadProxyOptions) {
     this.#o = options
     this.#forwarder = new AuthorityForwarder(options.log)
+    this.#fallbacks = new ConditionLog(options.log)
   }
 
   /** The node:http request listener. */
@@ -107,7 +111,9 @@ export class ReadProxy {
     // The body goes to the client unless it is a 5xx that the other side may still replace.
     const toClient = (canFallBack: boolean, sink: Writable): BodySink => (status, headers) => {
       if (status >= 500 && canFallBack) return discardSink()
-      res.writeHead(status, { ...clientResponseHeaders(headers), ...decisionHeaders(side, rule.name, reason) })
+      // Set rather than passed to writeHead, so the access log can read the decision back.
+      res.setHeaders(new Map(Object.entries({ ...clientResponseHeaders(headers), ...decisionHeaders(side, rule.name, reason) })))
+      res.writeHead(status)
       this.#count(rule.name, resourceType, side, reason, status)
       contentEncoding = headers['content-encoding']
       return sink
@@ -126,7 +132,8 @@ export class ReadProxy {
       const from = side
       side = otherSide(side)
       reason = 'fallback'
-      this.#o.log.warn({ from, to: side, rule: rule.name, error: (err as Error).message }, 'read failed over to the other side')
+      const open = (err as NodeJS.ErrnoException).code === 'EOPENBREAKER'
+      this.#fallbacks.event(`${from}:${open}`, () => fallbackCondition(from, open), { rule: rule.name, error: (err as Error).message })
     }
     try {
       await gen.upstreams.get(side).read('primary', request, toClient(false, res))
@@ -175,7 +182,10 @@ export class ReadProxy {
     this.#forwarder.web(req, res, upstream.config.url, upstream.config.timeoutMs, onForwarded)
   }
 
-  /** Debug-level access log; credentials in headers are dropped by the logger's serializer. */
+  /**
+   * Debug-level access log: method and path (never the query string), status, duration, and the
+   * decision (side, rule, reason) from the response's headers. The logger redacts credentials.
+   */
   #accessLog(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now()
     res.once('finish', () => this.#o.log.debug({
@@ -190,7 +200,24 @@ export class ReadProxy {
 
   close(): void {
     this.#forwarder.close()
+    this.#fallbacks.close()
   }
+}
+
+/** How reads falling back from one side are logged: through its open breaker, or because it failed. */
+function fallbackCondition(from: Side, breakerOpen: boolean): Condition {
+  const to = otherSide(from)
+  return breakerOpen
+    ? {
+        fields: { from, to },
+        began: `reads of ${from} fall back to ${to} while the ${from} breaker is open`,
+        summary: (n, s) => `${n} reads fell back to ${to} while the ${from} breaker was open (last ${s} s)`,
+      }
+    : {
+        fields: { from, to },
+        began: 'read failed over to the other side',
+        summary: (n, s) => `${n} more reads of ${from} failed and fell back to ${to} (last ${s} s)`,
+      }
 }
 
 /** The id parameter of an item path: the last parameter that is not the tenant. */

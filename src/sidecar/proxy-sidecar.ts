@@ -20,6 +20,7 @@ import { ParityRecorder, readinessOf, type SliceReport } from '../parity/report.
 import { ShadowReader } from '../parity/shadow.ts'
 import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type OverrideStore } from '../rollback/overrides.ts'
 import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis.ts'
+import { ConditionLog } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Side } from '../policy/schema.ts'
 import { Metrics } from '../telemetry/metrics.ts'
@@ -134,7 +135,9 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   }
   const stopAcks = changeStore ? await changeStore.onApplied((type, tenant, upTo) => readYourWrites.acknowledge(tenant, type, upTo)) : undefined
   if (stopAcks) opened.add('the acknowledgement feed', stopAcks)
-  const announcer = changeStore ? new WriteAnnouncer(changeStore, log) : undefined
+  // An unreachable change stream is logged when it starts, summarized, and when it recovers: never once per write.
+  const changeStream = new ConditionLog(log)
+  const announcer = changeStore ? new WriteAnnouncer(changeStore, changeStream) : undefined
   const onWrite = announcer?.announce
   // With state shared with a sync, writes follow the fleet's effective authority (and its cutovers).
   let writes: WriteRouter = new FileAuthority(() => generation.compiled.policy.authority)
@@ -226,8 +229,10 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     await writes.close()
     announcer?.close()
     proxy.close()
+    shadow.close()
     await overrides.close()
     await stopAcks?.()
+    changeStream.close()
     if (ownsChangeStore) await changeStore!.close()
     redis?.disconnect()
     await generation.upstreams.close()
@@ -241,6 +246,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     stop: () => (stopping ??= drain()),
   }
 }
+
 
 /** Listens on HOST:PORT; resolves to the address actually bound (port 0 picks one). */
 export function listen(server: Server, hostPort: string): Promise<string> {

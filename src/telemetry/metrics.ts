@@ -67,7 +67,7 @@ export class Metrics {
       description: 'Shadow comparisons, by rule, resource type and result (match, cosmetic, critical, lag, error)',
     })
     this.shadowSkipped = meter.createCounter('dualread_shadow_skipped_total', {
-      description: 'Sampled reads not shadow-compared, by reason (max_in_flight, body_too_large, breaker_open, primary_failed)',
+      description: 'Sampled reads not shadow-compared, by reason (max_in_flight, body_too_large, breaker_open, primary_failed, no_body)',
     })
     this.driftPointers = meter.createCounter('dualread_drift_pointers_total', {
       description: 'Differing JSON Pointers (templated, e.g. /items/*/enabled), by resource type and severity',

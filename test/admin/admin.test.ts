@@ -7,6 +7,7 @@ import { runCli } from '../helpers/cli.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { TestUpstream, startPair } from '../helpers/upstream.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { isLoopback } from '../../src/admin/server.ts'
 import { startProxySidecar } from '../../src/sidecar/proxy-sidecar.ts'
 import { buildProgram } from '../../src/cli/main.ts'
 import { keyPrefix } from '../../src/state/redis.ts'
@@ -154,4 +155,13 @@ t.test('rollback --all and its errors', async t => {
   t.match(await run('--admin', 'http://127.0.0.1:1', '--all'), { out: /cannot reach the admin server/, code: 1 })
   t.match(await run('--admin', sidecar.adminUrl, '--rule', 'eu-canary'), { out: /overrides in force: \*?.*eu-canary/, code: 0 })
   t.match(await run('--admin', sidecar.adminUrl, '--clear'), { out: /overrides in force: none/, code: 0 })
+})
+
+t.test('only a loopback address or localhost skips the admin token: a host name that starts with "127." does not', async t => {
+  const { urls } = await upstreams(t)
+  const dir = t.testdir()
+  const { log } = captureLog()
+  await t.rejects(startProxySidecar({ policyFile: writePolicy(dir, urls), stateDir: dir, log, listen: '127.0.0.1:0', admin: '127.example.com:0' }), { message: /127\.example\.com, which is not loopback: set DUALREAD_ADMIN_TOKEN/ })
+  for (const host of ['127.0.0.1', '127.255.0.9', 'localhost', 'LOCALHOST', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '[::ffff:7f00:1]']) t.ok(isLoopback(host), host)
+  for (const host of ['127.example.com', '127.0.0.1.nip.io', '127.1', '0.0.0.0', '::', '', '10.0.0.1', '::ffff:10.0.0.1', 'localhost.example.com', '128.0.0.1']) t.notOk(isLoopback(host), host)
 })

@@ -66,6 +66,23 @@ t.test('URLs with credentials are redacted wherever they appear, values and keys
   })
 })
 
+t.test('credentials in an authentication scheme are redacted under any key; auth-like keys are secrets, author is not', async t => {
+  const doc = {
+    headerValue: 'Bearer eyJhbGciOi.x.y', note: 'call with Basic dXNlcjpwYXNz', plain: 'basically fine',
+    authHeader: { v: 1 }, basicAuth: 'x', 'x-auth': 'y',
+    author: 'alice', authority: 'old',
+    byScheme: { 'Bearer abc': 1 },
+  }
+  t.same(redact(plan, doc), {
+    headerValue: masked('"Bearer eyJhbGciOi.x.y"'), note: masked('"call with Basic dXNlcjpwYXNz"'), plain: 'basically fine',
+    authHeader: masked('{"v":1}'), basicAuth: masked('"x"'), 'x-auth': masked('"y"'),
+    author: 'alice', authority: 'old',
+    byScheme: { [masked('"Bearer abc"')]: 1 },
+  })
+  t.same(explainDiff(plan, { receiver: { header: 'Bearer old-one' } }, { receiver: { header: 'Bearer new-one' } }),
+    [{ op: 'replace', path: '/receiver/header', old: masked('"Bearer old-one"'), new: masked('"Bearer new-one"') }], 'a diff shows the change as two hashes')
+})
+
 t.test('a URL holds credentials when userinfo follows its "://", wherever it is in the text', async t => {
   t.ok(hasCredentials('https://user:pass@host'))
   t.ok(hasCredentials('https://token@host'))

@@ -266,3 +266,47 @@ t.test('a gate does not act on slices served by old', async t => {
   t.same(st.overrides.entries, {}, 'drift while old serves makes the slice not ready, but rolls nothing back')
   t.equal(st.rules[0]!.readiness, 'not-ready')
 })
+
+const skippedNoBody = (s: TestSidecar, n: number) => eventually(async () => await (await fetch(s.adminUrl + '/metrics')).text(), m => m.includes(`dualread_shadow_skipped_total{reason="no_body"} ${n}`))
+
+t.test('a HEAD read is not shadowed: it has no body to compare, so it is skipped as no_body, never a match', async t => {
+  const { oldUp, newUp, sidecar } = await setup(t)
+  oldUp.behaviour = { body: rule() }
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(sidecar.proxyUrl + RULE, { method: 'HEAD' })
+    t.equal(res.status, 200)
+    await res.arrayBuffer()
+  }
+  const metrics = await skippedNoBody(sidecar, 3)
+  t.match(metrics, /dualread_shadow_skipped_total\{reason="no_body"\} 3/)
+  t.notMatch(metrics, /dualread_shadow_comparisons_total\{/, 'no comparison is counted')
+  t.equal(newUp.reads().length, 0, 'the shadow side is not even asked')
+  t.equal(slice(await status(sidecar)), undefined, 'and the parity report has nothing to show')
+})
+
+t.test('a GET whose two answers have no body is skipped as no_body; a body on one side only is still compared', async t => {
+  const { oldUp, newUp, sidecar } = await setup(t)
+  oldUp.behaviour = { status: 204, body: '' }
+  newUp.behaviour = { status: 204, body: '' }
+  t.equal((await read(sidecar)).status, 204)
+  const metrics = await skippedNoBody(sidecar, 1)
+  t.match(metrics, /dualread_shadow_skipped_total\{reason="no_body"\} 1/)
+  t.notMatch(metrics, /dualread_shadow_comparisons_total\{/)
+  t.equal(newUp.reads().length, 1, 'the shadow side was read: only then is its body known to be empty')
+  newUp.behaviour = { body: rule() }
+  await read(sidecar)
+  t.same(slice(await compared(sidecar, 1))!.results, { match: 0, cosmetic: 0, critical: 0, lag: 0, error: 1 }, 'a body on one side only is still compared (the empty one does not parse)')
+})
+
+t.test('systematic critical drift is one warn line with a sample, then a count: not a line per read', async t => {
+  const { oldUp, newUp, sidecar } = await setup(t)
+  oldUp.behaviour = { body: rule() }
+  newUp.behaviour = { body: rule({ enabled: false }) }
+  for (let i = 0; i < 30; i++) await read(sidecar)
+  await compared(sidecar, 30)
+  await sidecar.stop()
+  const lines = sidecar.logs.map(l => JSON.parse(l) as { msg: string, count?: number, sample?: { diff: unknown } }).filter(l => /critical (drift|differences)/.test(l.msg))
+  t.ok(lines.length <= 3, `${lines.length} lines for 30 critical differences`)
+  t.match(lines[0], { msg: 'critical drift on alert-rule (rule "default")', sample: { diff: [{ path: '/enabled' }] } })
+  t.equal(1 + lines.reduce((n, l) => n + (l.count ?? 0), 0), 30, 'every difference is counted')
+})
