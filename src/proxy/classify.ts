@@ -9,11 +9,12 @@ export type Classified =
   /** A method that changes state: the authority only, then read-your-writes and an announcement to the sync. */
   | { kind: 'write', slice: ReadSlice, match: ResourceMatch }
   /**
-   * Streamed to the authority untouched, nothing recorded: the path addresses no resource in the
-   * policy, or the method neither reads nor changes state (OPTIONS, PROPFIND, ...), in which case
-   * the slice it addresses is given for the decision headers and metrics.
+   * Streamed to the authority untouched, nothing recorded: the method neither reads nor changes
+   * state (OPTIONS, PROPFIND, ...; the slice it addresses is kept for decision headers and metrics),
+   * or the path addresses no resource in the policy.
    */
-  | { kind: 'passthrough', slice?: ReadSlice, match?: ResourceMatch }
+  | { kind: 'passthrough', slice: ReadSlice, match: ResourceMatch }
+  | { kind: 'passthrough', slice?: undefined, match?: undefined }
 
 type Headers = Record<string, string | string[] | undefined>
 
