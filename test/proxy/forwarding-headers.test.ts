@@ -51,6 +51,16 @@ t.test('hop-by-hop headers stop at the proxy on reads, writes and passthrough, i
   }
 })
 
+t.test('a client that asks to close the connection is told it will be closed, on writes and passthrough too', async t => {
+  const { oldUp, sidecar } = await setup(t)
+  oldUp.behaviour = { headers: { connection: 'keep-alive' } }
+  for (const k of KINDS) {
+    const res = await rawRequest(sidecar.proxyUrl, { method: k.method, path: k.path, headers: { connection: 'close' }, ...('body' in k ? { body: k.body } : {}) })
+    t.equal(res.headers.connection, 'close', k.kind)
+    t.not(oldUp.received.at(-1)!.headers.connection, 'close', `${k.kind}: the client's Connection: close is not forwarded (the upstream connection stays pooled)`)
+  }
+})
+
 t.test('a websocket upgrade still carries Connection: upgrade and Upgrade, but not the other hop-by-hop headers', async t => {
   const { createServer, request } = await import('node:http')
   const seen: Array<Record<string, unknown>> = []

@@ -1,5 +1,6 @@
 // The request target is normalized once, the way the upstream would, before anything is decided
 // on it: the path that is classified is the path that is forwarded.
+import { request } from 'node:http'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { openStateStore } from '../../src/sync/open-state-store.ts'
@@ -82,4 +83,22 @@ t.test('an absolute-form target reaches the upstreams in origin form, for reads 
   t.same(oldUp.received.map(r => `${r.method} ${r.url}`), ['GET /api/v1/tenants/other/alert-rules/r1?x=1', 'PUT /api/v1/tenants/acme/alert-rules/r9', 'GET /?q=1'])
   t.ok(oldUp.received.every(r => r.headers.host !== 'evil.example'), 'the client-named host is not passed on as Host')
   t.equal(newUp.received.length, 0)
+})
+
+t.test('a websocket upgrade to a refused target is answered 400 and never tunnelled', async t => {
+  const { oldUp, sidecar } = await setup(t)
+  const answer = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const req = request(sidecar.proxyUrl + '/api/v1/stream', { path: '/api/../../stream', headers: { connection: 'Upgrade', upgrade: 'websocket' } })
+    req.on('response', res => {
+      let body = ''
+      res.on('data', d => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('upgrade', () => reject(new Error('upgraded')))
+    req.on('error', reject)
+    req.end()
+  })
+  t.equal(answer.status, 400)
+  t.match(JSON.parse(answer.body), { error: 'bad_request', detail: /above the root/ })
+  t.equal(oldUp.received.length, 0)
 })
