@@ -23,7 +23,8 @@ export interface RawRequest {
 export function rawRequest(baseUrl: string, r: RawRequest): Promise<RawAnswer> {
   const { hostname, port } = new URL(baseUrl)
   return new Promise((resolve, reject) => {
-    const req = request({ hostname, port, method: r.method ?? 'GET', path: r.path, headers: r.headers }, res => {
+    const framing = r.body === undefined ? {} : r.chunked ? (r.trailer ? { trailer: r.trailer } : {}) : { 'content-length': String(Buffer.byteLength(r.body)) }
+    const req = request({ hostname, port, method: r.method ?? 'GET', path: r.path, headers: { ...r.headers, ...framing } }, res => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', chunk => { body += chunk })
@@ -31,11 +32,9 @@ export function rawRequest(baseUrl: string, r: RawRequest): Promise<RawAnswer> {
     })
     req.on('error', reject)
     if (r.body !== undefined && r.chunked) {
-      if (r.trailer) req.setHeader('trailer', r.trailer)
       req.write(r.body.slice(0, 1))
       req.end(r.body.slice(1))
     } else {
-      if (r.body !== undefined) req.setHeader('content-length', Buffer.byteLength(r.body))
       req.end(r.body)
     }
   })

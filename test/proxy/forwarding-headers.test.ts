@@ -115,3 +115,14 @@ t.test('with forwarded.trust the proxy appends itself to the client\'s forwardin
   const bare = oldUp.received.at(-1)!.headers
   t.same([bare['x-forwarded-for'], bare['x-forwarded-proto'], bare['x-forwarded-host'], bare['forwarded']], ['127.0.0.1', 'http', host, undefined], 'without client headers the proxy\'s own are sent')
 })
+
+t.test('Expect: 100-continue is answered by the proxy, not forwarded: a read that carries it is served, not failed', async t => {
+  const { oldUp, newUp, sidecar } = await setup(t)
+  const read = await rawRequest(sidecar.proxyUrl, { path: '/api/v1/tenants/other/alert-rules/r1', headers: { expect: '100-continue' } })
+  t.equal(read.status, 200)
+  t.same([read.headers['x-dualread-served-by'], read.headers['x-dualread-reason']], ['old', 'rule'], 'no fallback: the serving side did not fail')
+  const write = await rawRequest(sidecar.proxyUrl, { method: 'PUT', path: '/api/v1/tenants/acme/alert-rules/r1', headers: { expect: '100-continue' }, body: '{"a":1}' })
+  t.equal(write.status, 200)
+  t.same(oldUp.received.map(r => [r.method, r.headers.expect, r.body]), [['GET', undefined, ''], ['PUT', undefined, '{"a":1}']])
+  t.equal(newUp.received.length, 0)
+})
