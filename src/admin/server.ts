@@ -25,12 +25,18 @@ const UI_HEADERS = {
 export interface AdminHandlers {
   ready(): Promise<{ ready: boolean, detail: Record<string, unknown> }>
   status(): Record<string, unknown> | Promise<Record<string, unknown>>
-  /** Validates and applies a rollback change; returns an error message for the operator if invalid. Proxies only. */
-  rollback?: (change: OverrideChange) => Promise<string | undefined>
+  /** Validates and applies a rollback change; returns why it was refused (400 invalid, 503 the shared store is down). Proxies only. */
+  rollback?: (change: OverrideChange) => Promise<RollbackRefusal | undefined>
   /** Where the write cutover stands (GET /cutover); absent without state shared with a sync. */
   cutover?: () => Promise<unknown>
   /** Asks for a write cutover to `to` (POST /cutover). */
   requestCutover?: (to: Side) => Promise<unknown>
+}
+
+export interface RollbackRefusal {
+  status: 400 | 503
+  error: 'bad_request' | 'unavailable'
+  detail: string
 }
 
 export interface AdminOptions {
@@ -106,7 +112,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions
       const change = parseChange(await readBody(req))
       if (typeof change === 'string') { json(res, 400, { error: 'bad_request', detail: change }); return }
       const problem = await o.handlers.rollback!(change)
-      if (problem) { json(res, 400, { error: 'bad_request', detail: problem }); return }
+      if (problem) { json(res, problem.status, { error: problem.error, detail: problem.detail }); return }
       json(res, 200, { ok: true, overrides: (await o.handlers.status() as { overrides?: unknown }).overrides })
       return
     }

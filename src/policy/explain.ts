@@ -2,6 +2,7 @@
 import { chooseBackend, otherSide, ruleMatches } from './choose.ts'
 import type { CompiledPolicy } from './compile.ts'
 import { classify } from '../proxy/classify.ts'
+import { resolveTarget } from '../proxy/target.ts'
 
 export interface ExplainRequest {
   method: string
@@ -16,9 +17,11 @@ export interface ExplainRequest {
 export function explainRequest(compiled: CompiledPolicy, req: ExplainRequest): string[] {
   const { policy } = compiled
   const method = req.method.toUpperCase()
-  const c = classify(compiled, method, req.path, req.headers)
-  const out = [`request:   ${method} ${req.path}`]
-  if (c.kind === 'passthrough') {
+  const target = resolveTarget(req.path)
+  if (!target.ok) return [`request:   ${method} ${req.path}`, `refused:   400 bad_request: ${target.detail}`]
+  const c = classify(compiled, method, target.url, req.headers)
+  const out = [`request:   ${method} ${req.path}${target.url === req.path ? '' : ` (resolves to ${target.url}, which is what the upstream is sent)`}`]
+  if (!c.slice) {
     out.push('resource:  none (the path matches no collection or item pattern)')
     out.push(`served by: ${policy.authority} (the authority), streamed untouched; reason: passthrough`)
     out.push('shadow:    never for unmatched paths')
@@ -28,6 +31,11 @@ export function explainRequest(compiled: CompiledPolicy, req: ExplainRequest): s
   out.push(`resource:  ${match.resource.type} (${match.kind} ${match.resource[match.kind]})`)
   out.push(`tenant:    ${slice.tenant ?? '(none: no path parameter or header)'}`)
   out.push(`region:    ${slice.region}${req.headers[policy.identity.region.header] ? '' : ' (default)'}`)
+  if (c.kind === 'passthrough') {
+    out.push(`served by: ${policy.authority} (the authority), streamed untouched; reason: passthrough`)
+    out.push(`           ${method} neither reads nor changes state: no read-your-writes, nothing announced to the sync`)
+    return out
+  }
   if (c.kind === 'write') {
     out.push(`served by: ${policy.authority} (the authority); reason: write`)
     out.push(`           ${otherSide(policy.authority)} never sees writes; reads of ${slice.tenant ?? 'this tenant'}/${slice.resourceType} then go to ${policy.authority} for ${policy.readYourWrites.windowMs} ms (read-your-writes)`)

@@ -128,6 +128,11 @@ export const policySchema = z.strictObject({
   rules: z.array(rule).min(1, 'add at least one rule; the last one should match everything'),
   gates: gates.prefault({}),
   readYourWrites: z.strictObject({ windowMs: z.int().min(0).default(5000) }).prefault({}),
+  /**
+   * Client-supplied X-Forwarded-* and Forwarded headers: replaced by the proxy's own (trust: false),
+   * or kept and appended to (trust: true, when only a trusted load balancer can reach the proxy).
+   */
+  forwarded: z.strictObject({ trust: z.boolean().default(false) }).prefault({}),
   shadow: z.strictObject({
     maxInFlight: positiveInt.default(64),
     maxBodyBytes: positiveInt.default(1_048_576),

@@ -1,17 +1,25 @@
 // Step one of the request path: what a request is (read, write, or neither) and which slice it touches.
+// `url` is the resolved target (see target.ts): the same path the upstream will be sent.
 import type { CompiledPolicy, ResourceMatch } from '../policy/compile.ts'
 import type { ReadSlice } from '../policy/choose.ts'
+import { methodKind, READ_METHODS } from './methods.ts'
 
 export type Classified =
   | { kind: 'read', slice: ReadSlice, match: ResourceMatch }
+  /** A method that changes state: the authority only, then read-your-writes and an announcement to the sync. */
   | { kind: 'write', slice: ReadSlice, match: ResourceMatch }
-  /** The path addresses no resource in the policy: streamed to the authority untouched. */
-  | { kind: 'passthrough' }
+  /**
+   * Streamed to the authority untouched, nothing recorded: the method neither reads nor changes
+   * state (OPTIONS, PROPFIND, ...; the slice it addresses is kept for decision headers and metrics),
+   * or the path addresses no resource in the policy.
+   */
+  | { kind: 'passthrough', slice: ReadSlice, match: ResourceMatch }
+  | { kind: 'passthrough', slice?: undefined, match?: undefined }
 
 type Headers = Record<string, string | string[] | undefined>
 
 export function isRead(method: string): boolean {
-  return method === 'GET' || method === 'HEAD'
+  return READ_METHODS.has(method)
 }
 
 export function classify(compiled: CompiledPolicy, method: string, url: string, headers: Headers): Classified {
@@ -23,7 +31,8 @@ export function classify(compiled: CompiledPolicy, method: string, url: string, 
   const tenant = firstValue(match.params[identity.tenant.pathParam]) ?? firstValue(headers[identity.tenant.header])
   const region = firstValue(headers[identity.region.header]) ?? identity.region.default
   const slice: ReadSlice = { tenant, region, resourceType: match.resource.type }
-  return { kind: isRead(method) ? 'read' : 'write', slice, match }
+  const kind = methodKind(method, url, headers)
+  return { kind: kind === 'other' ? 'passthrough' : kind, slice, match }
 }
 
 /** The first value of a header or path parameter; an empty one counts as absent. */

@@ -1,49 +1,104 @@
-// Writes, unmatched paths and websocket upgrades: streamed to the authority by http-proxy-3,
-// untouched. The other side never sees them.
+// Writes, unmatched paths and websocket upgrades: streamed to the authority by http-proxy-3.
+// The other side never sees them. The caller gives the resolved target and the headers the
+// upstream should see (the same policy as for reads); upstream hop-by-hop headers stop here.
 import http from 'node:http'
 import https from 'node:https'
 import type { Duplex } from 'node:stream'
 import { createProxyServer } from 'http-proxy-3'
+import type { Side } from '../policy/schema.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { pathOnly } from '../telemetry/secrets.ts'
+import { clientResponseHeaders } from './headers.ts'
+import { describeFailure, WRITE_TIMEOUT } from './upstream-failure.ts'
 
 const MAX_SOCKETS = 256
 
 /** Called with the upstream status before the response reaches the client. */
 export type OnForwarded = (req: http.IncomingMessage, status: number) => void
 
+export interface Forwarded {
+  /** The resolved target in origin form (see target.ts). */
+  url: string
+  /** The request headers as the upstream should see them (see headers.ts). */
+  headers: Record<string, string | string[]>
+}
+
+export interface ForwardedWeb extends Forwarded {
+  side: Side
+  timeoutMs: number
+  /** The request may change state: a failure says whether it may have been applied. */
+  mutating: boolean
+  onForwarded?: OnForwarded
+}
+
+interface InFlight extends ForwardedWeb {
+  timedOut: boolean
+}
+
 export class AuthorityForwarder {
   #proxy: ReturnType<typeof createProxyServer>
-  #pending = new WeakMap<http.IncomingMessage, OnForwarded>()
+  #pending = new WeakMap<http.IncomingMessage, InFlight>()
   #agents = {
     http: new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
     https: new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
   }
 
   constructor(log: Logger) {
-    this.#proxy = createProxyServer({ xfwd: true, changeOrigin: true })
+    // Forwarding headers come with the caller's headers (one policy for reads and writes), so no xfwd.
+    this.#proxy = createProxyServer({ xfwd: false, changeOrigin: true })
+    // Emitted once the request has a socket; `proxyTimeout` destroys it without saying why, so note it here.
+    this.#proxy.on('proxyReq', (proxyReq, req) => {
+      proxyReq.once('timeout', () => { this.#pending.get(req)!.timedOut = true })
+    })
     this.#proxy.on('proxyRes', (proxyRes, req, res) => {
-      this.#pending.get(req)?.(req, proxyRes.statusCode!)
+      const kept = clientResponseHeaders(proxyRes.headers)
+      for (const name of Object.keys(proxyRes.headers)) if (!(name in kept)) delete proxyRes.headers[name]
+      // The client's own connection, not the upstream's (http-proxy-3 would otherwise echo the client's Connection header).
+      proxyRes.headers['connection'] = res.shouldKeepAlive ? 'keep-alive' : 'close'
+      this.#pending.get(req)!.onForwarded?.(req, proxyRes.statusCode!) // always set: proxyRes is for web() only
       // An authority that dies mid-body must not leave the client waiting for the rest.
       proxyRes.once('close', () => { if (!proxyRes.complete) res.destroy() })
     })
-    // Never a crash: an unreachable authority is a clean 502 (or a closed socket for upgrades).
+    // Never a crash: an unreachable authority is a clean 502 or 504 (or a closed socket for upgrades).
     this.#proxy.on('error', (error, req, res) => {
       const err = error as NodeJS.ErrnoException
       log.warn({ err: { message: err.message, code: err.code }, method: req.method, path: pathOnly(req.url!) }, 'authority unreachable for a forwarded request')
-      if (res instanceof http.ServerResponse && !res.headersSent) sendError(res, 502, 'authority_unavailable', err.message)
-      else (res as Duplex).destroy() // a websocket, or a response already under way
+      const sent = this.#pending.get(req)
+      if (sent && !(res as http.ServerResponse).headersSent) { // only web() requests are in #pending
+        const failure = describeFailure(sent.side, sent.timedOut ? Object.assign(err, { code: WRITE_TIMEOUT }) : err, { timeoutMs: sent.timeoutMs, write: sent.mutating })
+        sendError(res as http.ServerResponse, failure.status, failure.timedOut ? 'authority_timeout' : 'authority_unavailable', failure.detail)
+      } else (res as Duplex).destroy() // a websocket, or a response already under way
     })
   }
 
-  /** Streams one request to `target`; `onForwarded` sees the status before the client does. */
-  web(req: http.IncomingMessage, res: http.ServerResponse, target: string, timeoutMs: number, onForwarded?: OnForwarded): void {
-    if (onForwarded) this.#pending.set(req, onForwarded)
-    void this.#proxy.web(req, res, { target, agent: this.#agent(target), proxyTimeout: timeoutMs })
+  /** Streams one request to `target` (the upstream's base URL); `onForwarded` sees the status before the client does. */
+  web(req: http.IncomingMessage, res: http.ServerResponse, target: string, o: ForwardedWeb): void {
+    this.#pending.set(req, { ...o, timedOut: false })
+    const headers = { ...o.headers }
+    // The body is re-framed for the next hop: chunked in, chunked out (Node encodes it).
+    if (req.headers['transfer-encoding']) headers['transfer-encoding'] = 'chunked'
+    this.#as(req, { url: o.url, headers }, () => this.#proxy.web(req, res, { target, agent: this.#agent(target), proxyTimeout: o.timeoutMs }))
   }
 
-  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, target: string): void {
-    void this.#proxy.ws(req, socket, head, { target, agent: this.#agent(target) })
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, target: string, o: Forwarded): void {
+    this.#as(req, o, () => this.#proxy.ws(req, socket, head, { target, agent: this.#agent(target) }))
+  }
+
+  /**
+   * Runs `proxy` with the request's url and headers replaced by what the upstream should see.
+   * http-proxy-3 copies both synchronously when it builds the outgoing request, so the client's
+   * originals are back in place for everything after (logs included).
+   */
+  #as(req: http.IncomingMessage, o: Forwarded, proxy: () => unknown): void {
+    const { url, headers } = req
+    req.url = o.url
+    req.headers = o.headers as http.IncomingHttpHeaders
+    try {
+      void proxy()
+    } finally {
+      req.url = url
+      req.headers = headers
+    }
   }
 
   #agent(target: string): http.Agent {

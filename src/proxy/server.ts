@@ -1,4 +1,4 @@
-// The request path: classify → choose (policy) → serve (breaker, fallback) → respond → record.
+// The request path: resolve the target → classify → choose (policy) → serve (breaker, fallback) → respond → record.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Writable } from 'node:stream'
@@ -14,8 +14,11 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import { classify, type Classified } from './classify.ts'
 import { AuthorityForwarder, sendError } from './forward.ts'
 import { clientResponseHeaders, decisionHeaders, HEADER, upstreamRequestHeaders } from './headers.ts'
+import { methodKind } from './methods.ts'
 import type { ReadYourWrites } from './read-your-writes.ts'
 import type { Admission, WriteRouter } from '../cutover/write-gate.ts'
+import { resolveTarget } from './target.ts'
+import { describeFailure } from './upstream-failure.ts'
 import type { BodySink, UpstreamPair } from './upstream.ts'
 
 /** A write through the proxy: the object (or, for a collection POST, the collection) it changed. */
@@ -53,8 +56,6 @@ export interface ReadProxyOptions {
   log: Logger
 }
 
-/** What the client gets when no side could answer: 504 for a timeout, 503 for an open breaker, else 502. */
-const ERROR_STATUS: Record<string, number> = { UND_ERR_HEADERS_TIMEOUT: 504, UND_ERR_CONNECT_TIMEOUT: 504, EOPENBREAKER: 503 }
 const PASSTHROUGH_RULE = '(none)'
 const NO_RESOURCE = '(none)'
 
@@ -75,32 +76,43 @@ export class ReadProxy {
     // Captured once: a reload mid-request never changes this request's policy or upstreams.
     const gen = this.#o.policy.current
     if (this.#o.log.isLevelEnabled('debug')) this.#accessLog(req, res)
-    const c = classify(gen.compiled, req.method!, req.url!, req.headers) // always set on a server request
+    // One path for everything after this: what is classified is what the upstream is sent.
+    const target = resolveTarget(req.url!) // always set on a server request
+    if (!target.ok) return sendError(res, 400, 'bad_request', target.detail)
+    const c = classify(gen.compiled, req.method!, target.url, req.headers)
     if (c.kind === 'read') {
       const { slice } = c
       const recent = this.#o.readYourWrites.active(slice.tenant, slice.resourceType)
       const decision = chooseBackend(gen.compiled.policy, slice, this.#o.overrides.current, recent, this.#o.writes.authority())
-      void this.#serveRead(gen, req, res, decision, slice.resourceType, c.match.kind) // settles every outcome itself
+      void this.#serveRead(gen, req, res, target.url, decision, slice.resourceType, c.match.kind) // settles every outcome itself
     } else {
       const admission = this.#o.writes.admit()
-      if (admission instanceof Promise) void admission.then(a => this.#forward(gen, c, req, res, a))
-      else this.#forward(gen, c, req, res, admission)
+      if (admission instanceof Promise) void admission.then(a => this.#forward(gen, c, req, res, target.url, a))
+      else this.#forward(gen, c, req, res, target.url, admission)
     }
   }
 
   /** Websocket upgrades always go to the authority. */
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const gen = this.#o.policy.current
-    this.#forwarder.ws(req, socket, head, gen.upstreams.get(this.#o.writes.authority()).config.url)
+    const { policy } = gen.compiled
+    const target = resolveTarget(req.url!)
+    if (!target.ok) {
+      const body = JSON.stringify({ error: 'bad_request', detail: target.detail })
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+      return
+    }
+    const headers = upstreamRequestHeaders(req, policy.forwarded, { upgrade: true })
+    this.#forwarder.ws(req, socket, head, gen.upstreams.get(this.#o.writes.authority()).config.url, { url: target.url, headers })
   }
 
-  async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, decision: Decision, resourceType: string, kind: ResourceKind): Promise<void> {
+  async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, resourceType: string, kind: ResourceKind): Promise<void> {
     const { rule } = decision
     const { shadow } = this.#o
     const request = {
-      path: req.url!,
+      path: url,
       method: req.method === 'HEAD' ? 'HEAD' as const : 'GET' as const,
-      headers: upstreamRequestHeaders(req),
+      headers: upstreamRequestHeaders(req, gen.compiled.policy.forwarded),
     }
     let side: Side = decision.serve
     let reason: Reason = decision.reason
@@ -128,7 +140,7 @@ export class ReadProxy {
       return
     } catch (err) {
       if (capture) shadow.skip('primary_failed')
-      if (res.headersSent || !rule.fallback) return this.#failed(res, err as Error, side, rule.name, reason, resourceType)
+      if (res.headersSent || !rule.fallback) return this.#failed(gen, res, err as Error, side, rule.name, reason, resourceType)
       const from = side
       side = otherSide(side)
       reason = 'fallback'
@@ -139,25 +151,28 @@ export class ReadProxy {
       await gen.upstreams.get(side).read('primary', request, toClient(false, res))
       this.#o.metrics.fallbacks.add(1, { from: otherSide(side), to: side })
     } catch (err) {
-      this.#failed(res, err as Error, side, rule.name, reason, resourceType)
+      this.#failed(gen, res, err as Error, side, rule.name, reason, resourceType)
     }
   }
 
   /** No side could answer: a clean error, unless the answer (a 5xx, or a cut body) already reached the client. */
-  #failed(res: ServerResponse, err: Error, side: Side, rule: string, reason: Reason, resourceType: string): void {
+  #failed(gen: ProxyGeneration, res: ServerResponse, err: Error, side: Side, rule: string, reason: Reason, resourceType: string): void {
     if (res.headersSent) return
-    const status = ERROR_STATUS[String((err as NodeJS.ErrnoException).code)] ?? 502
+    const { status, detail } = describeFailure(side, err, { timeoutMs: gen.upstreams.get(side).config.timeoutMs })
     res.setHeaders(new Map(Object.entries(decisionHeaders(side, rule, reason))))
-    sendError(res, status, 'upstream_unavailable', `${side}: ${err.message}`)
+    sendError(res, status, 'upstream_unavailable', detail)
     this.#count(rule, resourceType, side, reason, status)
   }
 
-  /** A non-read, to the authority the write gate admitted it to (or a 503 while a cutover cannot let it through). */
-  #forward(gen: ProxyGeneration, c: Exclude<Classified, { kind: 'read' }>, req: IncomingMessage, res: ServerResponse, admission: Admission): void {
+  /**
+   * A write, or a request that neither reads nor addresses a resource: the authority only, the
+   * one the write gate admitted it to (or a 503 while a cutover cannot let it through).
+   */
+  #forward(gen: ProxyGeneration, c: Exclude<Classified, { kind: 'read' }>, req: IncomingMessage, res: ServerResponse, url: string, admission: Admission): void {
     const { policy } = gen.compiled
-    const rule = c.kind === 'write' ? matchRule(policy, c.slice).name : PASSTHROUGH_RULE
+    const rule = c.slice ? matchRule(policy, c.slice).name : PASSTHROUGH_RULE
     const reason: Reason = c.kind === 'write' ? 'write' : 'passthrough'
-    const resourceType = c.kind === 'write' ? c.slice.resourceType : NO_RESOURCE
+    const resourceType = c.slice?.resourceType ?? NO_RESOURCE
     if ('refused' in admission) {
       res.setHeader('retry-after', String(admission.refused.retryAfterSec))
       sendError(res, 503, 'write_held', `${admission.refused.reason}; the write was not sent anywhere`)
@@ -179,7 +194,15 @@ export class ReadProxy {
           announced = this.#o.onWrite?.({ resourceType: c.slice.resourceType, tenant: c.slice.tenant ?? '', id: c.match.kind === 'item' ? itemId(c.match) : undefined, at })
         }
       : undefined
-    this.#forwarder.web(req, res, upstream.config.url, upstream.config.timeoutMs, onForwarded)
+    this.#forwarder.web(req, res, upstream.config.url, {
+      url,
+      headers: upstreamRequestHeaders(req, policy.forwarded),
+      side: authority,
+      timeoutMs: upstream.config.timeoutMs,
+      // An unmatched POST may change state too: its failure says so.
+      mutating: methodKind(req.method!, url, req.headers) === 'write',
+      onForwarded,
+    })
   }
 
   /**

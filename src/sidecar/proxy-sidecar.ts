@@ -190,12 +190,13 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
       } : {}),
       async rollback(change: OverrideChange) {
         if (change.rule && !generation.compiled.policy.rules.some(r => r.name === change.rule)) {
-          return `no rule named "${change.rule}"; rules: ${generation.compiled.policy.rules.map(r => r.name).join(', ')}`
+          return { status: 400, error: 'bad_request', detail: `no rule named "${change.rule}"; rules: ${generation.compiled.policy.rules.map(r => r.name).join(', ')}` }
         }
         try {
           await overrides.apply(change)
         } catch (err) {
-          return `cannot store the override: ${(err as Error).message}`
+          // Not the request's fault: the shared store is down, and retrying later can succeed.
+          return { status: 503, error: 'unavailable', detail: `cannot store the override: ${(err as Error).message}; retry once Redis answers` }
         }
         log.warn({ change }, change.clear ? 'rollback overrides cleared' : `rollback override set: reads of ${change.all ? 'every rule' : `rule "${change.rule}"`} go to the authority`)
         return undefined

@@ -19,8 +19,8 @@ t.test('with Redis unreachable the proxy serves, says overrides are stale, and r
   const status = await (await fetch(sidecar.adminUrl + '/status')).json() as { overrides: { backend: string, stale: boolean, lastError?: string } }
   t.match(status.overrides, { backend: 'redis', stale: true, lastError: String })
   const rollback = await fetch(sidecar.adminUrl + '/rollback', { method: 'POST', body: '{"rule":"default"}' })
-  t.equal(rollback.status, 400)
-  t.match(await rollback.json(), { detail: /cannot store the override/ })
+  t.equal(rollback.status, 503, 'Redis being down is not a bad request')
+  t.match(await rollback.json(), { error: 'unavailable', detail: /cannot store the override: .*retry once Redis answers/ })
   t.ok(sidecar.logs.some(l => l.includes('cannot read rollback overrides from redis')))
   // The fleet may have switched its write authority meanwhile: never guessed from the file.
   const write = await fetch(sidecar.proxyUrl + '/api/v1/tenants/acme/alert-rules/r1', { method: 'PUT', body: '{}' })

@@ -35,11 +35,37 @@ t.test('a read is classified as read: GET and HEAD', async t => {
 })
 
 t.test('a write is classified as write', async t => {
-  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'PROPPATCH']) {
     const c = classify(compiled, method, '/api/v1/tenants/acme/alert-rules/r1', {})
     t.equal(c.kind, 'write', method)
     if (c.kind === 'write') t.same(c.slice, { tenant: 'acme', region: 'us-east-1', resourceType: 'alert-rule' })
   }
+})
+
+t.test('a method that neither reads nor changes state is passthrough, with the slice it addresses', async t => {
+  for (const method of ['OPTIONS', 'PROPFIND', 'TRACE', 'LOCK', 'SEARCH']) {
+    t.same(classify(compiled, method, '/api/v1/tenants/acme/alert-rules/r1', {}), {
+      kind: 'passthrough',
+      slice: { tenant: 'acme', region: 'us-east-1', resourceType: 'alert-rule' },
+      match: compiled.matchResource('/api/v1/tenants/acme/alert-rules/r1'),
+    }, method)
+  }
+})
+
+t.test('a GET or HEAD with a method-override hint counts as the method it names', async t => {
+  const item = '/api/v1/tenants/acme/alert-rules/r1'
+  const kind = (method: string, url: string, headers: Record<string, string | string[]> = {}) => classify(compiled, method, url, headers).kind
+  t.equal(kind('GET', item, { 'x-http-method-override': 'DELETE' }), 'write')
+  t.equal(kind('HEAD', item, { 'x-http-method': 'patch' }), 'write')
+  t.equal(kind('GET', item, { 'x-method-override': ['GET', 'PUT'] }), 'write', 'any hint to a mutating method is enough')
+  t.equal(kind('GET', item, { 'x-http-method-override': 'GET, PUT' }), 'write', 'repeated headers arrive comma-joined')
+  t.equal(kind('GET', `${item}?_method=PUT`), 'write')
+  t.equal(kind('GET', `${item}?limit=1&_method=get&_method=post`), 'write')
+  t.equal(kind('GET', item, { 'x-http-method-override': 'OPTIONS' }), 'passthrough')
+  t.equal(kind('GET', item, { 'x-http-method-override': 'head' }), 'read')
+  t.equal(kind('GET', `${item}?_method=`, { 'x-http-method': ' ' }), 'read', 'empty hints are no hints')
+  t.equal(kind('POST', item, { 'x-http-method-override': 'GET' }), 'write', 'a hint never makes a write a read')
+  t.equal(kind('GET', '/healthz', { 'x-http-method-override': 'DELETE' }), 'passthrough', 'an unmatched path is passthrough whatever it says')
 })
 
 t.test('only GET and HEAD are reads', async t => {

@@ -114,3 +114,21 @@ t.test('explain says an unmatched path is streamed to the authority and never sh
     'shadow:    never for unmatched paths',
   ])
 })
+
+t.test('explain resolves the path first, as the proxy does, and says what a refused one gets', async t => {
+  const lines = explainRequest(reference, { method: 'PUT', path: '/api/v1/tenants/foo/%2e%2e/acme/alert-rules/r3', headers: {} })
+  t.equal(lines[0], 'request:   PUT /api/v1/tenants/foo/%2e%2e/acme/alert-rules/r3 (resolves to /api/v1/tenants/acme/alert-rules/r3, which is what the upstream is sent)')
+  t.match(lines.join('\n'), /tenant: {4}acme[\s\S]*reason: write/)
+  t.same(explainRequest(reference, { method: 'GET', path: '/../x', headers: {} }), [
+    'request:   GET /../x',
+    'refused:   400 bad_request: the path climbs above the root with ".." segments: remove them',
+  ])
+})
+
+t.test('explain says a method that changes nothing goes to the authority without read-your-writes', async t => {
+  const lines = explainRequest(reference, { method: 'OPTIONS', path: '/api/v1/tenants/acme/alert-rules/r1', headers: {} })
+  t.same(lines.slice(-2), [
+    'served by: old (the authority), streamed untouched; reason: passthrough',
+    '           OPTIONS neither reads nor changes state: no read-your-writes, nothing announced to the sync',
+  ])
+})
