@@ -8,6 +8,7 @@ import { OpenLoop, saturate, summarize, type Measurement, type Summary } from '.
 import { ChildProcesses, type Started } from './processes.ts'
 import { measureCompareCost } from './compare-cost.ts'
 import { measureBackfill, measurePropagation } from './sync-bench.ts'
+import { measureCutoverHold } from './cutover-bench.ts'
 
 const READ_PATH = '/api/v1/tenants/acme/alert-rules/r1'
 const CONNECTIONS = 32
@@ -26,6 +27,10 @@ const MIN_BACKFILL_PER_SEC = 5000
 const PROPAGATION_RATE = 100
 const PROPAGATION_SECONDS = 10
 const MAX_PROPAGATION_P99_MS = 500
+const CUTOVER_RATE = 100
+const CUTOVER_SECONDS = 10
+const MAX_HOLD_P99_MS = 1000
+const MAX_HOLD_LAG_MS = 200
 
 /** Everything a section may load; a section needing another setup starts it through `children`. */
 interface Bench {
@@ -42,7 +47,7 @@ interface Check { goal: string, measured: string, met: boolean }
 
 type Section = (bench: Bench) => Promise<Check[]>
 
-const SECTIONS: Section[] = [readThroughput, addedLatencyAtFixedRate, shadowLatencyAtFixedRate, compareCost, syncBackfill, syncPropagation]
+const SECTIONS: Section[] = [readThroughput, addedLatencyAtFixedRate, shadowLatencyAtFixedRate, compareCost, syncBackfill, syncPropagation, cutoverHold]
 
 /** 1. Highest read throughput and its latency, three ways. */
 async function readThroughput(b: Bench): Promise<Check[]> {
@@ -105,6 +110,19 @@ async function syncPropagation(b: Bench): Promise<Check[]> {
   printTable(`Write propagation through proxy and sync at ${PROPAGATION_RATE} writes/s for ${PROPAGATION_SECONDS} s (answer → sync acknowledgement)`,
     ['writes', 'p50 ms', 'p99 ms', 'not acknowledged'], [[count(r.writes), ms(r.p50), ms(r.p99), String(r.lost)]])
   return [{ goal: `propagation p99 at ${PROPAGATION_RATE} writes/s ≤ ${MAX_PROPAGATION_P99_MS} ms`, measured: `${ms(r.p99)} ms`, met: r.p99 <= MAX_PROPAGATION_P99_MS && r.lost === 0 }]
+}
+
+/** 7. The write hold: extra latency of writes that arrived while a cutover moved the authority. */
+async function cutoverHold(b: Bench): Promise<Check[]> {
+  const r = await measureCutoverHold(b.children, CUTOVER_RATE, CUTOVER_SECONDS)
+  printTable(`Write cutover old → new at ${CUTOVER_RATE} writes/s for ${CUTOVER_SECONDS} s (dualread cutover half way; extra = latency − p50 before it)`,
+    ['writes', 'failed', 'held', 'p50 before ms', 'extra p50 ms', 'extra p99 ms', 'extra max ms', 'request → switch ms', 'stream lag ms'],
+    [[count(r.writes), String(r.failed), String(r.held), ms(r.baselineP50), ms(r.extraP50), ms(r.extraP99), ms(r.extraMax), ms(r.switchMs), ms(r.lagMs)]])
+  return [{
+    goal: `cutover write hold p99 ≤ ${MAX_HOLD_P99_MS} ms at ${CUTOVER_RATE} writes/s (stream lag under ${MAX_HOLD_LAG_MS} ms)`,
+    measured: `${ms(r.extraP99)} ms (lag ${ms(r.lagMs)} ms)`,
+    met: r.extraP99 <= MAX_HOLD_P99_MS && r.lagMs < MAX_HOLD_LAG_MS && r.failed === 0,
+  }]
 }
 
 /** Open-loop rounds at FIXED_RATE against each target, printed as a latency table. */
@@ -181,7 +199,9 @@ async function main(): Promise<void> {
     const cpu = cpus()
     console.log(`dualread bench: Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, load average ${loadavg()[0]!.toFixed(2)} at start`)
     const checks: Check[] = []
-    for (const section of SECTIONS) checks.push(...await section(bench))
+    // BENCH_ONLY=cutoverHold,syncBackfill runs just those sections (by function name).
+    const only = process.env['BENCH_ONLY']?.split(',')
+    for (const section of SECTIONS.filter(s => !only || only.includes(s.name))) checks.push(...await section(bench))
     printChecks(checks)
     printLogSummary(children.logSummary())
   } catch (err) {

@@ -16,6 +16,7 @@ t.test('the state store unreachable during the hold: the cutover aborts and writ
   const target = new URL(REDIS_URL)
   const relay = new TcpRelay({ host: target.hostname, port: Number(target.port || 6379) })
   await relay.start()
+  t.teardown(() => relay.cut()) // the relay is listening again at the end
   const viaRelay = `redis://127.0.0.1:${relay.port}${target.pathname}`
   const f = await startCutoverFixture(t, dir, { migration, redisUrl: viaRelay })
   const syncLog = captureLog()

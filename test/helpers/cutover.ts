@@ -2,7 +2,7 @@
 // write their own keys one after another through a proxy, remembering what was acknowledged.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Side } from '../../src/policy/schema.ts'
+import { policySchema, type CutoverConfig, type Side } from '../../src/policy/schema.ts'
 import type { CutoverReport } from '../../src/cutover/request.ts'
 import type { ReferenceApi } from '../../src/reference/index.ts'
 import { startSyncFixture, type SyncFixture } from './sync.ts'
@@ -102,3 +102,6 @@ export async function cutoverReport(adminUrl: string): Promise<CutoverReport & {
 export function lostWrites(records: WriteRecord[], authority: Map<string, number>): Array<[string, number]> {
   return [...lastAcknowledged(records)].filter(([key, value]) => authority.get(key) !== value)
 }
+
+/** The `cutover` block of a policy that does not set one. */
+export const CutoverConfigDefaults: CutoverConfig = policySchema.shape.cutover.parse(undefined)
