@@ -146,7 +146,9 @@ t.test('a policy reload restarts the sync with it: flipping the authority revers
   const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: dir, log, admin: '127.0.0.1:0', policyCheckIntervalMs: 100 })
   t.teardown(() => sync.stop())
   await eventually(() => Object.keys(contents(f.new)).length, n => n === 4)
+  // The edit runs the write cutover; a write made on new without the proxy is found by the next full scan.
   f.writePolicy({ authority: 'new' })
+  writeFileSync(f.policyFile, readFileSync(f.policyFile, 'utf8').replace('fullScanIntervalSec: 3600', 'fullScanIntervalSec: 1'))
   const status = await eventually(async () => (await (await fetch(sync.adminUrl + '/status')).json()) as { direction: { from: string } }, s => s.direction.from === 'new')
   t.same(status.direction, { from: 'new', to: 'old' })
   t.ok(logs.some(l => l.includes('policy reloaded; the sync restarts with it')))
