@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { keyPrefix } from '../src/state/redis.ts'
 import type { ChildProcesses } from './processes.ts'
+import { benchPolicy } from './sync-bench.ts'
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 const SWITCH_TIMEOUT_MS = 30_000
@@ -23,30 +24,6 @@ export interface CutoverHoldResult {
   lagMs: number
 }
 
-function policy(oldUrl: string, newUrl: string, migration: string): string {
-  return `version: 1
-migration: ${migration}
-upstreams:
-  old: { url: ${oldUrl} }
-  new: { url: ${newUrl} }
-authority: old
-resources:
-  - type: alert-rule
-    collection: /api/v1/tenants/:tenant/alert-rules
-    item: /api/v1/tenants/:tenant/alert-rules/:id
-    version: /version
-    compare: { ignore: [/updatedAt] }
-rules:
-  - name: default
-    primary: old
-sync:
-  state: ${REDIS_URL}
-  maxWritesPerSecond: 100000
-  fullScanIntervalSec: 3600
-  leaseTtlMs: 3000
-  tenants: { list: /api/v1/tenants }
-`
-}
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
 
@@ -55,7 +32,7 @@ export async function measureCutoverHold(children: ChildProcesses, rate: number,
   const old = await children.referenceApi('reference api (old, cutover)', { tenants: ['acme'], perType: 50 })
   const neu = await children.referenceApi('reference api (new, cutover)')
   const migration = `bench-${randomUUID()}`
-  const text = policy(old.url, neu.url, migration)
+  const text = benchPolicy(old.url, neu.url, migration, 4)
   const proxy = await children.dualreadCommand('dualread proxy (cutover)', 'proxy', text, { REDIS_URL })
   const sync = await children.dualreadCommand('dualread sync (cutover)', 'sync', text, { REDIS_URL })
   const pool = new Pool(proxy.url, { connections: 16 })

@@ -19,7 +19,8 @@ const BACKFILL_PER_TYPE = 250
 const BACKFILL_CONCURRENCY = 8
 const BACKFILL_BATCH = 500
 
-function policy(oldUrl: string, newUrl: string, migration: string, concurrency: number): string {
+/** The bench's policy for two reference APIs, its sync state in Redis under `migration`. */
+export function benchPolicy(oldUrl: string, newUrl: string, migration: string, concurrency: number): string {
   const resource = (type: string, collection: string) => `
   - type: ${type}
     collection: /api/v1/tenants/:tenant/${collection}
@@ -64,7 +65,7 @@ export async function measureBackfill(children: ChildProcesses): Promise<Backfil
   const dir = await mkdtemp(join(tmpdir(), 'dualread-bench-sync-'))
   try {
     const policyFile = join(dir, 'policy.yaml')
-    await writeFile(policyFile, policy(old.url, neu.url, migration, BACKFILL_CONCURRENCY))
+    await writeFile(policyFile, benchPolicy(old.url, neu.url, migration, BACKFILL_CONCURRENCY))
     const started = performance.now()
     const r = await syncOnce({ policyFile, stateDir: dir, log: createLogger({ level: 'warn' }) })
     const seconds = (performance.now() - started) / 1000
@@ -85,7 +86,7 @@ export async function measurePropagation(children: ChildProcesses, rate: number,
   const old = await children.referenceApi('reference api (old)')
   const neu = await children.referenceApi('reference api (new)')
   const migration = `bench-${randomUUID()}`
-  const text = policy(old.url, neu.url, migration, 4)
+  const text = benchPolicy(old.url, neu.url, migration, 4)
   const proxy = await children.dualreadCommand('dualread proxy (writes)', 'proxy', text, { REDIS_URL })
   await children.dualreadCommand('dualread sync', 'sync', text, { REDIS_URL })
   const state = await openStateStore(REDIS_URL, migration, createLogger({ level: 'error' }))

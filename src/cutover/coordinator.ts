@@ -43,10 +43,6 @@ export class CutoverCoordinator {
     this.#o = o
   }
 
-  get step(): CutoverStep {
-    return this.#step
-  }
-
   describe(): Record<string, unknown> {
     return { step: this.#step, run: this.#run ?? null }
   }

@@ -160,6 +160,13 @@ async function narrate(s: Stage): Promise<void> {
     say(`   a read of acme now says: x-dualread-served-by: ${after.headers.get('x-dualread-served-by')}, x-dualread-reason: ${after.headers.get('x-dualread-reason')}`)
   }
   say('')
+  say('5. Write cutover. The new store is fixed; writes move to it: every proxy holds writes, the sync drains, the authority switches, and the sync turns round so old keeps up.')
+  s.neu.setFlavour({ rejectWritesPercent: 0 })
+  await edit('writes go to new (authority)', 'authority: old', 'authority: new')
+  const cutover = async () => (await (await fetch(`${s.proxy.adminUrl}/cutover`)).json()) as { effective: string, epoch: number, lastSwitch: { holdMs: number } | null }
+  const switched = await until(async () => { const c = await cutover(); return c.effective === 'new' && c.lastSwitch ? c : undefined }, 'the write cutover')
+  if (switched) say(`   writes go to new (epoch ${switched.epoch}; writes were held ${switched.lastSwitch!.holdMs} ms); the sync now copies new → old, so going back to old loses nothing`)
+  say('')
   say(`Done: the cutover played through. Traffic keeps flowing (${s.traffic.sent} requests so far). Look around:`)
   say(`  dashboard ${s.proxy.adminUrl}/ui · npx dualread parity --admin ${s.proxy.adminUrl} · npx dualread rollback --admin ${s.proxy.adminUrl} --clear`)
 }

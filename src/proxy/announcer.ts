@@ -13,6 +13,13 @@ const MAX_RETRY_MS = 2000
 /** Past this an announcement is given up on: the sync's next full scan copies the write. */
 const GIVE_UP_MS = 60_000
 
+export interface AnnouncerBounds {
+  /** Writes whose announcement may wait for the change stream at once (default 10,000). */
+  maxPending?: number
+  /** How long one announcement is retried (default 60 s). */
+  giveUpMs?: number
+}
+
 const UNAVAILABLE = 'change-stream'
 const GIVEN_UP = 'announcements-given-up'
 
@@ -38,10 +45,14 @@ export class WriteAnnouncer {
   #conditions: ConditionLog
   #pending = 0
   #closed = false
+  #maxPending: number
+  #giveUpMs: number
 
-  constructor(sink: ChangeSink, conditions: ConditionLog) {
+  constructor(sink: ChangeSink, conditions: ConditionLog, bounds: AnnouncerBounds = {}) {
     this.#sink = sink
     this.#conditions = conditions
+    this.#maxPending = bounds.maxPending ?? MAX_PENDING
+    this.#giveUpMs = bounds.giveUpMs ?? GIVE_UP_MS
   }
 
   /** Resolves once the write is in the change stream, or once it has been given up on. */
@@ -63,12 +74,12 @@ export class WriteAnnouncer {
         } catch (err) {
           if (!waiting) {
             this.#conditions.event(UNAVAILABLE, unavailable, { err: { message: (err as Error).message } })
-            if (this.#pending >= MAX_PENDING) return this.#giveUp(change)
+            if (this.#pending >= this.#maxPending) return this.#giveUp(change)
             waiting = true
             this.#pending++
           }
-          if (this.#closed || Date.now() - started > GIVE_UP_MS) return this.#giveUp(change)
-          await new Promise(r => setTimeout(r, wait).unref())
+          if (this.#closed || Date.now() - started > this.#giveUpMs) return this.#giveUp(change)
+          await new Promise(r => setTimeout(r, wait))
           wait = Math.min(wait * 2, MAX_RETRY_MS)
         }
       }

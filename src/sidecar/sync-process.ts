@@ -130,7 +130,7 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
     void (async () => {
       await coordinator.tick()
       const inForce = (await state.cutover.read())?.authority
-      if (inForce !== undefined && inForce !== loop.authority && coordinator.step === 'idle') rebuild(`the write authority in force is ${inForce}`, inForce)
+      if (inForce !== undefined && inForce !== loop.authority) rebuild(`the write authority in force is ${inForce}`, inForce)
     })().catch((err: Error) => log.warn({ err: { message: err.message } }, 'cutover check failed; retrying'))
   }, CUTOVER_TICK_MS)
   // Only the leader publishes: a standby's status would hide the one doing the work.

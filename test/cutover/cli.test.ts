@@ -9,6 +9,7 @@ import { TENANT } from '../helpers/cutover.ts'
 t.test('dualread cutover moves writes to new and back, from a proxy or a sync admin port', async t => {
   const dir = t.testdir()
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: [TENANT], perType: 3 } } })
+  f.writePolicy({ sync: 'cutover: { maxHoldMs: 5000 }' }) // room for a loaded machine: an abort here would be a flake, not a finding
   const e = await startEmbedded(t, f)
   const to = await runCli('cutover', '--to', 'new', '--admin', e.proxy.adminUrl)
   t.match(to, { code: 0, out: /writes go to new \(epoch 2\); the sync now keeps old following it/ })
@@ -22,6 +23,8 @@ t.test('dualread cutover moves writes to new and back, from a proxy or a sync ad
   const refused = await fetch(`${e.proxy.adminUrl}/cutover`, { method: 'POST', body: '{"to":"sideways"}' })
   t.equal(refused.status, 400)
   t.match(await refused.json(), { detail: /expected a JSON body \{"to":"new"\}/ })
+  const garbled = await fetch(`${e.proxy.adminUrl}/cutover`, { method: 'POST', body: 'to=new' })
+  t.equal(garbled.status, 400, 'a body that is not JSON is refused the same way')
 })
 
 t.test('a refused cutover, and one nobody runs, end with exit 1 and say why', async t => {

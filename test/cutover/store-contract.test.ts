@@ -93,3 +93,22 @@ t.test('a switch in memory is made durable before anyone can see it', async t =>
   await store.transition(hold, { epoch: 2, authority: 'new', phase: 'steady' }, { beforeDeadline: 2000 })
   t.same(seen, [hold, { epoch: 2, authority: 'new', phase: 'steady' }], 'the hook ran while readers still saw the hold')
 })
+
+t.test('a file state store keeps the authority of the last switch across a restart', async t => {
+  const { FileStateStore } = await import('../../src/sync/file-state-store.ts')
+  const dir = t.testdir()
+  const first = await FileStateStore.open(dir)
+  const steady = await first.cutover.initialize('old')
+  const hold: CutoverState = { ...steady, phase: 'hold', run: { id: 'r', from: 'old', to: 'new', startedAt: 0, deadline: Infinity, trigger: 'file' } }
+  await first.cutover.transition(steady, hold)
+  t.ok(await first.cutover.transition(hold, { epoch: 2, authority: 'new', phase: 'steady' }, { beforeDeadline: Number.MAX_SAFE_INTEGER }))
+  await first.close()
+  const again = await FileStateStore.open(dir)
+  t.match(await again.cutover.read(), { epoch: 2, authority: 'new', phase: 'steady' }, 'a restart never forgets a switch')
+  await again.close()
+})
+
+t.test('where the cutover stands, before any state exists', async t => {
+  const { cutoverReport } = await import('../../src/cutover/request.ts')
+  t.same(await cutoverReport(new MemoryCutoverStore(), 'old'), { effective: null, desired: 'old', epoch: null, phase: 'unknown', run: null, lastSwitch: null, lastAbort: null })
+})

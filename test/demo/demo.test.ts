@@ -18,6 +18,7 @@ t.test('dualread demo plays the cutover end to end and stops by itself', async t
   t.match(stdout, /a read of acme now says: x-dualread-served-by: new, x-dualread-rule: acme/)
   t.match(stdout, /the gate rolled acme back to the authority \(old\): gate: 3 critical difference/)
   t.match(stdout, /x-dualread-served-by: old, x-dualread-reason: rollback/)
+  t.match(stdout, /writes go to new \(epoch 2; writes were held \d+ ms\); the sync now copies new → old/, 'the write cutover')
   t.match(stdout, /demo stopped/)
 })
 

@@ -26,7 +26,7 @@ function policy(over: Partial<PolicyInput> = {}) {
   })
 }
 
-async function setup(t: Test, over: Partial<PolicyInput> = {}, wrap?: (s: StateStore) => StateStore) {
+async function setup(t: Test, over: Partial<PolicyInput> = {}, wrap?: (s: StateStore) => StateStore, authority?: 'old' | 'new') {
   const { log, logs } = captureLog()
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())
@@ -34,7 +34,7 @@ async function setup(t: Test, over: Partial<PolicyInput> = {}, wrap?: (s: StateS
   t.teardown(() => state.close())
   const adapters = { old: new MemoryAdapter('old'), new: new MemoryAdapter('new') }
   const p = policy(over)
-  const loop = new SyncLoop({ compiled: compilePolicy(p, 'h'), state: wrap ? wrap(state) : state, log, metrics, progress: new SyncProgress({ log, metrics }), adapters, recentChangesMax: 3 })
+  const loop = new SyncLoop({ compiled: compilePolicy(p, 'h'), state: wrap ? wrap(state) : state, log, metrics, progress: new SyncProgress({ log, metrics }), adapters, recentChangesMax: 3, ...(authority ? { authority } : {}) })
   t.teardown(() => loop.stop())
   return { loop, state, adapters, logs, metrics }
 }
@@ -184,4 +184,41 @@ t.test('a renewal that finds the lease gone stops the leader', async t => {
   while (renewals < 3 && Date.now() < deadline) await new Promise(r => setTimeout(r, 20))
   t.ok(renewals >= 3, 'after losing the lease it went back to acquiring it')
   t.ok(logs.some(l => l.includes('sync lease acquired')))
+})
+
+t.test('a loop built before a write cutover stands down while the authority in force is the other one', async t => {
+  const { loop, state, adapters, logs } = await setup(t, {}, undefined, 'old')
+  await state.cutover.initialize('new')
+  adapters.old.tenants = ['acme']
+  adapters.old.objects.set('alert-rule/acme/a', { id: 'a' })
+  void loop.start()
+  await new Promise(r => setTimeout(r, 200))
+  t.ok(logs.some(l => l.includes('stands down for one built the other way round')))
+  t.equal(loop.lease, undefined, 'it gave the lease back')
+  t.equal(adapters.new.objects.size, 0, 'and wrote nothing old → new')
+})
+
+t.test('a loop that cannot read the authority in force does not lead', async t => {
+  const { loop, state, logs } = await setup(t)
+  state.cutover.read = async () => { throw new Error('redis went away') }
+  void loop.start()
+  await new Promise(r => setTimeout(r, 200))
+  t.ok(logs.some(l => l.includes('cannot read the write authority; retrying')))
+  t.equal(loop.lease, undefined)
+})
+
+t.test('settling keys for a cutover: whole collections are scanned, unknown types skipped, and keys that stay different are counted', async t => {
+  const { loop, state, adapters } = await setup(t)
+  adapters.old.tenants = ['acme']
+  adapters.old.objects.set('alert-rule/acme/a', { id: 'a', n: 1 })
+  adapters.old.objects.set('alert-rule/acme/b', { id: 'b', n: 2 })
+  const summary = { scanned: 0, upserted: 0, deleted: 0, unchanged: 0, skipped: 0, conflicts: 0, errors: 0 }
+  void loop.start() // settling writes, so it needs the lease
+  await new Promise(r => setTimeout(r, 100))
+  const change = (id?: string, resourceType = 'alert-rule') => ({ offset: '1', resourceType, tenant: 'acme', at: Date.now(), ...(id ? { id } : {}) })
+  t.equal(await loop.settle([change(undefined), change('x', 'gone-type')], Date.now() + 1000, summary), 0)
+  t.same(adapters.new.objects.get('alert-rule/acme/b'), { id: 'b', n: 2 }, 'the collection was made equal')
+  adapters.old.objects.set('alert-rule/acme/a', { id: 'a', n: 3 })
+  adapters.new.put = async () => undefined // a target that acknowledges writes and keeps none
+  t.equal(await loop.settle([change('a')], Date.now() + 60, summary), 1, 'a key that stays different is counted once the time is up')
 })
