@@ -87,8 +87,17 @@ export class ReadProxy {
       void this.#serveRead(gen, req, res, target.url, decision, slice.resourceType, c.match.kind) // settles every outcome itself
     } else {
       const admission = this.#o.writes.admit()
-      if (admission instanceof Promise) void admission.then(a => this.#forward(gen, c, req, res, target.url, a))
-      else this.#forward(gen, c, req, res, target.url, admission)
+      if (admission instanceof Promise) {
+        // Held by a cutover: a client that goes away meanwhile must not have its write sent later.
+        let abandoned = false
+        const onClose = () => { abandoned = true }
+        res.once('close', onClose)
+        void admission.then(a => {
+          res.off('close', onClose)
+          if (abandoned && 'side' in a) a.done()
+          else this.#forward(gen, c, req, res, target.url, a)
+        })
+      } else this.#forward(gen, c, req, res, target.url, admission)
     }
   }
 
@@ -180,7 +189,6 @@ export class ReadProxy {
       return
     }
     const authority = admission.side
-    if (req.destroyed) return admission.done() // the client gave up while its write was held
     const upstream = gen.upstreams.get(authority)
     let announced: Promise<void> | void
     res.setHeaders(new Map(Object.entries(decisionHeaders(authority, rule, reason))))

@@ -25,6 +25,7 @@ t.test('a client that gives up while its write is held: the write is never sent,
   await eventually(async () => ((await (await fetch(`${proxy.adminUrl}/status`)).json()) as { writes: { heldWrites: number } }).writes.heldWrites, n => n === 1)
   gaveUp.abort()
   t.match(await write, { name: 'AbortError' })
+  await new Promise(r => setTimeout(r, 200)) // for the proxy to see the connection go (not a timing assertion)
   await state.cutover.transition(hold, { epoch: 1, authority: 'old', phase: 'steady' })
   const after = await fetch(`${proxy.proxyUrl}/api/v1/tenants/${TENANT}/alert-rules/kept`, { method: 'PUT', body: '{}' })
   t.equal(after.status, 200, 'writes flow again')

@@ -13,12 +13,12 @@ export const TENANT = 'acme'
 const RULES = `/api/v1/tenants/${TENANT}/alert-rules`
 
 /** Two reference APIs and a policy in `dir` with its state in Redis under `migration`. */
-export async function startCutoverFixture(t: Teardown, dir: string, o: { migration: string, redisUrl: string, cutover?: string, latencyMs?: number }): Promise<SyncFixture> {
+export async function startCutoverFixture(t: Teardown, dir: string, o: { migration: string, redisUrl: string, maxHoldMs?: number, latencyMs?: number }): Promise<SyncFixture> {
   // Stores that take a moment to answer, as real ones do: writes are in flight when a hold begins.
   const flavour = { latencyMs: o.latencyMs ?? 1 }
   const f = await startSyncFixture(t, dir, { old: { flavour }, new: { flavour } })
   for (const api of [f.old, f.new]) api.store.addTenant(TENANT)
-  f.writePolicy({ state: o.redisUrl, migration: o.migration, sync: `cutover: { retryAfterSec: 1, maxHoldMs: 3000, maxLagMs: 3000${o.cutover ?? ''} }` })
+  f.writePolicy({ state: o.redisUrl, migration: o.migration, sync: `cutover: { retryAfterSec: 1, maxHoldMs: ${o.maxHoldMs ?? 5000}, maxLagMs: 5000 }` })
   // Batches as large as a real deployment's, so the sync keeps up with the writers.
   writeFileSync(f.policyFile, readFileSync(f.policyFile, 'utf8').replace('batchSize: 25', 'batchSize: 200'))
   return f
