@@ -52,7 +52,8 @@ export class CutoverCoordinator {
     if (this.#running || this.#o.loop().lease === undefined) return
     const store = this.#o.state.cutover
     const policy = this.#o.policy()
-    const state = await store.read() ?? await store.initialize(policy.authority)
+    // A state store that lost the state gets the authority the sync runs from back, not the file's.
+    const state = await store.read() ?? await store.initialize(this.#o.loop().authority)
     if (state.phase !== 'steady') {
       // Left by a coordinator that stopped (or was killed) mid-run: past its deadline it can
       // never switch, so it is aborted, and the writes it held go on to the authority in force.
@@ -145,7 +146,6 @@ export class CutoverCoordinator {
 
   async #precheck(policy: Policy, loop: SyncLoop, to: Side): Promise<string | undefined> {
     if (policy.sync.direction !== 'auto') return `sync.direction is fixed to ${policy.sync.direction}: after the switch the old store would not follow the new one; set it to auto`
-    if (loop.lease === undefined) return 'this sync process no longer holds the lease'
     try {
       const lag = await loop.pendingAgeMs()
       if (lag > policy.cutover.maxLagMs) return `the sync is ${lag} ms behind the change stream (cutover.maxLagMs ${policy.cutover.maxLagMs})`

@@ -79,7 +79,7 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
   const status = async () => ({
     role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
     direction: { from: loop.source, to: loop.target }, state: state.kind,
-    cutover: { ...coordinator.describe(), ...await state.cutover.read().then(s => ({ state: s ?? null }), (err: Error) => ({ state: `unavailable: ${err.message}` })) },
+    cutover: { ...coordinator.describe(), state: await state.cutover.read().catch((err: Error) => `unavailable: ${err.message}`) },
     totals: loop.totals, progress: progress.snapshot(), lagSeconds: Object.fromEntries(loop.lag().map(l => [l.resourceType, l.seconds])),
     conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
     policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash, lastError: describeRejection(source.lastError) },
@@ -111,26 +111,24 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
 
   // Started: from here on the loop may take the lease.
   void loop.start()
-  // A reload, or a switch of the write authority, finishes the batch in hand and starts over.
+  // A reload, or a switch of the write authority, finishes the batch in hand and starts over. The
+  // new loop is in place at once (so a switch is followed once), and starts once the old one stopped.
   let rebuilding = Promise.resolve()
-  const rebuild = (why: string, authority: Side, always = false) => {
-    rebuilding = rebuilding.then(async () => {
-      if (!always && authority === loop.authority) return
-      const previous = loop
-      loop = build(source.current, authority)
-      const { source: from, target: to } = syncDirection(source.current.compiled.policy, authority)
-      log.info({ from, to }, `${why}; the sync restarts with it`)
-      await previous.stop()
-      void loop.start()
-    })
+  const rebuild = (why: string, authority: Side) => {
+    const previous = loop
+    loop = build(source.current, authority)
+    const { source: from, target: to } = syncDirection(source.current.compiled.policy, authority)
+    log.info({ from, to }, `${why}; the sync restarts with it`)
+    rebuilding = rebuilding.then(() => previous.stop()).then(() => { void loop.start() })
   }
-  source.on('applied', () => rebuild('policy reloaded', loop.authority, true))
+  source.on('applied', () => rebuild('policy reloaded', loop.authority))
   // The leader runs cutovers; every process follows a switch made by whichever process led it.
   const cutoverTimer = setInterval(() => {
     void (async () => {
       await coordinator.tick()
-      const inForce = (await state.cutover.read())?.authority
-      if (inForce !== undefined && inForce !== loop.authority) rebuild(`the write authority in force is ${inForce}`, inForce)
+      // A state store that lost the state (a Redis restarted without persistence) gets this loop's authority back, not the file's.
+      const inForce = (await state.cutover.read() ?? await state.cutover.initialize(loop.authority)).authority
+      if (inForce !== loop.authority) rebuild(`the write authority in force is ${inForce}`, inForce)
     })().catch((err: Error) => log.warn({ err: { message: err.message } }, 'cutover check failed; retrying'))
   }, CUTOVER_TICK_MS)
   // Only the leader publishes: a standby's status would hide the one doing the work.

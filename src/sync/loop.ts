@@ -543,14 +543,18 @@ export class SyncLoop {
       if (Date.now() > deadline) throw new Error('another sync process holds the lease; --once did not run')
       await this.#pause(500)
     }
+    const lease = this.#lease
     const summary = emptySummary()
+    // Renewed like a running sync's: a pass over a large store outlasts one lease period.
+    const renew = setInterval(() => void this.#renew(), this.#policy.sync.leaseTtlMs / 3)
     try {
       while (await this.drainChanges(summary) > 0) { /* until the stream is empty */ }
       await this.pass(summary)
       while (await this.drainChanges(summary) > 0) { /* writes during the pass */ }
       return { ...summary, differences: await this.differences() }
     } finally {
-      await this.#o.state.releaseLease(this.#lease)
+      clearInterval(renew)
+      await this.#o.state.releaseLease(lease) // a no-op if it was lost meanwhile
       this.#lease = undefined
     }
   }
