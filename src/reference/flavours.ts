@@ -1,6 +1,7 @@
 // Store flavours: switches that make the reference API behave like the stores a migration meets
 // (one normalizes durations, one drops a field it does not know, one orders lists its own way,
-// one lags), plus fault knobs. Settable at start and at runtime through POST /_flavour.
+// one lags, one does conditional writes), plus fault knobs. Settable at start and at runtime
+// through POST /_flavour.
 import { z } from 'zod'
 
 export const FlavourSchema = z.strictObject({
@@ -26,6 +27,12 @@ export const FlavourSchema = z.strictObject({
    * object never line up.
    */
   selfVersioning: z.boolean(),
+  /**
+   * The store does conditional requests (RFC 9110): answers with a body carry an `ETag` (a hash
+   * of that body), and item PUT and DELETE honour `If-Match` and `If-None-Match` (412 when one
+   * does not hold). Off, no ETag is sent and those headers are ignored.
+   */
+  etags: z.boolean(),
 })
 
 export type Flavour = z.infer<typeof FlavourSchema>
@@ -41,6 +48,7 @@ export const PLAIN_FLAVOUR: Flavour = Object.freeze({
   errorRate: 0,
   rateLimit: 0,
   selfVersioning: false,
+  etags: false,
 })
 
 const DURATION_KEYS: ReadonlySet<string> = new Set(['for', 'repeatInterval', 'groupWait', 'timeout'])

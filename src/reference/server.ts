@@ -9,6 +9,9 @@
 //   GET  /api/v1/tenants/:tenant/<collection>?cursor=&limit=   { items, nextCursor }
 //   POST /api/v1/tenants/:tenant/<collection>      201, a new server-assigned id
 //   GET | PUT | DELETE  .../<collection>/:id       read, upsert with a client id, delete (204)
+//
+// With the etags flavour, answers with a body carry an ETag, and item PUT and DELETE honour
+// If-Match and If-None-Match (412 Precondition Failed when one does not hold).
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -17,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Router from 'find-my-way'
 import { changeFlavour, PLAIN_FLAVOUR, shapeRead, shapeWrite, type Flavour } from './flavours.ts'
 import { encodeCursor, readPageRequest } from './pagination.ts'
+import { etagOf, failedPrecondition } from './preconditions.ts'
 import { TokenBucket } from './rate-limit.ts'
 import { COLLECTIONS, RESOURCE_TYPES, type ResourceType } from './resource-types.ts'
 import { seedStore, type SeedOptions } from './seed.ts'
@@ -35,6 +39,11 @@ export interface ReferenceApiOptions {
   seed?: SeedOptions
   /** Draws for errorRate and rejectWritesPercent, in [0, 1); default Math.random. */
   random?: () => number
+  /**
+   * For tests: awaited before each request is handled, to record what arrived or to make
+   * another write land at exactly that moment.
+   */
+  onRequest?: (req: IncomingMessage) => unknown
 }
 
 export interface ReferenceApi {
@@ -115,12 +124,13 @@ export async function startReferenceApi(options: ReferenceApiOptions = {}): Prom
     // An empty tenant or id (`/tenants//teams`) addresses nothing.
     const route: Route = found && Object.values(found.params).every(Boolean) ? found.store as Route : NOT_FOUND_ROUTE
     const exchange: Exchange = { req, params: found?.params ?? {}, query: found?.searchParams ?? {} }
-    if (!route.control) {
-      if (flavour.latencyMs > 0) await sleep(flavour.latencyMs)
-      const refused = fault()
-      if (refused) return send(res, refused)
-    }
-    send(res, await route.handle(exchange))
+    await options.onRequest?.(req)
+    if (route.control) return send(res, await route.handle(exchange))
+    if (flavour.latencyMs > 0) await sleep(flavour.latencyMs)
+    const refused = fault()
+    if (refused) return send(res, refused)
+    const reply = await route.handle(exchange)
+    send(res, flavour.etags && reply.status < 300 && reply.body !== undefined ? { ...reply, headers: { ...reply.headers, etag: etagOf(reply.body) } } : reply)
   }
 
   const server = createServer((req, res) => {
@@ -217,12 +227,15 @@ function buildRouter(api: Api) {
       async handle({ req, params }) {
         const read = await readWritable(req)
         if ('reply' in read) return read.reply
-        return ok(write(api, type, params['tenant']!, params['id']!, read.body))
+        const [tenant, id] = [params['tenant']!, params['id']!]
+        return preconditionReply(api, req, type, tenant, id) ?? ok(write(api, type, tenant, id, read.body))
       },
     })
     on(['DELETE'], `${collection}/:id`, {
-      handle({ params }) {
+      handle({ req, params }) {
         const [tenant, id] = [params['tenant']!, params['id']!]
+        const failed = preconditionReply(api, req, type, tenant, id)
+        if (failed) return failed
         if (!store.get(type, tenant, id)) return NOT_FOUND
         if (!api.rejectsWrite()) store.delete(type, tenant, id, { lagMs: api.flavour().lagMs })
         return { status: 204 }
@@ -240,6 +253,15 @@ function write(api: Api, type: ResourceType, tenant: string, id: string, body: R
     ? api.store.preview(type, tenant, id, shaped)
     : api.store.put(type, tenant, id, shaped, { lagMs: flavour.lagMs })
   return shapeRead(object, flavour)
+}
+
+/** 412 when the etags flavour is on and the write's If-Match / If-None-Match do not hold for the object now. */
+function preconditionReply(api: Api, req: IncomingMessage, type: ResourceType, tenant: string, id: string): Reply | undefined {
+  const flavour = api.flavour()
+  if (!flavour.etags) return undefined
+  const current = api.store.get(type, tenant, id)
+  const detail = failedPrecondition(req.headers, current && shapeRead(current, flavour))
+  return detail === undefined ? undefined : { status: 412, body: { error: 'precondition_failed', detail } }
 }
 
 function pageReply(items: unknown[], lastId: string | undefined, more: boolean, flavour: Flavour): Reply {

@@ -12,6 +12,19 @@ export interface Page {
   next: string | undefined
 }
 
+/** An object as read, with the store's strong ETag for it (undefined when it sent none). */
+export interface Tagged {
+  /** Undefined when the store says 404. */
+  doc: unknown
+  etag: string | undefined
+}
+
+/**
+ * What the target must still hold for a write to land: the object with this ETag (`If-Match`),
+ * or nothing (`If-None-Match: *`). A store where it does not hold answers 412.
+ */
+export type Precondition = { ifMatch: string } | { ifNoneMatch: '*' }
+
 export interface ResourceAdapter {
   readonly side: Side
   listTenants(): Promise<string[]>
@@ -19,9 +32,17 @@ export interface ResourceAdapter {
   listPage(resource: Resource, tenant: string, cursor: string | undefined, limit: number): Promise<Page>
   /** The object, or undefined when the store says 404. */
   get(resource: Resource, tenant: string, id: string): Promise<unknown>
-  put(resource: Resource, tenant: string, id: string, doc: unknown): Promise<void>
+  /**
+   * Optional: the object with its ETag, for conditional writes. An adapter without it (or
+   * without `conditionalWrites`) is written to unconditionally.
+   */
+  getTagged?(resource: Resource, tenant: string, id: string): Promise<Tagged>
+  /** True once the store has shown it does conditional writes: then writes carry a precondition. */
+  readonly conditionalWrites?: boolean
+  /** Throws PreconditionFailed when `precondition` does not hold. */
+  put(resource: Resource, tenant: string, id: string, doc: unknown, precondition?: Precondition): Promise<void>
   /** Deleting what is not there is success. */
-  delete(resource: Resource, tenant: string, id: string): Promise<void>
+  delete(resource: Resource, tenant: string, id: string, precondition?: Precondition): Promise<void>
   close(): Promise<void>
 }
 
@@ -31,6 +52,14 @@ export class SyncHttpError extends Error {
     super(`${side} answered ${status} to ${method} ${path}: ${body.slice(0, 200)}`)
     this.name = 'SyncHttpError'
     this.status = status
+  }
+}
+
+/** The store answered 412: the object is no longer what the sync read (someone else wrote it). */
+export class PreconditionFailed extends SyncHttpError {
+  constructor(side: Side, method: string, path: string, body: string) {
+    super(side, method, path, 412, body)
+    this.name = 'PreconditionFailed'
   }
 }
 
@@ -50,6 +79,7 @@ export class RestAdapter implements ResourceAdapter {
   #metrics: Metrics
   #timeoutMs: number
   #attributes: { upstream: Side, role: 'sync' }
+  #conditional = false
 
   constructor(side: Side, policy: Policy, throttle: Throttle, metrics: Metrics) {
     this.side = side
@@ -71,7 +101,7 @@ export class RestAdapter implements ResourceAdapter {
     let cursor: string | undefined
     do {
       const query = cursor === undefined ? '' : `?${t.cursorParam}=${encodeURIComponent(cursor)}`
-      const page = await this.#json('GET', `${t.list}${query}`)
+      const page = await this.#json(`${t.list}${query}`)
       const list = valueAt(page, items)
       if (!Array.isArray(list)) throw new Error(`${this.side}: the tenant list at ${t.list} has no array at ${t.items}`)
       for (const item of list) tenants.push(String(valueAt(item, id)))
@@ -85,7 +115,7 @@ export class RestAdapter implements ResourceAdapter {
     const params = new URLSearchParams({ [list.limitParam]: String(limit) })
     if (cursor !== undefined) params.set(list.cursorParam, cursor)
     const path = `${this.#fill(resource.collection, tenant)}?${params.toString()}`
-    const page = await this.#json('GET', path)
+    const page = await this.#json(path)
     const items = valueAt(page, parsePointer(list.items))
     if (!Array.isArray(items)) throw new Error(`${this.side}: ${path} has no item list at ${list.items}`)
     const idAt = parsePointer(resource.id)
@@ -95,16 +125,29 @@ export class RestAdapter implements ResourceAdapter {
     }
   }
 
+  /**
+   * Learned, not configured: true once any answer of this store (an item, a list page, a write)
+   * carried a strong ETag. Until then writes go unconditionally, as to a store without ETags.
+   */
+  get conditionalWrites(): boolean {
+    return this.#conditional
+  }
+
   async get(resource: Resource, tenant: string, id: string): Promise<unknown> {
-    return this.#json('GET', this.#fill(resource.item, tenant, id), undefined, true)
+    return (await this.getTagged(resource, tenant, id)).doc
   }
 
-  async put(resource: Resource, tenant: string, id: string, doc: unknown): Promise<void> {
-    await this.#json('PUT', this.#fill(resource.item, tenant, id), doc)
+  async getTagged(resource: Resource, tenant: string, id: string): Promise<Tagged> {
+    const { body, etag } = await this.#request('GET', this.#fill(resource.item, tenant, id), { notFoundIsAbsent: true })
+    return { doc: body, etag }
   }
 
-  async delete(resource: Resource, tenant: string, id: string): Promise<void> {
-    await this.#json('DELETE', this.#fill(resource.item, tenant, id), undefined, true)
+  async put(resource: Resource, tenant: string, id: string, doc: unknown, precondition?: Precondition): Promise<void> {
+    await this.#request('PUT', this.#fill(resource.item, tenant, id), { body: doc, precondition })
+  }
+
+  async delete(resource: Resource, tenant: string, id: string, precondition?: Precondition): Promise<void> {
+    await this.#request('DELETE', this.#fill(resource.item, tenant, id), { notFoundIsAbsent: true, precondition })
   }
 
   /** A path pattern with the tenant and the (last) id parameter filled in. */
@@ -117,15 +160,23 @@ export class RestAdapter implements ResourceAdapter {
     }).join('/')
   }
 
-  async #json(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown, notFoundIsAbsent = false): Promise<unknown> {
+  async #json(path: string): Promise<unknown> {
+    return (await this.#request('GET', path, {})).body
+  }
+
+  /** One exchange (429s waited out); the parsed body, and the answer's strong ETag if any. */
+  async #request(method: 'GET' | 'PUT' | 'DELETE', path: string, o: { body?: unknown, notFoundIsAbsent?: boolean, precondition?: Precondition | undefined }): Promise<{ body: unknown, etag: string | undefined }> {
+    const { body, precondition } = o
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
+    if (precondition && 'ifMatch' in precondition) headers['if-match'] = precondition.ifMatch
+    if (precondition && 'ifNoneMatch' in precondition) headers['if-none-match'] = precondition.ifNoneMatch
     for (;;) {
       await this.#throttle.acquire(method !== 'GET')
       const started = performance.now()
       let res
       try {
         res = await this.#pool.request({
-          method, path: this.#base + path,
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          method, path: this.#base + path, headers,
           body: body === undefined ? undefined : JSON.stringify(body),
           headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs,
         })
@@ -141,19 +192,30 @@ export class RestAdapter implements ResourceAdapter {
         await res.body.dump()
         continue
       }
-      if (notFoundIsAbsent && res.statusCode === 404) {
+      if (o.notFoundIsAbsent && res.statusCode === 404) {
         await res.body.dump()
-        return undefined
+        return { body: undefined, etag: undefined }
       }
+      if (res.statusCode === 412) throw new PreconditionFailed(this.side, method, path, await res.body.text())
       if (res.statusCode >= 300) throw new SyncHttpError(this.side, method, path, res.statusCode, await res.body.text())
+      const etag = strongEtag(res.headers['etag'])
+      if (etag !== undefined) this.#conditional = true
       const text = await res.body.text()
-      return text === '' ? undefined : JSON.parse(text)
+      return { body: text === '' ? undefined : JSON.parse(text), etag }
     }
   }
 
   async close(): Promise<void> {
     await this.#pool.close()
   }
+}
+
+/**
+ * A weak ETag (`W/"…"`) never satisfies If-Match (RFC 9110 §13.1.1 compares strongly), so only a
+ * strong one is kept; a repeated header counts as none.
+ */
+function strongEtag(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && value.startsWith('"') ? value : undefined
 }
 
 function cursorOf(value: unknown): string | undefined {

@@ -11,7 +11,7 @@ import { canonicalHash, compilePlan, type ComparePlan } from '../parity/compare.
 import { parsePointer, valueAt } from '../parity/pointer.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import { isTenantScoped, RestAdapter, type ResourceAdapter } from './adapter.ts'
+import { isTenantScoped, PreconditionFailed, RestAdapter, type Precondition, type ResourceAdapter } from './adapter.ts'
 import { decodeApplied, encodeApplied, type AppliedRecord } from './applied.ts'
 import { decide, type KeyFacts, type SyncOp } from './decide.ts'
 import { syncKey, type ChangeEvent, type Lease, type StateStore, type SyncKey } from './state-store.ts'
@@ -22,6 +22,8 @@ const CHANGE_POLL_MS = 100
 const STATE_RETRY_MS = 1000
 /** Latest change time per key, for the watermark rule; older entries are forgotten first. */
 const RECENT_CHANGES_MAX = 100_000
+/** Writes of one key tried in a row while the target answers 412 (someone else keeps writing it). */
+const PRECONDITION_ATTEMPTS = 3
 
 export interface PassSummary {
   scanned: number
@@ -410,7 +412,7 @@ export class SyncLoop {
     const [applied, tombstones] = await this.#keyState(keys)
     await this.#fence()
     await this.#applyAll(resource, tenant, items.map((item, i) => ({
-      id: item.id, key: keys[i]!, source: item.doc, target: targetIndex.get(item.id), readAt,
+      id: item.id, key: keys[i]!, source: item.doc, target: targetIndex.get(item.id), targetEtag: undefined, readAt,
       applied: applied.get(keys[i]!), tombstoneAt: tombstones.get(keys[i]!),
     })), summary)
   }
@@ -421,8 +423,7 @@ export class SyncLoop {
     const [applied, tombstones] = await this.#keyState(keys)
     await this.#fence()
     const items = await pMap(ids, async (id, i) => {
-      const { source, target } = await this.#readKey(resource, tenant, id)
-      return { id, key: keys[i]!, source, target, readAt: undefined, applied: applied.get(keys[i]!), tombstoneAt: tombstones.get(keys[i]!) }
+      return { id, key: keys[i]!, ...await this.#readKey(resource, tenant, id), readAt: undefined, applied: applied.get(keys[i]!), tombstoneAt: tombstones.get(keys[i]!) }
     }, { concurrency: this.#policy.sync.concurrency })
     await this.#applyAll(resource, tenant, items, summary)
   }
@@ -432,13 +433,29 @@ export class SyncLoop {
     return [new Map([...applied].map(([key, text]) => [key, decodeApplied(text)])), tombstones]
   }
 
-  /** Both sides' objects of one key, as they are now. */
-  async #readKey(resource: Resource, tenant: string, id: string): Promise<{ source: unknown, target: unknown }> {
-    const [source, target] = await Promise.all([
+  /** Both sides' objects of one key, as they are now, and the target's ETag when it has one. */
+  async #readKey(resource: Resource, tenant: string, id: string): Promise<{ source: unknown, target: unknown, targetEtag: string | undefined }> {
+    const target = this.#adapters[this.target]
+    const [source, tagged] = await Promise.all([
       this.#adapters[this.source].get(resource, tenant, id),
-      this.#adapters[this.target].get(resource, tenant, id),
+      target.getTagged ? target.getTagged(resource, tenant, id) : target.get(resource, tenant, id).then(doc => ({ doc, etag: undefined })),
     ])
-    return { source, target }
+    return { source, target: tagged.doc, targetEtag: tagged.etag }
+  }
+
+  /** `item` with both sides read again by key (read now, so no watermark applies). */
+  async #reread(resource: Resource, tenant: string, item: ApplyInput): Promise<ApplyInput> {
+    return { ...item, ...await this.#readKey(resource, tenant, item.id), readAt: undefined }
+  }
+
+  /**
+   * What the target must still hold for the sync's write to land, on a store that does
+   * conditional writes: the object as read (its ETag), or nothing.
+   */
+  #precondition(item: ApplyInput): Precondition | undefined {
+    if (this.#adapters[this.target].conditionalWrites !== true) return undefined
+    if (item.target === undefined) return { ifNoneMatch: '*' }
+    return item.targetEtag === undefined ? undefined : { ifMatch: item.targetEtag }
   }
 
   async #applyAll(resource: Resource, tenant: string, items: Array<ApplyInput>, summary: PassSummary): Promise<void> {
@@ -466,8 +483,14 @@ export class SyncLoop {
     ])
   }
 
-  /** Applies one key; `after` is what the state store should then say about it (nothing for a skip). */
-  async #applyOne(resource: Resource, tenant: string, item: ApplyInput): Promise<{ op: SyncOp, conflict: boolean, after?: { applied: AppliedRecord | undefined, tombstone: number | undefined } }> {
+  /**
+   * Applies one key; `after` is what the state store should then say about it (nothing for a
+   * skip). On a target that does conditional writes, a write carries the target's ETag (or asks
+   * for absence); a 412 means someone wrote the target since it was read: both sides are read
+   * again and decided again (now a conflict the authority wins), `PRECONDITION_ATTEMPTS` times
+   * at most, then it is an error a later pass retries.
+   */
+  async #applyOne(resource: Resource, tenant: string, item: ApplyInput, attempt = 1): Promise<{ op: SyncOp, conflict: boolean, after?: { applied: AppliedRecord | undefined, tombstone: number | undefined } }> {
     const plan = this.#plans.get(resource.type)!
     const version = resource.version === undefined ? undefined : parsePointer(resource.version)
     const versionOf = (doc: unknown) => {
@@ -482,11 +505,28 @@ export class SyncLoop {
       changedAt: this.#recentChanges.get(item.key), readAt: item.readAt,
     }
     const decision = decide(facts)
-    if (decision.op === 'reread') return this.#applyOne(resource, tenant, { ...item, ...await this.#readKey(resource, tenant, item.id), readAt: undefined })
+    if (decision.op === 'reread') return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt)
     const { metrics } = this.#o
-    if (decision.op === 'upsert' || decision.op === 'delete') await this.#fence()
-    if (decision.op === 'upsert') await this.#adapters[this.target].put(resource, tenant, item.id, item.source)
-    if (decision.op === 'delete') await this.#adapters[this.target].delete(resource, tenant, item.id)
+    const target = this.#adapters[this.target]
+    if (decision.op === 'upsert' || decision.op === 'delete') {
+      // A page carries no ETag: an object there is read by key first, so the write can carry one.
+      if (item.readAt !== undefined && item.target !== undefined && target.conditionalWrites === true) {
+        return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt)
+      }
+      await this.#fence()
+      const precondition = this.#precondition(item)
+      try {
+        if (decision.op === 'upsert') await target.put(resource, tenant, item.id, item.source, precondition)
+        else await target.delete(resource, tenant, item.id, precondition)
+      } catch (err) {
+        if (!(err instanceof PreconditionFailed)) throw err
+        if (attempt >= PRECONDITION_ATTEMPTS) {
+          throw new Error(`the ${this.target} store's object changed between the sync's read and its write ${attempt} times in a row (412 Precondition Failed)`)
+        }
+        this.#o.log.info({ key: item.key.replaceAll('\u0000', '/'), attempt }, `the ${this.target} store's object changed since the sync read it (412); reading both sides again`)
+        return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt + 1)
+      }
+    }
     if (decision.conflict) {
       metrics.syncConflicts.add(1, { resource_type: resource.type, winner: this.source })
       const entry = {
@@ -596,6 +636,8 @@ interface ApplyInput {
   key: SyncKey
   source: unknown
   target: unknown
+  /** The target's strong ETag, when it was read by key from a store that sends them. */
+  targetEtag: string | undefined
   readAt: number | undefined
   applied: AppliedRecord | undefined
   tombstoneAt: number | undefined

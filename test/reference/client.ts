@@ -25,8 +25,8 @@ export async function startApi(t: { teardown(fn: () => unknown): void }, options
 }
 
 /** Sends `body` as JSON (a string is sent as it is) and reads the answer's JSON as `T`. */
-export async function call<T = StoredObject>(api: ReferenceApi, method: string, path: string, body?: unknown): Promise<Answer<T>> {
-  const res = await fetch(api.url + path, { method, body: typeof body === 'string' || body === undefined ? body : JSON.stringify(body) })
+export async function call<T = StoredObject>(api: ReferenceApi, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer<T>> {
+  const res = await fetch(api.url + path, { method, headers, body: typeof body === 'string' || body === undefined ? body : JSON.stringify(body) })
   const text = await res.text()
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers }
 }

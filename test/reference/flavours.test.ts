@@ -161,3 +161,51 @@ t.test('POST /_flavour switches flavours at runtime; GET /_flavour shows the one
   t.throws(() => api.setFlavour({ rejectWritesPercent: 101 }), { message: /invalid reference API flavour: rejectWritesPercent/ })
   await t.rejects(startReferenceApi({ flavour: { rateLimit: -1 } }), { message: /rateLimit/ })
 })
+
+t.test('etags: answers carry an ETag, and PUT and DELETE honour If-Match and If-None-Match', async t => {
+  const api = await startApi(t, { seed: { tenants: ['acme'], perType: 1 }, flavour: { etags: true } })
+  const created = await call(api, 'PUT', RULE, { name: 'cpu' }, { 'if-none-match': '*' })
+  t.equal(created.status, 200, 'If-None-Match: * creates what is not there')
+  const tag = created.headers.get('etag')!
+  t.match(tag, /^"[\w-]{22}"$/, 'a strong ETag')
+  const read = await call(api, 'GET', RULE)
+  t.equal(read.headers.get('etag'), tag, 'a read answers the ETag the write did')
+  t.equal((await fetch(api.url + RULE, { method: 'HEAD' })).headers.get('etag'), tag)
+  t.ok((await call(api, 'GET', '/api/v1/tenants/acme/alert-rules')).headers.get('etag'), 'so does a list page')
+
+  const refused = async (method: string, headers: Record<string, string>, why: RegExp) => {
+    const answer = await call<Problem>(api, method, RULE, method === 'PUT' ? { name: 'refused' } : undefined, headers)
+    t.match([answer.status, answer.body], [412, { error: 'precondition_failed', detail: why }], `${method} ${JSON.stringify(headers)}`)
+    t.equal(answer.headers.get('etag'), null)
+  }
+  await refused('PUT', { 'if-none-match': '*' }, /^If-None-Match: \* but the object exists$/)
+  await refused('PUT', { 'if-none-match': `"other", ${tag}` }, /but the object's ETag is/)
+  await refused('PUT', { 'if-none-match': `W/${tag}` }, /If-None-Match/)
+  await refused('PUT', { 'if-match': '"stale"' }, new RegExp(`^If-Match: "stale" but the object's ETag is ${tag}$`))
+  await refused('PUT', { 'if-match': `W/${tag}` }, /If-Match/)
+  await refused('DELETE', { 'if-match': '"stale"' }, /If-Match/)
+  await refused('DELETE', { 'if-none-match': '*' }, /If-None-Match/)
+  t.match(api.store.get('alert-rule', 'acme', 'r1'), { name: 'cpu', version: 1 }, 'a refused write changes nothing')
+
+  const updated = await call(api, 'PUT', RULE, { name: 'cpu 2' }, { 'if-match': `"other", ${tag}` })
+  t.equal(updated.status, 200, 'If-Match with the current ETag among its list writes')
+  t.not(updated.headers.get('etag'), tag, 'a new representation, a new ETag')
+  t.equal((await call(api, 'PUT', RULE, { name: 'cpu 3' }, { 'if-none-match': '"other"', 'if-match': '*' })).status, 200)
+  t.equal((await call(api, 'DELETE', RULE, undefined, { 'if-match': (await call(api, 'GET', RULE)).headers.get('etag')! })).status, 204)
+  await refused('PUT', { 'if-match': '*' }, /^If-Match: \* but there is no such object$/)
+  await refused('DELETE', { 'if-match': tag }, /no such object/)
+  t.equal((await call(api, 'DELETE', RULE)).status, 404, 'without preconditions, deleting what is gone is still a 404')
+  t.equal((await call(api, 'GET', RULE)).headers.get('etag'), null, 'a 404 has no ETag')
+  t.equal((await call(api, 'GET', '/healthz')).headers.get('etag'), null, 'nor does a probe')
+})
+
+t.test('without etags no ETag is sent and preconditions are ignored; a hook sees each request first', async t => {
+  const seen: string[] = []
+  const api = await startApi(t, { onRequest: req => { seen.push(`${req.method} ${req.url} ${req.headers['if-match']}`) } })
+  const created = await call(api, 'PUT', RULE, { name: 'cpu' }, { 'if-match': '"stale"' })
+  t.same([created.status, created.headers.get('etag')], [200, null])
+  t.equal((await call(api, 'PUT', RULE, { name: 'cpu' }, { 'if-none-match': '*' })).status, 200)
+  t.equal((await call(api, 'DELETE', RULE, undefined, { 'if-match': '"stale"' })).status, 204)
+  t.equal(seen[0], `PUT ${RULE} "stale"`)
+  t.equal(seen.length, 3)
+})

@@ -63,7 +63,7 @@ t.test('a key that fails to apply is counted and logged; the pass carries on and
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())
   const real = { old: new RestAdapter('old', policy, new Throttle(1000), metrics), new: new RestAdapter('new', policy, new Throttle(1000), metrics) }
-  const failing: ResourceAdapter = Object.assign(Object.create(real.new) as ResourceAdapter, {
+  const failing: ResourceAdapter = {
     side: 'new' as const,
     put: async (resource: Parameters<ResourceAdapter['put']>[0], tenant: string, id: string, doc: unknown) => {
       if (id.endsWith('0003')) throw new Error('injected failure')
@@ -71,7 +71,7 @@ t.test('a key that fails to apply is counted and logged; the pass carries on and
     },
     listPage: real.new.listPage.bind(real.new), get: real.new.get.bind(real.new), delete: real.new.delete.bind(real.new),
     listTenants: real.new.listTenants.bind(real.new), close: real.new.close.bind(real.new),
-  })
+  }
   const loop = await loopFor(t, f.policyFile, state, { old: real.old, new: failing }, log)
   const r = await loop.runOnce(1000)
   t.match(r, { errors: 2, upserted: 8, differences: 2 })
