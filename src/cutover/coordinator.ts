@@ -61,7 +61,9 @@ export class CutoverCoordinator {
       return
     }
     const request = await store.pendingRequest()
-    if (request && (request.fileAuthority !== policy.authority || request.to === state.authority)) await store.request(undefined)
+    // A command stands until the file's authority is edited (even once carried out: dropping it
+    // then would make the file win and cut straight back). A request from before the edit is stale.
+    if (request && request.fileAuthority !== policy.authority) await store.request(undefined)
     const to = desiredAuthority(policy.authority, request)
     if (to === state.authority) return
     if (Date.now() < (this.#retryAt.get(to) ?? 0)) return

@@ -124,9 +124,16 @@ export class WriteGate implements WriteRouter {
   async #poll(): Promise<void> {
     let state: CutoverState | undefined
     try {
+      const found = await this.#o.store.checkIn(this.#o.replica)
+      if (found === undefined && this.#state !== undefined && this.#state.phase !== 'steady') {
+        // Lost in the middle of a cutover: its outcome is not this replica's to guess. Writes wait
+        // or stop as when the store is unreachable; the sync leader puts the state back.
+        this.#settle()
+        return
+      }
       // A store that lost the state (a Redis restarted without persistence) gets the authority this
       // replica last confirmed, not the file's: the file may still say what it said before a command.
-      state = await this.#o.store.checkIn(this.#o.replica) ?? await this.#o.store.initialize(this.#state?.authority ?? this.#o.fileAuthority())
+      state = found ?? await this.#o.store.initialize(this.#state?.authority ?? this.#o.fileAuthority())
     } catch (err) {
       if (!this.#unreachable) this.#o.log.warn({ err: { message: (err as Error).message } }, 'cannot read the write authority from the state store; writes continue to the last one confirmed, for cutover.staleViewMs')
       this.#unreachable = true

@@ -175,19 +175,22 @@ t.test('a hold that a stopped coordinator left behind is aborted once its deadli
   t.match(await broken.store.read(), { phase: 'steady', lastAbort: { id: '(unknown)' } }, 'and one without a run is aborted')
 })
 
-t.test('a command wins over the file until the file is edited; one that asks for what is in force is cleared', async t => {
+t.test('a command wins over the file until the file is edited, also once carried out; then the file wins again', async t => {
   const { store, coordinator, setPolicy } = setup(t)
   await steadyOld(store)
   setPolicy({ authority: 'old' })
   await store.request({ to: 'new', fileAuthority: 'old', at: Date.now() })
   await coordinator.tick()
-  t.match(await store.read(), { authority: 'new', lastSwitch: { to: 'new' } })
+  t.match(await store.read(), { epoch: 2, authority: 'new', lastSwitch: { to: 'new' } })
   await coordinator.tick()
-  t.equal(await store.pendingRequest(), undefined, 'done: the request is cleared')
-  await store.request({ to: 'old', fileAuthority: 'new', at: Date.now() })
+  t.match(await store.read(), { epoch: 2, authority: 'new' }, 'no cutover back to the file\'s old: the command still stands')
+  t.match(await store.pendingRequest(), { to: 'new' })
+  setPolicy({ authority: 'new' })
   await coordinator.tick()
-  t.equal(await store.pendingRequest(), undefined, 'the file was edited since: the request is stale')
-  t.match(await store.read(), { authority: 'old', lastSwitch: { to: 'old' } }, 'and the file is what runs')
+  setPolicy({ authority: 'old' })
+  await coordinator.tick()
+  t.equal(await store.pendingRequest(), undefined, 'the file was edited since: the request is stale and dropped')
+  t.match(await store.read(), { epoch: 3, authority: 'old', lastSwitch: { to: 'old' } }, 'and the file is what runs')
 })
 
 t.test('an abort that cannot be recorded is logged; the run expires at its deadline', async t => {

@@ -10,9 +10,11 @@ import { Metrics } from '../../src/telemetry/metrics.ts'
 /** A store that can be made unreachable. */
 class FlakyStore extends MemoryCutoverStore {
   down = false
+  /** As after a Redis restart without persistence: the state is gone. */
+  lost = false
   override async checkIn(replica: string) {
     if (this.down) throw new Error('connection refused')
-    return super.checkIn(replica)
+    return this.lost ? undefined : super.checkIn(replica)
   }
 
   override async initialize(authority: 'old' | 'new') {
@@ -199,4 +201,22 @@ t.test('a replica whose file says new while the fleet still writes to old says t
   await store.initialize('new')
   await gate.start()
   t.match(gate.describe(), { effective: 'new', desired: 'old', pending: /cutover pending: the policy file says old, writes still go to new/ })
+})
+
+t.test('a state lost mid-cutover is not guessed at: writes wait; a state lost when steady comes back as the authority last confirmed', async t => {
+  const mid = setup(t)
+  await mid.gate.start()
+  await mid.hold()
+  mid.store.lost = true
+  await mid.gate.poll()
+  t.ok(mid.gate.admit() instanceof Promise, 'still held: the run may have switched or not')
+
+  const steady = setup(t)
+  await steady.gate.start()
+  await steady.finish('new')
+  let put: string | undefined
+  steady.store.lost = true
+  steady.store.initialize = async authority => { put = authority; steady.store.lost = false; return { epoch: 1, authority, phase: 'steady' } }
+  await steady.gate.poll()
+  t.equal(put, 'new', 'put back as new, although the file says old')
 })
