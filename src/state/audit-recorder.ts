@@ -29,10 +29,6 @@ export class AuditRecorder {
     this.#clock = o.clock ?? Date.now
   }
 
-  get audit(): AuditLog {
-    return this.#o.audit
-  }
-
   /**
    * Appends an entry and returns at once: the caller never waits for the store (a cutover's hold
    * must not), and never sees it fail. Entries are sent in call order.
