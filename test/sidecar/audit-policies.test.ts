@@ -42,6 +42,7 @@ t.test('generations applied before the log is open are recorded once it is, then
     { subject: /^generation 2 /, reason: `${file} changed`, detail: { generation: 2 } },
     { subject: /^generation 3 /, reason: `${file} changed` },
   ])
+  await source.close() // its last good copy is written before the test directory goes
 })
 
 t.test('a start from the last good copy is recorded as persisted', async t => {
@@ -56,4 +57,5 @@ t.test('a start from the last good copy is recorded as persisted', async t => {
   const audit = new MemoryAuditLog()
   followPolicies(source)(new AuditRecorder({ audit, role: 'sync', replica: 's1', conditions: new ConditionLog(captureLog().log) }))
   t.match(audit.entries, [{ reason: `${file} is invalid; the last good copy (persisted) serves until it is fixed`, detail: { origin: 'persisted' } }])
+  await source.close()
 })
