@@ -26,6 +26,8 @@ t.test('a cutover through dualread cutover shows up in dualread history with its
   const e = await startEmbedded(t, f)
   t.match(await status(e.proxy.adminUrl), { migration: { name: 'default', phase: 'fallback', reason: /old serves every read; new serves those of 1 rule\(s\) when old fails/ } })
   t.match(await runCli('cutover', '--to', 'new', '--admin', e.proxy.adminUrl), { code: 0 })
+  t.match(await status(e.proxy.adminUrl), { migration: { phase: 'writes-on-new', reason: /writes go to new; 1 rule\(s\) still read old/ } })
+  t.match(await status(e.sync.adminUrl), { migration: { phase: 'writes-on-new' } })
 
   const table = await runCli('history', '--admin', e.proxy.adminUrl)
   t.equal(table.code, 0)
@@ -37,15 +39,15 @@ t.test('a cutover through dualread cutover shows up in dualread history with its
 
   const json = await runCli('history', '--admin', e.sync.adminUrl, '--json')
   const entries = JSON.parse(json.out) as AuditEntry[]
-  t.equal(entries[0]!.event, 'cutover-switched', 'newest first')
-  const run = entries[0]!.detail['run']
+  t.ok(entries.every((x, i) => i === 0 || x.at <= entries[i - 1]!.at), 'newest first')
+  // The run that moved writes to new (the coordinator may already be on its way back: see the report).
+  const switched = entries.findLast(x => x.event === 'cutover-switched')!
+  const run = switched.detail['run']
   t.same(entries.filter(x => x.detail['run'] === run).map(x => x.detail['step'] ?? x.event).reverse(),
     ['precheck', 'catch-up', 'hold', 'drain', 'switch', 'cutover-switched'], 'one run, step by step, in order')
-  t.match(entries[0], { role: 'sync', replica: /:\d+:/, detail: { from: 'old', to: 'new', epoch: 2, trigger: 'command', holdMs: Number } })
+  t.match(switched, { role: 'sync', replica: /:\d+:/, detail: { from: 'old', to: 'new', epoch: 2, trigger: 'command', holdMs: Number } })
   t.ok(entries.every(x => !Number.isNaN(Date.parse(x.at))), 'each with its time')
 
-  t.match(await status(e.proxy.adminUrl), { migration: { phase: 'writes-on-new', reason: /writes go to new; 1 rule\(s\) still read old/ } })
-  t.match(await status(e.sync.adminUrl), { migration: { phase: 'writes-on-new' } })
   t.equal(JSON.parse((await runCli('history', '--admin', e.proxy.adminUrl, '--json', '--limit', '2')).out).length, 2, '--limit')
 })
 
@@ -133,4 +135,15 @@ t.test('with Redis gone, a rollback and a reload still succeed; the lost entries
 
 t.test('the table says when nothing is recorded yet', async t => {
   t.equal(renderHistory({ backend: 'redis', entries: [] }), 'history, newest first (entries: 0); shared by every proxy and sync process of the migration (redis)\nnothing recorded yet\n')
+})
+
+t.test('a sync process started while Redis is unreachable serves /status from the policy and says /history is unavailable', async t => {
+  const dir = t.testdir()
+  const f = await startSyncFixture(t, dir)
+  const { refusedPort } = await import('../helpers/upstream.ts')
+  f.writePolicy({ state: `redis://127.0.0.1:${await refusedPort()}` })
+  const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: dir, log: captureLog().log, admin: '127.0.0.1:0' })
+  t.teardown(() => sync.stop())
+  t.match(await status(sync.adminUrl), { direction: { from: 'old', to: 'new' }, migration: { phase: 'fallback' } }, 'the authority the policy names, until the store can say')
+  t.match(await runCli('history', '--admin', sync.adminUrl), { code: 1, out: /the admin server answered 503: cannot read the audit log: audit log in redis: cannot read it/ })
 })

@@ -22,6 +22,8 @@ t.test('dualread cutover moves writes to new and back, from a proxy or a sync ad
   const refused = await fetch(`${e.proxy.adminUrl}/cutover`, { method: 'POST', body: '{"to":"sideways"}' })
   t.equal(refused.status, 400)
   t.match(await refused.json(), { detail: /expected a JSON body \{"to":"new"\}/ })
+  const garbled = await fetch(`${e.proxy.adminUrl}/cutover`, { method: 'POST', body: 'to new please' })
+  t.equal(garbled.status, 400, 'a body that is not JSON is a bad request too')
 })
 
 t.test('a refused cutover, and one nobody runs, end with exit 1 and say why', async t => {

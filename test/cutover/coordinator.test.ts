@@ -217,6 +217,7 @@ t.test('the audit log records every step of a run, its switch, its abort and a r
   t.ok(audit.entries.every(e => e.detail['run'] === run && e.subject.startsWith(`run ${run}: `)), 'every entry names the run, the precheck and catch-up too')
   t.match(audit.entries[0], { role: 'sync', replica: 'sync-1', subject: `run ${run}: old → new`, reason: /writes go to new \(epoch 2, held \d+ ms\); the sync now runs new → old/, detail: { from: 'old', to: 'new', epoch: 2, trigger: 'file' } })
   t.match(audit.entries.at(-1), { reason: 'the policy file says authority: new' })
+  t.equal(ran.coordinator.step, 'idle', 'and the coordinator is idle again')
 
   const aborted = new MemoryAuditLog()
   const failing = setup(t, { differing: 2 }, {}, aborted)

@@ -110,3 +110,14 @@ t.test('an offset the file store did not hand out is an error, not an empty read
   const { store } = await openFresh(t)
   await t.rejects(store.readChanges('1700000000000-0', 10), { message: /change offset "1700000000000-0" is not one of .*state\.json/ })
 })
+
+t.test('the write authority after a switch survives a restart', async t => {
+  const dir = t.testdir()
+  const store = await FileStateStore.open(dir)
+  const steady = await store.cutover.initialize('old')
+  t.ok(await store.cutover.transition(steady, { epoch: 2, authority: 'new', phase: 'steady' }))
+  await store.close()
+  const again = await FileStateStore.open(dir)
+  t.match(await again.cutover.read(), { epoch: 2, authority: 'new', phase: 'steady' }, 'a restart never forgets a switch')
+  await again.close()
+})
