@@ -1,5 +1,5 @@
-// The admin port: health, readiness, Prometheus metrics, JSON status, the /ui dashboard and the
-// rollback override. Loopback by default; bound anywhere else it requires
+// The admin port: health, readiness, Prometheus metrics, JSON status, the /ui dashboard, the
+// migration's history and the rollback override. Loopback by default; bound anywhere else it requires
 // `Authorization: Bearer $DUALREAD_ADMIN_TOKEN` (except /healthz and /readyz, which kubelet probes
 // call without credentials, and /ui, a static page that asks for the token before it reads /status).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -10,8 +10,11 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { OverrideChange } from '../rollback/overrides.ts'
 import type { Side } from '../policy/schema.ts'
+import { AUDIT_LOG_LIMIT, type AuditEntry } from '../state/audit-log.ts'
 
 const MAX_BODY_BYTES = 16 * 1024
+/** Entries GET /history returns without `?limit=`. */
+export const DEFAULT_HISTORY_LIMIT = 100
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ui'])
 const UI_PAGE = readFileSync(new URL('./ui.html', import.meta.url))
 /** The page is self-contained: its own inline script and style, data from this origin only. */
@@ -25,12 +28,20 @@ const UI_HEADERS = {
 export interface AdminHandlers {
   ready(): Promise<{ ready: boolean, detail: Record<string, unknown> }>
   status(): Record<string, unknown> | Promise<Record<string, unknown>>
+  /** The newest `limit` entries of the audit log, newest first (GET /history); rejects when its store is unreachable. */
+  history(limit: number): Promise<HistoryReport>
   /** Validates and applies a rollback change; returns why it was refused (400 invalid, 503 the shared store is down). Proxies only. */
   rollback?: (change: OverrideChange) => Promise<RollbackRefusal | undefined>
   /** Where the write cutover stands (GET /cutover); absent without state shared with a sync. */
   cutover?: () => Promise<unknown>
   /** Asks for a write cutover to `to` (POST /cutover). */
   requestCutover?: (to: Side) => Promise<unknown>
+}
+
+export interface HistoryReport {
+  /** Where the log lives: shared by the migration (redis), a state file, or this process only (memory). */
+  backend: 'redis' | 'file' | 'memory'
+  entries: AuditEntry[]
 }
 
 export interface RollbackRefusal {
@@ -81,6 +92,7 @@ export function createAdminServer(host: string, options: AdminOptions): Server {
 
 async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions, expected: Buffer | undefined): Promise<void> {
   const path = req.url!.split('?')[0]!
+  const query = req.url!.slice(path.length + 1)
   if (expected && !OPEN_PATHS.has(path)) {
     const given = Buffer.from(String(req.headers.authorization ?? ''))
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
@@ -108,6 +120,19 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions
     case 'GET /status':
       json(res, 200, await o.handlers.status())
       return
+    case 'GET /history': {
+      const limit = Number(new URLSearchParams(query).get('limit') ?? DEFAULT_HISTORY_LIMIT)
+      if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_LOG_LIMIT) {
+        json(res, 400, { error: 'bad_request', detail: `limit must be a whole number from 1 to ${AUDIT_LOG_LIMIT}` })
+        return
+      }
+      try {
+        json(res, 200, await o.handlers.history(limit))
+      } catch (err) {
+        json(res, 503, { error: 'unavailable', detail: `cannot read the audit log: ${(err as Error).message}; retry once the state store answers` })
+      }
+      return
+    }
     case o.handlers.rollback && 'POST /rollback': {
       const change = parseChange(await readBody(req))
       if (typeof change === 'string') { json(res, 400, { error: 'bad_request', detail: change }); return }
@@ -126,7 +151,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions
       return
     }
     default:
-      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status /ui /cutover, POST /rollback, POST /cutover' })
+      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status /history /ui /cutover, POST /rollback, POST /cutover' })
   }
 }
 

@@ -10,9 +10,10 @@ import { formatProblem } from '../policy/problems.ts'
 import { PolicyLoadError } from '../policy/source.ts'
 import { DEFAULT_STATE_DIR, startProxySidecar } from '../sidecar/proxy-sidecar.ts'
 import { DEFAULT_SYNC_ADMIN, startSyncProcess, syncOnce } from '../sidecar/sync-process.ts'
-import { AdminConfigError } from '../admin/server.ts'
+import { AdminConfigError, DEFAULT_HISTORY_LIMIT, type HistoryReport } from '../admin/server.ts'
 import { createLogger } from '../telemetry/logger.ts'
 import { renderParity, type ParityStatus } from './parity-table.ts'
+import { renderHistory } from './history-table.ts'
 import { startDemo } from '../demo/demo.ts'
 import type { CutoverReport } from '../cutover/request.ts'
 import type { Side } from '../policy/schema.ts'
@@ -151,6 +152,27 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
           return
         }
         io.out(renderParity(await res.json() as ParityStatus))
+      } catch (err) {
+        io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
+        process.exitCode = 1
+      }
+    })
+
+  program.command('history')
+    .description('the migration\'s record: policy generations, rollbacks, gate trips and cutover steps, newest first')
+    .option('--admin <url>', 'admin URL of a running proxy or sync', 'http://127.0.0.1:9090')
+    .option('--limit <n>', 'how many entries', String(DEFAULT_HISTORY_LIMIT))
+    .option('--json', 'the entries as JSON, newest first')
+    .action(async (opts: { admin: string, limit: string, json?: boolean }) => {
+      try {
+        const res = await fetch(new URL(`/history?limit=${encodeURIComponent(opts.limit)}`, opts.admin), { headers: authHeader() })
+        if (!res.ok) {
+          io.err(`the admin server answered ${res.status}: ${(await res.json() as { detail: string }).detail}\n`)
+          process.exitCode = 1
+          return
+        }
+        const report = await res.json() as HistoryReport
+        io.out(opts.json ? `${JSON.stringify(report.entries, null, 2)}\n` : renderHistory(report))
       } catch (err) {
         io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
         process.exitCode = 1

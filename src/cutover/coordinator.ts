@@ -8,6 +8,8 @@ import type { StateStore } from '../sync/state-store.ts'
 import { emptySummary, type SyncLoop } from '../sync/loop.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import type { AuditRecorder } from '../state/audit-recorder.ts'
+import type { AuditEntry, AuditEvent } from '../state/audit-log.ts'
 import { desiredAuthority, type ConfirmPhase, type CutoverRun, type CutoverState } from './state.ts'
 
 const CONFIRM_POLL_MS = 20
@@ -28,6 +30,8 @@ export interface CoordinatorOptions {
   metrics: Metrics
   /** Called after a switch: the sync must now run from the new authority. */
   onSwitched: (state: CutoverState) => void
+  /** Where each step, switch, abort and refusal is recorded (`dualread history`); never waited for. */
+  audit?: AuditRecorder
 }
 
 class Abort extends Error {}
@@ -83,24 +87,29 @@ export class CutoverCoordinator {
     const loop = this.#o.loop()
     const from = state.authority
     const summary = emptySummary()
+    // Named from the start, so the audit log ties the precheck and catch-up to the run they lead to.
+    const id = randomUUID().slice(0, 8)
+    const note = (step: CutoverStep, reason: string) => this.#note('cutover-step', `run ${id}: ${step} ${from} → ${to}`, reason, { run: id, step, from, to, trigger })
     this.#step = 'precheck'
+    note('precheck', trigger === 'command' ? 'asked by dualread cutover' : `the policy file says authority: ${to}`)
     const refusal = await this.#precheck(policy, loop, to)
     if (refusal) {
-      await this.#refuse(state, to, refusal)
+      await this.#refuse(state, to, refusal, id)
       return
     }
     // Writes that bypassed the proxy reach the future authority before the direction reverses.
     this.#step = 'catch-up'
+    note('catch-up', 'a full pass copies what the change stream may have missed')
     log.info({ from, to, trigger }, `cutover to ${to}: copying what the change stream may have missed (a full pass) before holding writes`)
     try {
       await loop.pass(summary)
     } catch (err) {
-      await this.#refuse(state, to, `the catch-up pass failed: ${(err as Error).message}`)
+      await this.#refuse(state, to, `the catch-up pass failed: ${(err as Error).message}`, id)
       return
     }
     const { maxHoldMs, lookBackMs } = policy.cutover
     const startedAt = await store.now()
-    const run: CutoverRun = { id: randomUUID().slice(0, 8), from, to, startedAt, deadline: startedAt + maxHoldMs, trigger }
+    const run: CutoverRun = { id, from, to, startedAt, deadline: startedAt + maxHoldMs, trigger }
     const hold: CutoverState = { ...state, phase: 'hold', run }
     if (!await store.transition(state, hold)) return // someone else moved the state; the next tick looks again
     this.#run = run
@@ -108,10 +117,12 @@ export class CutoverCoordinator {
     const by = (share: number) => t0 + share * maxHoldMs
     let current = hold
     this.#step = 'hold'
+    note('hold', `writes are held on every proxy, at most ${maxHoldMs} ms (cutover.maxHoldMs)`)
     log.warn({ run: run.id, from, to, trigger, maxHoldMs }, `cutover to ${to}: writes are held on every proxy`)
     try {
       await this.#confirmations(run, 'hold', by(HOLD_CONFIRMED_BY))
       this.#step = 'drain'
+      note('drain', 'every proxy confirmed the hold; the change stream is applied and recent keys settled')
       await loop.quiesce()
       while (await loop.drainChanges(summary) > 0) {
         if (performance.now() > by(DRAINED_BY)) throw new Abort('the change stream did not drain in time')
@@ -122,6 +133,7 @@ export class CutoverCoordinator {
       const wanted = desiredAuthority(this.#o.policy().authority, await store.pendingRequest())
       if (wanted !== to) throw new Abort(`cancelled: the desired authority is ${wanted} again`)
       this.#step = 'switch'
+      note('switch', 'the stores agree; every proxy is asked to be ready for the new authority')
       const switching: CutoverState = { ...hold, phase: 'switch' }
       if (!await store.transition(hold, switching)) throw new Abort('the cutover state changed under the coordinator')
       current = switching
@@ -133,6 +145,8 @@ export class CutoverCoordinator {
       }
       if (!await store.transition(switching, done, { beforeDeadline: run.deadline })) throw new Abort(`the switch missed its deadline (cutover.maxHoldMs ${maxHoldMs} ms)`)
       metrics.cutovers.add(1, { result: 'switched', to })
+      this.#note('cutover-switched', `run ${id}: ${from} → ${to}`, `writes go to ${to} (epoch ${done.epoch}, held ${holdMs} ms); the sync now runs ${to} → ${from}`,
+        { run: id, from, to, epoch: done.epoch, holdMs, trigger })
       log.warn({ run: run.id, from, to, holdMs, epoch: done.epoch, drained: summary }, `cutover done: writes go to ${to}; the sync now runs ${to} → ${from}`)
       this.#o.onSwitched(done)
     } catch (err) {
@@ -186,14 +200,20 @@ export class CutoverCoordinator {
       this.#o.log.warn({ err: { message: (err as Error).message }, run: run.id }, 'cannot record the abort; the run expires at its deadline')
     }
     this.#o.metrics.cutovers.add(1, { result: 'aborted', to: run.to })
+    this.#note('cutover-aborted', `run ${run.id}: ${run.from} → ${run.to}`, `${reason}; writes stay on ${state.authority}`, { run: run.id, from: run.from, to: run.to })
     this.#o.log.error({ run: run.id, from: run.from, to: run.to, reason }, `cutover to ${run.to} aborted: ${reason}; writes stay on ${state.authority}`)
   }
 
+  #note(event: AuditEvent, subject: string, reason: string, detail: AuditEntry['detail']): void {
+    this.#o.audit?.record(event, subject, reason, detail)
+  }
+
   /** Refused before any write was held: said in the state (for every /cutover), the log and metrics. */
-  async #refuse(state: CutoverState, to: Side, reason: string): Promise<void> {
+  async #refuse(state: CutoverState, to: Side, reason: string, id: string): Promise<void> {
     const { retryAfterSec } = this.#o.policy().cutover
     this.#retryAt.set(to, Date.now() + retryAfterSec * 1000)
     this.#o.metrics.cutovers.add(1, { result: 'refused', to })
+    this.#note('cutover-refused', `run ${id}: ${state.authority} → ${to}`, `${reason}; writes stay on ${state.authority}, retried in ${retryAfterSec} s`, { run: id, from: state.authority, to })
     this.#o.log.error({ to, reason }, `cutover to ${to} refused: ${reason}; writes stay on ${state.authority}, retried in ${retryAfterSec} s`)
     this.#step = 'idle'
     const refused: CutoverState = { ...state, lastAbort: { id: '(precheck)', to, at: Date.now(), reason: `refused: ${reason}` } }

@@ -14,17 +14,22 @@ interface RuleWindow {
   evidence: string[]
 }
 
+/** Told of every trip once its override is stored (for the audit log); must not throw. */
+export type OnGateTrip = (rule: string, reason: string) => void
+
 export class DriftGate {
   #windows = new Map<string, RuleWindow>()
   #tripping = new Set<string>()
   #overrides: OverrideStore
   #metrics: Metrics
   #log: Logger
+  #onTrip: OnGateTrip
 
-  constructor(overrides: OverrideStore, metrics: Metrics, log: Logger) {
+  constructor(overrides: OverrideStore, metrics: Metrics, log: Logger, onTrip: OnGateTrip) {
     this.#overrides = overrides
     this.#metrics = metrics
     this.#log = log
+    this.#onTrip = onTrip
   }
 
   /** Feeds one comparison of a read served by `servedBy`; trips the gate when the evidence is enough. */
@@ -48,6 +53,7 @@ export class DriftGate {
       this.#metrics.gateRollbacks.add(1, { rule })
       this.#log.error({ rule, critical, threshold: gate.threshold, windowSec: gate.windowSec, samples: w.evidence },
         `drift gate tripped: reads of rule "${rule}" go back to the authority (${policy.authority}); clear with dualread rollback --clear once fixed`)
+      this.#onTrip(rule, reason)
     } catch (err) {
       this.#log.error({ err, rule }, 'drift gate could not store its rollback; it will try again on the next critical difference')
     } finally {

@@ -21,6 +21,10 @@ import { ShadowReader } from '../parity/shadow.ts'
 import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type OverrideStore } from '../rollback/overrides.ts'
 import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis.ts'
 import { ConditionLog } from '../telemetry/condition-log.ts'
+import { MemoryAuditLog } from '../state/audit-log.ts'
+import { AuditRecorder } from '../state/audit-recorder.ts'
+import { migrationPhase } from '../policy/migration-phase.ts'
+import { followPolicies } from './audit-policies.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Side } from '../policy/schema.ts'
 import { Metrics } from '../telemetry/metrics.ts'
@@ -84,7 +88,10 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log, metrics, checkIntervalMs: o.policyCheckIntervalMs })
   const first = await source.start()
   opened.add('the policy watch', () => source.close())
+  const recordPolicies = followPolicies(source)
   const policy = first.compiled.policy
+  // This process in the cutover registry and the audit log.
+  const replica = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
 
   let generation: ProxyGeneration = {
     compiled: first.compiled,
@@ -137,21 +144,26 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   if (stopAcks) opened.add('the acknowledgement feed', stopAcks)
   // An unreachable change stream is logged when it starts, summarized, and when it recovers: never once per write.
   const changeStream = new ConditionLog(log)
+  // Shared with the migration when there is shared state; otherwise this process's own, so /history still answers.
+  const audit = changeStore?.audit ?? new MemoryAuditLog()
+  const recorder = new AuditRecorder({ audit, role: 'proxy', replica, conditions: changeStream })
+  recordPolicies(recorder)
   const announcer = changeStore ? new WriteAnnouncer(changeStore, changeStream) : undefined
   const onWrite = announcer?.announce
   // With state shared with a sync, writes follow the fleet's effective authority (and its cutovers).
   let writes: WriteRouter = new FileAuthority(() => generation.compiled.policy.authority)
   if (changeStore) {
     const gate = new WriteGate({
-      store: changeStore.cutover, replica: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      store: changeStore.cutover, replica,
       config: () => generation.compiled.policy.cutover, fileAuthority: () => generation.compiled.policy.authority, log, metrics,
     })
     await gate.start()
     opened.add('the write gate', () => gate.close())
     writes = gate
   }
-  const recorder = new ParityRecorder(metrics)
-  const shadow = new ShadowReader({ metrics, log, recorder, gate: new DriftGate(overrides, metrics, log) })
+  const parityRecorder = new ParityRecorder(metrics)
+  const gate = new DriftGate(overrides, metrics, log, (rule, reason) => recorder.record('gate-tripped', `rule ${rule}`, reason, { rule }))
+  const shadow = new ShadowReader({ metrics, log, recorder: parityRecorder, gate })
   const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, writes, ...(onWrite ? { onWrite } : {}) })
   opened.add('the shadow reader', () => proxy.close())
   const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)
@@ -180,10 +192,11 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
         return value
       },
       status: async () => ({
-        ...status(source, generation, overrides, readYourWrites, recorder, shadow, restart, writes),
+        ...status(source, generation, overrides, readYourWrites, parityRecorder, shadow, restart, writes),
         traffic: metrics.trafficByRule(),
         sync: changeStore ? await syncStatus(changeStore) : { unavailable: 'this proxy shares no state with a sync process (embedded mode, or Redis with sync enabled, shares it)' },
       }),
+      history: async limit => ({ backend: changeStore ? changeStore.kind : 'memory', entries: await audit.recent(limit) }),
       ...(changeStore ? {
         cutover: () => cutoverReport(changeStore!.cutover, generation.compiled.policy.authority),
         requestCutover: (to: Side) => requestCutover(changeStore!.cutover, to, generation.compiled.policy.authority),
@@ -199,6 +212,9 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
           return { status: 503, error: 'unavailable', detail: `cannot store the override: ${(err as Error).message}; retry once Redis answers` }
         }
         log.warn({ change }, change.clear ? 'rollback overrides cleared' : `rollback override set: reads of ${change.all ? 'every rule' : `rule "${change.rule}"`} go to the authority`)
+        // After the override is stored, and never in its way: an audit log that cannot be written is only logged.
+        if (change.clear) recorder.record('rollback-cleared', 'every override', change.reason, { clear: true })
+        else recorder.record('rollback-set', change.all ? 'all rules' : `rule ${change.rule}`, change.reason, { rule: change.all ? '*' : change.rule! })
         return undefined
       },
     },
@@ -233,6 +249,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     shadow.close()
     await overrides.close()
     await stopAcks?.()
+    await recorder.flush()
     changeStream.close()
     if (ownsChangeStore) await changeStore!.close()
     redis?.disconnect()
@@ -278,6 +295,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
       lastError: describeRejection(source.lastError),
       restartNeeded: restart ?? null,
     },
+    migration: { name: policy.migration, ...migrationPhase(policy, writes.authority()) },
     authority: writes.authority(),
     writes: writes.describe(),
     upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {

@@ -1,7 +1,9 @@
 // `dualread sync` as a unit: the policy (followed across reloads), the state store, the sync loop,
 // the write-cutover coordinator (the leader runs it; a switch reverses the direction) and an
 // admin port for health, metrics and status.
+import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
+import { hostname } from 'node:os'
 import { createAdminServer } from '../admin/server.ts'
 import { CutoverCoordinator } from '../cutover/coordinator.ts'
 import { cutoverReport, requestCutover } from '../cutover/request.ts'
@@ -14,6 +16,10 @@ import { SyncProgress } from '../sync/progress.ts'
 import type { StateStore } from '../sync/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { Metrics } from '../telemetry/metrics.ts'
+import { ConditionLog } from '../telemetry/condition-log.ts'
+import { AuditRecorder } from '../state/audit-recorder.ts'
+import { migrationPhase } from '../policy/migration-phase.ts'
+import { followPolicies } from './audit-policies.ts'
 import { listen, splitHostPort } from './proxy-sidecar.ts'
 import { startOrTearDown, type Teardown } from './teardown.ts'
 
@@ -74,11 +80,13 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
   const source = new PolicySource({ file: o.policyFile, stateDir: o.stateDir, log, metrics, checkIntervalMs: o.policyCheckIntervalMs })
   const first = await source.start()
   opened.add('the policy watch', () => source.close())
+  const recordPolicies = followPolicies(source)
   // An admin address that is refused fails the start before Redis is even opened; the handlers
   // read the state store and the loop only when asked, once the process has started.
   const status = async () => ({
     role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
     direction: { from: loop.source, to: loop.target }, state: state.kind,
+    migration: { name: source.current.compiled.policy.migration, ...migrationPhase(source.current.compiled.policy, loop.authority) },
     cutover: { ...coordinator.describe(), state: await state.cutover.read().catch((err: Error) => `unavailable: ${err.message}`) },
     totals: loop.totals, progress: progress.snapshot(), lagSeconds: Object.fromEntries(loop.lag().map(l => [l.resourceType, l.seconds])),
     conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
@@ -90,18 +98,26 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
     handlers: {
       ready: async () => ({ ready: true, detail: { leader: loop.lease !== undefined } }),
       status,
+      history: async limit => ({ backend: state.kind, entries: await state.audit.recent(limit) }),
       cutover: () => cutoverReport(state.cutover, source.current.compiled.policy.authority),
       requestCutover: (to: Side) => requestCutover(state.cutover, to, source.current.compiled.policy.authority),
     },
   })
   const { state, owned } = await openState(o, first)
   if (owned) opened.add('the state store', () => state.close())
+  const conditions = new ConditionLog(log)
+  const recorder = new AuditRecorder({ audit: state.audit, role: 'sync', replica: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, conditions })
+  opened.add('the audit log', async () => {
+    await recorder.flush()
+    conditions.close()
+  })
+  recordPolicies(recorder)
   const progress = new SyncProgress({ log, metrics, bars: o.bars })
   opened.add('the progress display', () => progress.stop())
   const build = (loaded: LoadedPolicy, authority: Side) => new SyncLoop({ compiled: loaded.compiled, state, log, metrics, progress, authority })
   let loop = build(first, await effectiveAuthority(state, first.compiled.policy))
   const coordinator = new CutoverCoordinator({
-    state, log, metrics,
+    state, log, metrics, audit: recorder,
     policy: () => source.current.compiled.policy,
     loop: () => loop,
     onSwitched: switched => rebuild(`write authority switched to ${switched.authority}`, switched.authority),
@@ -150,6 +166,8 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
       await coordinator.close()
       await rebuilding
       await loop.stop()
+      await recorder.flush()
+      conditions.close()
       progress.stop()
       admin.closeAllConnections()
       await new Promise<void>(resolve => admin.close(() => resolve()))

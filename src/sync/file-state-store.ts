@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { side } from '../policy/schema.ts'
 import { MemoryCutoverStore } from '../cutover/memory-store.ts'
 import { initialState } from '../cutover/state.ts'
+import { auditEntry, FILE_AUDIT_LOG_LIMIT, MemoryAuditLog } from '../state/audit-log.ts'
 import {
   CHANGE_STREAM_LIMIT, CONFLICT_LOG_LIMIT,
   type ChangeEvent, type ConflictEntry, type Lease, type StateStore, type StateStoreBounds, type SyncKey,
@@ -48,6 +49,8 @@ const savedState = z.strictObject({
   leaseToken: z.number().int().nonnegative(),
   /** The write authority in force after the last cutover, so a restart never forgets a switch. */
   authority: z.strictObject({ epoch: z.number().int().positive(), authority: side }).optional(),
+  /** The audit log (`dualread history`), newest first; absent in files written before it existed. */
+  audit: z.array(auditEntry).optional(),
 })
 type SavedState = z.infer<typeof savedState>
 
@@ -69,6 +72,8 @@ export class FileStateStore implements StateStore {
   readonly kind = 'file'
   /** In memory (the embedded mode's proxy and sync share this process); the authority after a switch is saved. */
   readonly cutover: MemoryCutoverStore
+  /** Saved with the rest of the state, newest FILE_AUDIT_LOG_LIMIT entries (a smaller bound: the file is rewritten whole on every change). */
+  readonly audit: MemoryAuditLog
   readonly file: string
   #cursors: Map<string, string>
   #applied: Map<SyncKey, string>
@@ -113,6 +118,7 @@ export class FileStateStore implements StateStore {
         return this.#save()
       },
     })
+    this.audit = new MemoryAuditLog({ limit: bounds.auditLogLimit ?? FILE_AUDIT_LOG_LIMIT, initial: saved.audit, onAppend: () => this.#save() })
     this.#changeStreamLimit = bounds.changeStreamLimit ?? CHANGE_STREAM_LIMIT
     this.#conflictLogLimit = bounds.conflictLogLimit ?? CONFLICT_LOG_LIMIT
   }
@@ -280,6 +286,7 @@ export class FileStateStore implements StateStore {
       conflicts: this.#conflicts,
       leaseToken: this.#leaseToken,
       ...(this.#authority ? { authority: this.#authority } : {}),
+      audit: [...this.audit.entries],
     }
   }
 }

@@ -7,6 +7,8 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../telemetry/logger.ts'
 import { RedisCutoverStore } from '../cutover/redis-store.ts'
+import { RedisAuditLog } from '../state/redis-audit-log.ts'
+import { AUDIT_LOG_LIMIT } from '../state/audit-log.ts'
 import {
   CHANGE_STREAM_LIMIT, CONFLICT_LOG_LIMIT,
   type ChangeEvent, type ConflictEntry, type Lease, type StateStore, type StateStoreBounds, type SyncKey,
@@ -45,7 +47,7 @@ return 0
  * The StateStore of a migration in Redis. Owns `redis` (made with `connectRedis`) and closes
  * it on close(). Keys: hashes `sync:cursors`, `sync:applied`, `sync:tombstones`; the stream
  * `sync:changes` (offsets are stream ids; trimmed with MAXLEN ~, which drops whole stream nodes,
- * so it may hold up to stream-node-max-entries, 100 by default, more than the bound); the list `sync:conflicts`; `sync:lease` + `sync:lease-token`; `sync:status` (expires);
+ * so it may hold up to stream-node-max-entries, 100 by default, more than the bound); the lists `sync:conflicts` and `audit`; `sync:lease` + `sync:lease-token`; `sync:status` (expires);
  * the pub/sub channel `sync:applied-events`.
  *
  * @example
@@ -55,6 +57,7 @@ return 0
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis'
   readonly cutover: RedisCutoverStore
+  readonly audit: RedisAuditLog
   #redis: Redis
   #log: Logger
   #keys: ReturnType<typeof keysUnder>
@@ -67,6 +70,7 @@ export class RedisStateStore implements StateStore {
     this.#log = log
     this.#keys = keysUnder(prefix)
     this.cutover = new RedisCutoverStore(redis, prefix)
+    this.audit = new RedisAuditLog(redis, prefix, bounds.auditLogLimit ?? AUDIT_LOG_LIMIT)
     this.#changeStreamLimit = bounds.changeStreamLimit ?? CHANGE_STREAM_LIMIT
     this.#conflictLogLimit = bounds.conflictLogLimit ?? CONFLICT_LOG_LIMIT
   }

@@ -3,6 +3,7 @@
 // Two implementations: Redis (shared by replicas) and a local file (the embedded default).
 import type { Side } from '../policy/schema.ts'
 import type { CutoverStore } from '../cutover/store.ts'
+import type { AuditLog } from '../state/audit-log.ts'
 
 /** `${resourceType}\u0000${tenant}\u0000${id}`: one object in one store. */
 export type SyncKey = string
@@ -57,12 +58,16 @@ export interface StateStoreBounds {
   changeStreamLimit?: number
   /** Default CONFLICT_LOG_LIMIT. */
   conflictLogLimit?: number
+  /** Default AUDIT_LOG_LIMIT in Redis, FILE_AUDIT_LOG_LIMIT in a state file. */
+  auditLogLimit?: number
 }
 
 export interface StateStore {
   readonly kind: 'redis' | 'file'
   /** The fleet-wide write authority and its cutover (memory for a file store: one process). */
   readonly cutover: CutoverStore
+  /** The migration's record (`dualread history`), bounded; kept with the rest of this state. */
+  readonly audit: AuditLog
   /** Backfill position of one resource type and tenant: a list cursor, or undefined when not started. */
   getCursor(scope: string): Promise<string | undefined>
   setCursor(scope: string, cursor: string | undefined): Promise<void>

@@ -10,6 +10,9 @@ import type { SyncLoop } from '../../src/sync/loop.ts'
 import type { ChangeEvent, StateStore } from '../../src/sync/state-store.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { captureLog } from '../helpers/sidecar.ts'
+import { MemoryAuditLog } from '../../src/state/audit-log.ts'
+import { AuditRecorder } from '../../src/state/audit-recorder.ts'
+import { ConditionLog } from '../../src/telemetry/condition-log.ts'
 
 interface Script {
   lease?: boolean
@@ -23,7 +26,7 @@ interface Script {
   onDrain?: () => Promise<void>
 }
 
-function setup(t: Test, script: Script = {}, policyText: Record<string, unknown> = {}) {
+function setup(t: Test, script: Script = {}, policyText: Record<string, unknown> = {}, audit?: MemoryAuditLog) {
   const store = new MemoryCutoverStore()
   let policy: Policy = policySchema.parse({
     version: 1, authority: 'new', upstreams: { old: { url: 'http://127.0.0.1:1' }, new: { url: 'http://127.0.0.1:2' } },
@@ -47,7 +50,8 @@ function setup(t: Test, script: Script = {}, policyText: Record<string, unknown>
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())
   const switched: CutoverState[] = []
-  const coordinator = new CutoverCoordinator({ state, policy: () => policy, loop: () => loop, log, metrics, onSwitched: s => switched.push(s) })
+  const recorder = audit && new AuditRecorder({ audit, role: 'sync', replica: 'sync-1', conditions: new ConditionLog(log) })
+  const coordinator = new CutoverCoordinator({ state, policy: () => policy, loop: () => loop, log, metrics, onSwitched: s => switched.push(s), ...(recorder ? { audit: recorder } : {}) })
   /** A proxy replica that confirms every step as soon as it is asked. */
   const replica = async () => {
     await store.checkIn('proxy-1')
@@ -204,4 +208,32 @@ t.test('an abort that cannot be recorded is logged; the run expires at its deadl
   await coordinator.tick()
   t.ok(logs.some(l => l.includes('cannot record the abort')))
   t.match(await store.read(), { phase: 'hold' }, 'still the run, until the proxies let it go at its deadline')
+})
+
+t.test('the audit log records every step of a run, its switch, its abort and a refusal, each with its reason', async t => {
+  const audit = new MemoryAuditLog()
+  const events = () => audit.entries.toReversed().map(e => `${e.event}${e.detail['step'] ? ` ${String(e.detail['step'])}` : ''}`)
+  const ran = setup(t, {}, {}, audit)
+  await steadyOld(ran.store)
+  await ran.coordinator.tick()
+  t.same(events(), ['cutover-step precheck', 'cutover-step catch-up', 'cutover-step hold', 'cutover-step drain', 'cutover-step switch', 'cutover-switched'])
+  const run = (await ran.store.read())!.lastSwitch!.id
+  t.ok(audit.entries.every(e => e.detail['run'] === run && e.subject.startsWith(`run ${run}: `)), 'every entry names the run, the precheck and catch-up too')
+  t.match(audit.entries[0], { role: 'sync', replica: 'sync-1', subject: `run ${run}: old → new`, reason: /writes go to new \(epoch 2, held \d+ ms\); the sync now runs new → old/, detail: { from: 'old', to: 'new', epoch: 2, trigger: 'file' } })
+  t.match(audit.entries.at(-1), { reason: 'the policy file says authority: new' })
+  t.match(ran.coordinator.describe(), { step: 'idle' }, 'and the coordinator is idle again')
+
+  const aborted = new MemoryAuditLog()
+  const failing = setup(t, { differing: 2 }, {}, aborted)
+  await steadyOld(failing.store)
+  await failing.coordinator.tick()
+  t.match(aborted.entries[0], { event: 'cutover-aborted', subject: /^run \w+: old → new$/, reason: /2 key\(s\) written in the last 10000 ms still differ.*; writes stay on old/ })
+
+  const refused = new MemoryAuditLog()
+  const lagging = setup(t, { lagMs: 5000 }, {}, refused)
+  await steadyOld(lagging.store)
+  await lagging.store.request({ to: 'new', fileAuthority: 'new', at: Date.now() })
+  await lagging.coordinator.tick()
+  t.same(refused.entries.map(e => e.event), ['cutover-refused', 'cutover-step'])
+  t.match(refused.entries, [{ reason: /5000 ms behind the change stream.*; writes stay on old, retried in 1 s/ }, { reason: 'asked by dualread cutover', detail: { trigger: 'command' } }])
 })

@@ -8,6 +8,7 @@ import { startPair } from '../helpers/upstream.ts'
 import { startProcess } from '../helpers/process.ts'
 import { eventually, startTestSidecar, type TestSidecar } from '../helpers/sidecar.ts'
 import { NOISE_EVERY } from '../../src/parity/shadow.ts'
+import { forgetMigration } from '../helpers/redis.ts'
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 const RULE = '/api/v1/tenants/acme/alert-rules/r1'
@@ -225,7 +226,7 @@ t.test('readiness needs enough samples and no critical drift', async t => {
 t.test('the gate rolls a slice served by new back to the authority, for every replica through Redis', async t => {
   const migration = `test-${randomUUID()}`
   const redis = new Redis(REDIS_URL)
-  t.teardown(async () => { await redis.del(`${keyPrefix(migration)}overrides`); redis.disconnect() })
+  t.teardown(async () => { await forgetMigration(migration); redis.disconnect() })
   const rules = `
   - name: acme-on-new
     match: { tenants: [acme] }
@@ -238,7 +239,7 @@ t.test('the gate rolls a slice served by new back to the authority, for every re
   // The second replica is a separate dualread process sharing only Redis.
   const child = startProcess(['proxy', '--policy', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', join(dirname(file), 'other')], { REDIS_URL })
   t.teardown(() => { child.child.kill('SIGKILL') })
-  const { proxy } = await child.listening
+  const { proxy, admin } = await child.listening
   const readOther = async () => {
     const res = await fetch(`http://${proxy}${RULE}`)
     await res.arrayBuffer()
@@ -255,6 +256,10 @@ t.test('the gate rolls a slice served by new back to the authority, for every re
   t.equal(await eventually(async () => (await readOther()).reason, r => r === 'rollback', 3000), 'rollback', 'the other replica obeys too')
   t.match(await (await fetch(sidecar.adminUrl + '/metrics')).text(), /dualread_gate_rollbacks_total\{rule="acme-on-new"\} 1/)
   t.ok(sidecar.logs.some(l => l.includes('drift gate tripped')))
+  const history = async () => (await (await fetch(`http://${admin}/history`)).json()) as { entries: Array<{ event: string, role: string, subject: string, reason: string }> }
+  const trips = (await eventually(history, h => h.entries.some(e => e.event === 'gate-tripped'))).entries.filter(e => e.event === 'gate-tripped')
+  t.match(trips, [{ role: 'proxy', subject: 'rule acme-on-new', reason: /^gate: 2 critical difference\(s\) in 60 s \(samples s\d+, s\d+\)/ }],
+    'the trip is in the migration\'s history, on the other replica too')
 })
 
 t.test('a gate does not act on slices served by old', async t => {
