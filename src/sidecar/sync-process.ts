@@ -139,13 +139,16 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
   }
   source.on('applied', () => rebuild('policy reloaded', loop.authority))
   // The leader runs cutovers; every process follows a switch made by whichever process led it.
+  // One check at a time, and stop() waits for the last: none can start a loop after it.
+  let checking = Promise.resolve()
+  const check = async () => {
+    await coordinator.tick()
+    // A state store that lost the state (a Redis restarted without persistence) gets this loop's authority back, not the file's.
+    const inForce = (await state.cutover.read() ?? await state.cutover.initialize(loop.authority)).authority
+    if (inForce !== loop.authority) rebuild(`the write authority in force is ${inForce}`, inForce)
+  }
   const cutoverTimer = setInterval(() => {
-    void (async () => {
-      await coordinator.tick()
-      // A state store that lost the state (a Redis restarted without persistence) gets this loop's authority back, not the file's.
-      const inForce = (await state.cutover.read() ?? await state.cutover.initialize(loop.authority)).authority
-      if (inForce !== loop.authority) rebuild(`the write authority in force is ${inForce}`, inForce)
-    })().catch((err: Error) => log.warn({ err: { message: err.message } }, 'cutover check failed; retrying'))
+    checking = checking.then(check).catch((err: Error) => log.warn({ err: { message: err.message } }, 'cutover check failed; retrying'))
   }, CUTOVER_TICK_MS)
   // Only the leader publishes: a standby's status would hide the one doing the work.
   const publishEveryMs = o.statusPublishMs ?? STATUS_PUBLISH_MS
@@ -162,6 +165,7 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
     stop: () => (stopping ??= (async () => {
       clearInterval(publisher)
       clearInterval(cutoverTimer)
+      await checking
       await source.close()
       await coordinator.close()
       await rebuilding

@@ -10,7 +10,8 @@ t.test('an announcement is retried until the change stream answers', async t => 
   const appended: string[] = []
   let failures = 2
   const { log, logs } = captureLog()
-  const announcer = new WriteAnnouncer({ appendChange: async c => { if (failures-- > 0) throw new Error('redis down'); appended.push(c.id!) } }, new ConditionLog(log))
+  // No interval: every event after the first is its own summary line, so each line's wording is seen.
+  const announcer = new WriteAnnouncer({ appendChange: async c => { if (failures-- > 0) throw new Error('redis down'); appended.push(c.id!) } }, new ConditionLog(log, { intervalMs: 0 }))
   await announcer.announce(write('a'))
   t.same(appended, ['a'], 'it reached the stream after two failures')
   t.ok(logs.some(l => l.includes('retrying until it answers')))
@@ -19,7 +20,7 @@ t.test('an announcement is retried until the change stream answers', async t => 
 
 t.test('past the bound of waiting writes, or the give-up time, or on stop, a write is left to the full scan, and said', async t => {
   const { log, logs } = captureLog()
-  const announcer = new WriteAnnouncer({ appendChange: async () => { throw new Error('redis down') } }, new ConditionLog(log), { maxPending: 1, giveUpMs: 50 })
+  const announcer = new WriteAnnouncer({ appendChange: async () => { throw new Error('redis down') } }, new ConditionLog(log, { intervalMs: 0 }), { maxPending: 1, giveUpMs: 50 })
   const first = announcer.announce(write('a'))
   await announcer.announce(write('b'))
   t.ok(logs.some(l => l.includes('not announced to the sync loop in time')), 'the second is given up on at once: one is already waiting')
@@ -29,4 +30,6 @@ t.test('past the bound of waiting writes, or the give-up time, or on stop, a wri
   announcer.close()
   await stopping
   t.pass('a stopped announcer lets what waits go')
+  t.ok(logs.some(l => l.includes('more writes were not announced')), 'give-ups after the first are counted')
+  t.ok(logs.some(l => l.includes('more writes could not be announced to the sync loop yet')))
 })

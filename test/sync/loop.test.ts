@@ -221,4 +221,7 @@ t.test('settling keys for a cutover: whole collections are scanned, unknown type
   adapters.old.objects.set('alert-rule/acme/a', { id: 'a', n: 3 })
   adapters.new.put = async () => undefined // a target that acknowledges writes and keeps none
   t.equal(await loop.settle([change('a')], Date.now() + 60, summary), 1, 'a key that stays different is counted once the time is up')
+  adapters.old.objects.delete('alert-rule/acme/b')
+  adapters.new.ignoreDeletes = true
+  t.equal(await loop.settle([change('b')], Date.now() + 60, summary), 1, 'so is a deletion the target does not carry out')
 })
