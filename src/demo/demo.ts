@@ -145,14 +145,10 @@ async function narrate(s: Stage): Promise<void> {
   say('')
   say('3. First slice on new. Tenant acme is now read from new; old is still shadow-read, so a drift gate watches it.')
   await edit('acme reads from new (rules[acme])', 'name: acme\n    match: { tenants: [acme] }\n    primary: old', 'name: acme\n    match: { tenants: [acme] }\n    primary: new')
-  // The traffic's own writes to acme pin its reads to the authority for readYourWrites.windowMs; a read after that shows the rule.
-  const read = async () => {
-    const res = await fetch(`${s.proxy.proxyUrl}/api/v1/tenants/acme/alert-rules/${seededId('alert-rule', 1)}`)
-    await res.arrayBuffer()
-    return res.headers
-  }
-  const onNew = await until(async () => { const h = await read(); return h.get('x-dualread-served-by') === 'new' ? h : undefined }, 'a read of acme served by new')
-  if (onNew) say(`   a read of acme now says: x-dualread-served-by: new, x-dualread-rule: ${onNew.get('x-dualread-rule')}`)
+  // A contact point: the traffic writes alert rules, which pins their reads to the authority for a moment (read-your-writes).
+  const res = await fetch(`${s.proxy.proxyUrl}/api/v1/tenants/acme/contact-points/${seededId('contact-point', 1)}`)
+  await res.arrayBuffer()
+  say(`   a read of acme now says: x-dualread-served-by: ${res.headers.get('x-dualread-served-by')}, x-dualread-rule: ${res.headers.get('x-dualread-rule')}`)
 
   say('')
   say('4. Trouble. The new store starts silently dropping writes: acme\'s thresholds on new go stale, and reads would page on old numbers.')

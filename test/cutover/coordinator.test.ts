@@ -159,6 +159,16 @@ t.test('a run whose state was moved under it, or that misses its deadline, abort
   t.match(await late.store.read(), { authority: 'old', lastAbort: { reason: /the switch missed its deadline/ } })
 })
 
+t.test('a hold that cannot be written (another process moved the state first) is left to the next tick', async t => {
+  const { store, coordinator, calls } = setup(t)
+  await steadyOld(store)
+  const transition = store.transition.bind(store)
+  store.transition = async (expected, next, o) => next.phase === 'hold' ? false : transition(expected, next, o)
+  await coordinator.tick()
+  t.match(await store.read(), { epoch: 1, authority: 'old', phase: 'steady', lastAbort: undefined })
+  t.same(calls, ['pass'], 'nothing was held or drained')
+})
+
 t.test('a hold that a stopped coordinator left behind is aborted once its deadline passed', async t => {
   const { store, coordinator } = setup(t)
   const steady = await steadyOld(store)
