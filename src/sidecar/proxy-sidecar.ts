@@ -12,7 +12,7 @@ import { WriteAnnouncer } from '../proxy/announcer.ts'
 import { FileAuthority, WriteGate, type WriteRouter } from '../cutover/write-gate.ts'
 import { cutoverReport, requestCutover } from '../cutover/request.ts'
 import { openStateStore } from '../sync/open-state-store.ts'
-import type { StateStore } from '../sync/state-store.ts'
+import type { ProxyState } from '../sync/state-store.ts'
 import { ReadYourWrites } from '../proxy/read-your-writes.ts'
 import { UpstreamPair } from '../proxy/upstream.ts'
 import { DriftGate } from '../parity/gate.ts'
@@ -56,7 +56,7 @@ export interface ProxySidecarOptions {
    * from). Embedded mode passes the store it shares with its sync loop; otherwise, with sync
    * enabled and Redis configured, the proxy opens the Redis store itself.
    */
-  changeStore?: StateStore
+  changeStore?: ProxyState
 }
 
 export interface ProxySidecar {
@@ -315,7 +315,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
 }
 
 /** What the sync leader last published through the shared state; why not, when there is nothing to show. */
-async function syncStatus(store: StateStore): Promise<Record<string, unknown>> {
+async function syncStatus(store: ProxyState): Promise<Record<string, unknown>> {
   try {
     const text = await store.readStatus()
     return text ? JSON.parse(text) as Record<string, unknown> : { unavailable: 'no sync process has published its status lately: is `dualread sync` running?' }

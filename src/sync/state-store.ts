@@ -62,6 +62,13 @@ export interface StateStoreBounds {
   auditLogLimit?: number
 }
 
+/**
+ * What a proxy replica uses of the shared state, and nothing more: it announces writes, hears
+ * the sync's acknowledgements, shows the sync's status, follows the write cutover and records
+ * to the audit log. The sync's checkpoints, lease and conflict log are not its business.
+ */
+export type ProxyState = Pick<StateStore, 'kind' | 'appendChange' | 'onApplied' | 'readStatus' | 'cutover' | 'audit' | 'close'>
+
 export interface StateStore {
   readonly kind: 'redis' | 'file'
   /** The fleet-wide write authority and its cutover (memory for a file store: one process). */
