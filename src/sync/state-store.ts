@@ -1,6 +1,8 @@
 // Where the sync loop keeps what must survive a kill -9: cursors, the hash it last wrote per
 // key, tombstones, the change-stream offset, the conflict log and the single-writer lease.
-// Two implementations: Redis (shared by replicas) and a local file (the embedded default).
+// One interface per concern (CheckpointStore, ChangeStream, ConflictLog, LeaseStore, SyncSignals,
+// and the cutover and audit stores hung off it), composed as StateStore; two implementations:
+// Redis (shared by replicas) and a local file (the embedded default). A proxy sees ProxyState only.
 import type { Side } from '../policy/schema.ts'
 import type { CutoverStore } from '../cutover/store.ts'
 import type { AuditLog } from '../state/audit-log.ts'
@@ -62,29 +64,22 @@ export interface StateStoreBounds {
   auditLogLimit?: number
 }
 
-/**
- * What a proxy replica uses of the shared state, and nothing more: it announces writes, hears
- * the sync's acknowledgements, shows the sync's status, follows the write cutover and records
- * to the audit log. The sync's checkpoints, lease and conflict log are not its business.
- */
-export type ProxyState = Pick<StateStore, 'kind' | 'appendChange' | 'onApplied' | 'readStatus' | 'cutover' | 'audit' | 'close'>
-
-export interface StateStore {
-  readonly kind: 'redis' | 'file'
-  /** The fleet-wide write authority and its cutover (memory for a file store: one process). */
-  readonly cutover: CutoverStore
-  /** The migration's record (`dualread history`), bounded; kept with the rest of this state. */
-  readonly audit: AuditLog
+/** Where each resource type and tenant's backfill stands, what the sync wrote per key, and tombstones. */
+export interface CheckpointStore {
   /** Backfill position of one resource type and tenant: a list cursor, or undefined when not started. */
   getCursor(scope: string): Promise<string | undefined>
   setCursor(scope: string, cursor: string | undefined): Promise<void>
-  /** Hashes the sync last wrote to the target, for many keys in one round trip. */
+  /** What the sync last wrote to the target (an encoded AppliedRecord), for many keys in one round trip. */
   getApplied(keys: SyncKey[]): Promise<Map<SyncKey, string>>
-  /** Records (hash) or forgets (undefined) what the sync wrote, many keys at once. */
+  /** Records or forgets (undefined) what the sync wrote, many keys at once. */
   setApplied(entries: Array<[SyncKey, string | undefined]>): Promise<void>
   /** Deletion times (ms) of deleted keys, many at once. */
   getTombstones(keys: SyncKey[]): Promise<Map<SyncKey, number>>
   setTombstones(entries: Array<[SyncKey, number | undefined]>): Promise<void>
+}
+
+/** The writes proxies announce, in order, and how far the sync has read them. */
+export interface ChangeStream {
   /** Appends a change (the proxy, after a successful write); bounded to CHANGE_STREAM_LIMIT entries. */
   appendChange(change: Omit<ChangeEvent, 'offset'>): Promise<void>
   /** Changes after `offset` ('0' for the beginning), oldest first, at most `count`. */
@@ -93,10 +88,18 @@ export interface StateStore {
   changesSince(at: number, count: number): Promise<ChangeEvent[]>
   getOffset(): Promise<string>
   setOffset(offset: string): Promise<void>
+}
+
+/** The bounded log of keys whose target the sync found changed by someone else. */
+export interface ConflictLog {
   /** Appends to the bounded conflict log (newest CONFLICT_LOG_LIMIT kept). */
   appendConflict(entry: ConflictEntry): Promise<void>
   /** Newest first. */
   conflicts(limit: number): Promise<ConflictEntry[]>
+}
+
+/** One writer per migration: a lease with a fencing token. */
+export interface LeaseStore {
   /**
    * Takes the lease, or renews it when `owner` already holds it. Resolves undefined while another
    * owner holds an unexpired lease. A new holder gets a higher token than any before it.
@@ -105,6 +108,10 @@ export interface StateStore {
   /** True while `lease` is still the current one (same owner and token, not expired). */
   holdsLease(lease: Lease): Promise<boolean>
   releaseLease(lease: Lease): Promise<void>
+}
+
+/** What the sync tells the proxies: writes applied (ending read-your-writes windows) and its status. */
+export interface SyncSignals {
   /** Tells proxies that the sync has applied the writes of (resourceType, tenant) made up to `upTo` (ms). */
   publishApplied(resourceType: string, tenant: string, upTo: number): Promise<void>
   /**
@@ -120,5 +127,21 @@ export interface StateStore {
   publishStatus(status: string, ttlMs: number): Promise<void>
   /** The last status published and not yet expired; undefined when there is none. */
   readStatus(): Promise<string | undefined>
+}
+
+/** One migration's shared state, every concern of it, backed by Redis or by the embedded file store. */
+export interface StateStore extends CheckpointStore, ChangeStream, ConflictLog, LeaseStore, SyncSignals {
+  readonly kind: 'redis' | 'file'
+  /** The fleet-wide write authority and its cutover (memory for a file store: one process). */
+  readonly cutover: CutoverStore
+  /** The migration's record (`dualread history`), bounded; kept with the rest of this state. */
+  readonly audit: AuditLog
   close(): Promise<void>
 }
+
+/**
+ * What a proxy replica uses of the shared state, and nothing more: it announces writes, hears
+ * the sync's acknowledgements, shows the sync's status, follows the write cutover and records
+ * to the audit log. The sync's checkpoints, lease and conflict log are not its business.
+ */
+export type ProxyState = Pick<StateStore, 'kind' | 'appendChange' | 'onApplied' | 'readStatus' | 'cutover' | 'audit' | 'close'>
