@@ -56,8 +56,9 @@ export class CutoverCoordinator {
     if (this.#running || this.#o.loop().lease === undefined) return
     const store = this.#o.state.cutover
     const policy = this.#o.policy()
-    // A state store that lost the state gets the authority the sync runs from back, not the file's.
-    const state = await store.read() ?? await store.initialize(this.#o.loop().authority)
+    // Created by the sync process's check (from the authority its loop runs from) before any tick.
+    const state = await store.read()
+    if (!state) return
     if (state.phase !== 'steady') {
       // Left by a coordinator that stopped (or was killed) mid-run: past its deadline it can
       // never switch, so it is aborted, and the writes it held go on to the authority in force.

@@ -142,10 +142,10 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
   // One check at a time, and stop() waits for the last: none can start a loop after it.
   let checking = Promise.resolve()
   const check = async () => {
-    await coordinator.tick()
     // A state store that lost the state (a Redis restarted without persistence) gets this loop's authority back, not the file's.
     const inForce = (await state.cutover.read() ?? await state.cutover.initialize(loop.authority)).authority
     if (inForce !== loop.authority) rebuild(`the write authority in force is ${inForce}`, inForce)
+    else await coordinator.tick()
   }
   const cutoverTimer = setInterval(() => {
     checking = checking.then(check).catch((err: Error) => log.warn({ err: { message: err.message } }, 'cutover check failed; retrying'))

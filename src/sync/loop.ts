@@ -300,7 +300,7 @@ export class SyncLoop {
       const scopes = isTenantScoped(resource, this.#policy) ? tenants : ['']
       this.#o.progress.begin(resource.type, scopes.length)
       for (const tenant of scopes) {
-        if (until()) return
+        // A scope checks `until` before each page; ended early, the pass ends with it.
         const objects = await this.#scanScope(resource, tenant, summary, until)
         if (objects === undefined) return
         this.#o.progress.scopeDone(resource.type, objects)
