@@ -26,7 +26,8 @@ t.test('a cutover through dualread cutover shows up in dualread history with its
   const e = await startEmbedded(t, f)
   t.match(await status(e.proxy.adminUrl), { migration: { name: 'default', phase: 'fallback', reason: /old serves every read; new serves those of 1 rule\(s\) when old fails/ } })
   t.match(await runCli('cutover', '--to', 'new', '--admin', e.proxy.adminUrl), { code: 0 })
-  t.match(await status(e.proxy.adminUrl), { migration: { phase: 'writes-on-new', reason: /writes go to new; 1 rule\(s\) still read old/ } })
+  // The proxy follows the switch on its next check-in (every 100 ms).
+  t.match(await eventually(() => status(e.proxy.adminUrl), s => s.migration.phase === 'writes-on-new'), { migration: { phase: 'writes-on-new', reason: /writes go to new; 1 rule\(s\) still read old/ } })
   t.match(await status(e.sync.adminUrl), { migration: { phase: 'writes-on-new' } })
 
   const table = await runCli('history', '--admin', e.proxy.adminUrl)
