@@ -1,19 +1,17 @@
-// The sync loop: keeps the other store equal to the authority. Work comes from the change
-// stream (writes through the proxy), a backfill over every resource type and tenant, and a
-// periodic full scan that also catches writes that bypassed the proxy and deletions. Every
-// unit of work is a key; applying it makes the target equal to the source as it is now.
+// The sync loop: keeps the other store equal to the authority. It leads while it holds the
+// single-writer lease, and finds the work: the change stream (writes through the proxy), a
+// backfill over every resource type and tenant, and a periodic full scan that also catches writes
+// that bypassed the proxy and deletions. Every unit of work is a key, applied by the KeyApplier
+// (apply.ts); the write cutover drives it from outside (src/cutover/coordinator.ts).
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
-import pMap from 'p-map'
 import type { CompiledPolicy } from '../policy/compile.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
-import { canonicalHash, compilePlan, type ComparePlan } from '../parity/compare.ts'
-import { parsePointer, valueAt } from '../parity/pointer.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import { isTenantScoped, PreconditionFailed, RestAdapter, type Precondition, type ResourceAdapter } from './adapter.ts'
-import { decodeApplied, encodeApplied, type AppliedRecord } from './applied.ts'
-import { decide, type KeyFacts, type SyncOp } from './decide.ts'
+import { isTenantScoped, RestAdapter, type ResourceAdapter } from './adapter.ts'
+import { KeyApplier } from './apply.ts'
+import { LeaseLostError } from './fencing.ts'
 import { syncKey, type ChangeEvent, type Lease, type StateStore, type SyncKey } from './state-store.ts'
 import { Throttle } from './throttle.ts'
 import type { SyncProgress } from './progress.ts'
@@ -22,8 +20,6 @@ const CHANGE_POLL_MS = 100
 const STATE_RETRY_MS = 1000
 /** Latest change time per key, for the watermark rule; older entries are forgotten first. */
 const RECENT_CHANGES_MAX = 100_000
-/** Writes of one key tried in a row while the target answers 412 (someone else keeps writing it). */
-const PRECONDITION_ATTEMPTS = 3
 
 export interface PassSummary {
   scanned: number
@@ -60,12 +56,7 @@ export function syncDirection(policy: Policy, authority: Side = policy.authority
   return { source, target: source === 'old' ? 'new' : 'old' }
 }
 
-export class LeaseLostError extends Error {
-  constructor() {
-    super('the sync lease passed to another process; this one stops writing')
-    this.name = 'LeaseLostError'
-  }
-}
+export { LeaseLostError }
 
 export const emptySummary = (): PassSummary => ({ scanned: 0, upserted: 0, deleted: 0, unchanged: 0, skipped: 0, conflicts: 0, errors: 0 })
 
@@ -76,10 +67,9 @@ export class SyncLoop {
   #o: SyncLoopOptions
   #policy: Policy
   #adapters: Record<Side, ResourceAdapter>
-  #plans = new Map<string, ComparePlan>()
+  #apply: KeyApplier
   #resources: Map<string, Resource>
   #recentChanges = new Map<SyncKey, number>()
-  #locks = new Map<SyncKey, Promise<unknown>>()
   #lease: Lease | undefined
   #stopping = false
   #running: Promise<void> | undefined
@@ -104,7 +94,11 @@ export class SyncLoop {
       new: new RestAdapter('new', this.#policy, new Throttle(this.#policy.sync.maxWritesPerSecond), o.metrics),
     }
     this.#resources = new Map(this.#policy.resources.map(r => [r.type, r]))
-    for (const r of this.#policy.resources) this.#plans.set(r.type, compilePlan(withoutRevision(r)))
+    this.#apply = new KeyApplier({
+      state: o.state, log: o.log, metrics: o.metrics, adapters: this.#adapters, source, target,
+      resources: this.#policy.resources, concurrency: this.#policy.sync.concurrency,
+      fence: () => this.#fence(), changedAt: key => this.#recentChanges.get(key),
+    })
     o.metrics.observeSyncLag(() => this.lag())
   }
 
@@ -278,7 +272,7 @@ export class SyncLoop {
     }
     for (const g of groups.values()) {
       if (g.wholeCollection) await this.#scanScope(g.resource, g.tenant, summary)
-      else await this.#syncKeys(g.resource, g.tenant, [...g.ids], summary)
+      else await this.#apply.applyKeys(g.resource, g.tenant, [...g.ids], summary)
       await state.publishApplied(g.resource.type, g.tenant, g.upTo)
     }
     await this.#fence()
@@ -339,21 +333,14 @@ export class SyncLoop {
       if (whole) await this.#scanScope(resource, tenant, summary)
       let left = [...ids]
       while (left.length > 0) {
-        await this.#syncKeys(resource, tenant, left, summary)
-        left = await this.#differing(resource, tenant, left)
+        await this.#apply.applyKeys(resource, tenant, left, summary)
+        left = await this.#apply.differing(resource, tenant, left)
         if (left.length === 0 || Date.now() >= deadline) break
         await this.#pause(20)
       }
       differing += left.length
     }
     return differing
-  }
-
-  async #differing(resource: Resource, tenant: string, ids: string[]): Promise<string[]> {
-    const plan = this.#plans.get(resource.type)!
-    const hashOf = (doc: unknown) => doc === undefined ? undefined : canonicalHash(plan, doc)
-    const sides = await pMap(ids, id => this.#readKey(resource, tenant, id), { concurrency: this.#policy.sync.concurrency })
-    return ids.filter((_, i) => hashOf(sides[i]!.source) !== hashOf(sides[i]!.target))
   }
 
   async #tenants(): Promise<string[]> {
@@ -380,7 +367,7 @@ export class SyncLoop {
     for await (const page of this.#pages(this.source, resource, tenant, cursor)) {
       // Ended early, the scope resumes from its checkpoint; deletions need the whole listing.
       if (until()) return undefined
-      await this.#syncPage(resource, tenant, page.items, page.readAt, targetIndex, summary)
+      await this.#apply.applyPage(resource, tenant, page.items, page.readAt, targetIndex, summary)
       for (const item of page.items) seen.add(item.id)
       objects += page.items.length
       await this.#fence()
@@ -392,7 +379,7 @@ export class SyncLoop {
       for await (const page of this.#pages(this.source, resource, tenant, undefined)) for (const item of page.items) seen.add(item.id)
     }
     const gone = [...targetIndex.keys()].filter(id => !seen.has(id))
-    if (gone.length > 0) await this.#syncPage(resource, tenant, gone.map(id => ({ id, doc: undefined })), listedFrom, targetIndex, summary)
+    if (gone.length > 0) await this.#apply.applyPage(resource, tenant, gone.map(id => ({ id, doc: undefined })), listedFrom, targetIndex, summary)
     return objects
   }
 
@@ -404,162 +391,6 @@ export class SyncLoop {
       yield { ...page, readAt }
       next = page.next
     } while (next !== undefined)
-  }
-
-  /** Applies keys read from a page (source doc undefined = absent at the source). */
-  async #syncPage(resource: Resource, tenant: string, items: Array<{ id: string, doc: unknown }>, readAt: number, targetIndex: Map<string, unknown>, summary: PassSummary): Promise<void> {
-    const keys = items.map(i => syncKey(resource.type, tenant, i.id))
-    const [applied, tombstones] = await this.#keyState(keys)
-    await this.#fence()
-    await this.#applyAll(resource, tenant, items.map((item, i) => ({
-      id: item.id, key: keys[i]!, source: item.doc, target: targetIndex.get(item.id), targetEtag: undefined, readAt,
-      applied: applied.get(keys[i]!), tombstoneAt: tombstones.get(keys[i]!),
-    })), summary)
-  }
-
-  /** Applies keys by reading both sides now (the change stream's work). */
-  async #syncKeys(resource: Resource, tenant: string, ids: string[], summary: PassSummary): Promise<void> {
-    const keys = ids.map(id => syncKey(resource.type, tenant, id))
-    const [applied, tombstones] = await this.#keyState(keys)
-    await this.#fence()
-    const items = await pMap(ids, async (id, i) => {
-      return { id, key: keys[i]!, ...await this.#readKey(resource, tenant, id), readAt: undefined, applied: applied.get(keys[i]!), tombstoneAt: tombstones.get(keys[i]!) }
-    }, { concurrency: this.#policy.sync.concurrency })
-    await this.#applyAll(resource, tenant, items, summary)
-  }
-
-  async #keyState(keys: SyncKey[]): Promise<[Map<SyncKey, AppliedRecord>, Map<SyncKey, number>]> {
-    const [applied, tombstones] = await Promise.all([this.#o.state.getApplied(keys), this.#o.state.getTombstones(keys)])
-    return [new Map([...applied].map(([key, text]) => [key, decodeApplied(text)])), tombstones]
-  }
-
-  /** Both sides' objects of one key, as they are now, and the target's ETag when it has one. */
-  async #readKey(resource: Resource, tenant: string, id: string): Promise<{ source: unknown, target: unknown, targetEtag: string | undefined }> {
-    const target = this.#adapters[this.target]
-    const [source, tagged] = await Promise.all([
-      this.#adapters[this.source].get(resource, tenant, id),
-      target.getTagged ? target.getTagged(resource, tenant, id) : target.get(resource, tenant, id).then(doc => ({ doc, etag: undefined })),
-    ])
-    return { source, target: tagged.doc, targetEtag: tagged.etag }
-  }
-
-  /** `item` with both sides read again by key (read now, so no watermark applies). */
-  async #reread(resource: Resource, tenant: string, item: ApplyInput): Promise<ApplyInput> {
-    return { ...item, ...await this.#readKey(resource, tenant, item.id), readAt: undefined }
-  }
-
-  /**
-   * What the target must still hold for the sync's write to land, on a store that does
-   * conditional writes: the object as read (its ETag), or nothing.
-   */
-  #precondition(item: ApplyInput): Precondition | undefined {
-    if (this.#adapters[this.target].conditionalWrites !== true) return undefined
-    if (item.target === undefined) return { ifNoneMatch: '*' }
-    return item.targetEtag === undefined ? undefined : { ifMatch: item.targetEtag }
-  }
-
-  async #applyAll(resource: Resource, tenant: string, items: Array<ApplyInput>, summary: PassSummary): Promise<void> {
-    const appliedUpdates: Array<[SyncKey, string | undefined]> = []
-    const tombstoneUpdates: Array<[SyncKey, number | undefined]> = []
-    await pMap(items, item => this.#locked(item.key, async () => {
-      try {
-        const outcome = await this.#applyOne(resource, tenant, item)
-        summary.scanned++
-        summary[counter(outcome.op)]++
-        if (outcome.conflict) summary.conflicts++
-        if (outcome.after) {
-          appliedUpdates.push([item.key, outcome.after.applied && encodeApplied(outcome.after.applied)])
-          tombstoneUpdates.push([item.key, outcome.after.tombstone])
-        }
-      } catch (err) {
-        if (err instanceof LeaseLostError) throw err
-        summary.errors++
-        this.#o.log.warn({ key: item.key.replaceAll('\u0000', '/'), err: { message: (err as Error).message } }, 'sync could not apply a key; a later pass retries it')
-      }
-    }), { concurrency: this.#policy.sync.concurrency })
-    await Promise.all([
-      appliedUpdates.length > 0 ? this.#o.state.setApplied(appliedUpdates) : undefined,
-      tombstoneUpdates.length > 0 ? this.#o.state.setTombstones(tombstoneUpdates) : undefined,
-    ])
-  }
-
-  /**
-   * Applies one key; `after` is what the state store should then say about it (nothing for a
-   * skip). On a target that does conditional writes, a write carries the target's ETag (or asks
-   * for absence); a 412 means someone wrote the target since it was read: both sides are read
-   * again and decided again (now a conflict the authority wins), `PRECONDITION_ATTEMPTS` times
-   * at most, then it is an error a later pass retries.
-   */
-  async #applyOne(resource: Resource, tenant: string, item: ApplyInput, attempt = 1): Promise<{ op: SyncOp, conflict: boolean, after?: { applied: AppliedRecord | undefined, tombstone: number | undefined } }> {
-    const plan = this.#plans.get(resource.type)!
-    const version = resource.version === undefined ? undefined : parsePointer(resource.version)
-    const versionOf = (doc: unknown) => {
-      const v = version && doc !== undefined ? valueAt(doc, version) : undefined
-      return typeof v === 'number' ? v : undefined
-    }
-    const facts: KeyFacts = {
-      sourceHash: item.source === undefined ? undefined : canonicalHash(plan, item.source),
-      targetHash: item.target === undefined ? undefined : canonicalHash(plan, item.target),
-      sourceVersion: versionOf(item.source), appliedVersion: item.applied?.sourceVersion,
-      appliedHash: item.applied?.hash, tombstoneAt: item.tombstoneAt,
-      changedAt: this.#recentChanges.get(item.key), readAt: item.readAt,
-    }
-    const decision = decide(facts)
-    if (decision.op === 'reread') return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt)
-    const { metrics } = this.#o
-    const target = this.#adapters[this.target]
-    if (decision.op === 'upsert' || decision.op === 'delete') {
-      // A page carries no ETag: an object there is read by key first, so the write can carry one.
-      if (item.readAt !== undefined && item.target !== undefined && target.conditionalWrites === true) {
-        return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt)
-      }
-      await this.#fence()
-      const precondition = this.#precondition(item)
-      try {
-        if (decision.op === 'upsert') await target.put(resource, tenant, item.id, item.source, precondition)
-        else await target.delete(resource, tenant, item.id, precondition)
-      } catch (err) {
-        if (!(err instanceof PreconditionFailed)) throw err
-        if (attempt >= PRECONDITION_ATTEMPTS) {
-          throw new Error(`the ${this.target} store's object changed between the sync's read and its write ${attempt} times in a row (412 Precondition Failed)`)
-        }
-        this.#o.log.info({ key: item.key.replaceAll('\u0000', '/'), attempt }, `the ${this.target} store's object changed since the sync read it (412); reading both sides again`)
-        return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt + 1)
-      }
-    }
-    if (decision.conflict) {
-      metrics.syncConflicts.add(1, { resource_type: resource.type, winner: this.source })
-      const entry = {
-        key: item.key.replaceAll('\u0000', '/'), sourceHash: facts.sourceHash ?? 'absent', targetHash: facts.targetHash!,
-        ...(facts.appliedHash === undefined ? {} : { appliedHash: facts.appliedHash }),
-        winner: this.source, decision: decision.op as 'upsert' | 'delete', at: new Date().toISOString(),
-      }
-      await this.#o.state.appendConflict(entry)
-      this.#o.log.warn({ conflict: entry }, `sync conflict: the ${this.target} store had its own change; the authority (${this.source}) wins`)
-    }
-    if (decision.op !== 'skip') metrics.syncApplied.add(1, { resource_type: resource.type, op: decision.op })
-    if (decision.op === 'skip') return { op: 'skip', conflict: false }
-    // Present at the source: the target now holds what the sync wrote (or already equal).
-    // Absent: a tombstone keeps a page read earlier from bringing the object back.
-    const after = facts.sourceHash === undefined
-      ? { applied: undefined, tombstone: decision.op === 'delete' ? Date.now() : item.tombstoneAt ?? Date.now() }
-      : { applied: { hash: facts.sourceHash, sourceVersion: facts.sourceVersion }, tombstone: undefined }
-    return { op: decision.op, conflict: decision.conflict, after }
-  }
-
-  /** One key at a time: a change and a scan never interleave their reads and writes of it. */
-  async #locked<T>(key: SyncKey, run: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(key)
-    const current = (async () => {
-      if (previous) await previous.catch(() => undefined)
-      return run()
-    })()
-    this.#locks.set(key, current)
-    try {
-      return await current
-    } finally {
-      if (this.#locks.get(key) === current) this.#locks.delete(key)
-    }
   }
 
   /** Fencing: a process that lost the lease must not write another byte. */
@@ -604,9 +435,8 @@ export class SyncLoop {
     let count = 0
     const tenants = await this.#tenants()
     for (const resource of this.#policy.resources) {
-      const plan = this.#plans.get(resource.type)!
       for (const tenant of isTenantScoped(resource, this.#policy) ? tenants : ['']) {
-        const [a, b] = await Promise.all([this.#hashes(this.source, resource, tenant, plan), this.#hashes(this.target, resource, tenant, plan)])
+        const [a, b] = await Promise.all([this.#hashes(this.source, resource, tenant), this.#hashes(this.target, resource, tenant)])
         for (const [id, hash] of a) if (b.get(id) !== hash) count++
         for (const id of b.keys()) if (!a.has(id)) count++
       }
@@ -614,9 +444,9 @@ export class SyncLoop {
     return count
   }
 
-  async #hashes(side: Side, resource: Resource, tenant: string, plan: ComparePlan): Promise<Map<string, string>> {
+  async #hashes(side: Side, resource: Resource, tenant: string): Promise<Map<string, string>> {
     const out = new Map<string, string>()
-    for await (const page of this.#pages(side, resource, tenant, undefined)) for (const item of page.items) out.set(item.id, canonicalHash(plan, item.doc))
+    for await (const page of this.#pages(side, resource, tenant, undefined)) for (const item of page.items) out.set(item.id, this.#apply.hash(resource.type, item.doc))
     return out
   }
 
@@ -631,27 +461,3 @@ export class SyncLoop {
   }
 }
 
-interface ApplyInput {
-  id: string
-  key: SyncKey
-  source: unknown
-  target: unknown
-  /** The target's strong ETag, when it was read by key from a store that sends them. */
-  targetEtag: string | undefined
-  readAt: number | undefined
-  applied: AppliedRecord | undefined
-  tombstoneAt: number | undefined
-}
-
-/**
- * The resource as the sync hashes it: its `version` is each store's own bookkeeping (real stores
- * bump it on every write, a copy included), so it is never part of the content that must match.
- */
-function withoutRevision(resource: Resource): Resource {
-  if (resource.version === undefined) return resource
-  return { ...resource, compare: { ...resource.compare, ignore: [...resource.compare.ignore, resource.version] } }
-}
-
-function counter(op: SyncOp): 'upserted' | 'deleted' | 'unchanged' | 'skipped' {
-  return op === 'upsert' ? 'upserted' : op === 'delete' ? 'deleted' : op === 'unchanged' ? 'unchanged' : 'skipped'
-}
