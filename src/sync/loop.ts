@@ -255,23 +255,14 @@ export class SyncLoop {
       this.#oldestPending.clear()
       return 0
     }
-    const groups = new Map<string, { resource: Resource, tenant: string, ids: Set<string>, wholeCollection: boolean, upTo: number }>()
+    const scopes = this.#scopesOf(changes)
     for (const change of changes) {
-      const resource = this.#resources.get(change.resourceType)
-      if (!resource) continue // a type removed from the policy since the write
+      if (!this.#resources.has(change.resourceType)) continue
       if (!this.#oldestPending.has(change.resourceType)) this.#oldestPending.set(change.resourceType, change.at)
-      const id = `${change.resourceType}\u0000${change.tenant}`
-      let g = groups.get(id)
-      if (!g) groups.set(id, g = { resource, tenant: change.tenant, ids: new Set(), wholeCollection: false, upTo: 0 })
-      g.upTo = Math.max(g.upTo, change.at)
-      if (change.id === undefined) g.wholeCollection = true
-      else {
-        g.ids.add(change.id)
-        this.#noteChange(syncKey(change.resourceType, change.tenant, change.id), change)
-      }
+      if (change.id !== undefined) this.#noteChange(syncKey(change.resourceType, change.tenant, change.id), change)
     }
-    for (const g of groups.values()) {
-      if (g.wholeCollection) await this.#scanScope(g.resource, g.tenant, summary)
+    for (const g of scopes) {
+      if (g.whole) await this.#scanScope(g.resource, g.tenant, summary)
       else await this.#apply.applyKeys(g.resource, g.tenant, [...g.ids], summary)
       await state.publishApplied(g.resource.type, g.tenant, g.upTo)
     }
@@ -279,6 +270,25 @@ export class SyncLoop {
     await state.setOffset(changes[changes.length - 1]!.offset)
     this.#oldestPending.clear()
     return changes.length
+  }
+
+  /**
+   * Changes by resource type and tenant: the ids written, whether a whole collection was (an
+   * id-less POST), and the latest write time. Types no longer in the policy are left out.
+   */
+  #scopesOf(changes: ChangeEvent[]): Array<{ resource: Resource, tenant: string, ids: Set<string>, whole: boolean, upTo: number }> {
+    const scopes = new Map<string, { resource: Resource, tenant: string, ids: Set<string>, whole: boolean, upTo: number }>()
+    for (const change of changes) {
+      const resource = this.#resources.get(change.resourceType)
+      if (!resource) continue // a type removed from the policy since the write
+      const id = `${change.resourceType}\u0000${change.tenant}`
+      let scope = scopes.get(id)
+      if (!scope) scopes.set(id, scope = { resource, tenant: change.tenant, ids: new Set(), whole: false, upTo: 0 })
+      scope.upTo = Math.max(scope.upTo, change.at)
+      if (change.id === undefined) scope.whole = true
+      else scope.ids.add(change.id)
+    }
+    return [...scopes.values()]
   }
 
   #noteChange(key: SyncKey, change: ChangeEvent): void {
@@ -318,18 +328,8 @@ export class SyncLoop {
    * that lags shows the write late), or until `deadline` (ms). Resolves to how many still differ.
    */
   async settle(changes: ChangeEvent[], deadline: number, summary: PassSummary): Promise<number> {
-    const scopes = new Map<string, { resource: Resource, tenant: string, ids: Set<string>, whole: boolean }>()
-    for (const change of changes) {
-      const resource = this.#resources.get(change.resourceType)
-      if (!resource) continue
-      const id = `${change.resourceType}\u0000${change.tenant}`
-      let scope = scopes.get(id)
-      if (!scope) scopes.set(id, scope = { resource, tenant: change.tenant, ids: new Set(), whole: false })
-      if (change.id === undefined) scope.whole = true
-      else scope.ids.add(change.id)
-    }
     let differing = 0
-    for (const { resource, tenant, ids, whole } of scopes.values()) {
+    for (const { resource, tenant, ids, whole } of this.#scopesOf(changes)) {
       if (whole) await this.#scanScope(resource, tenant, summary)
       let left = [...ids]
       while (left.length > 0) {

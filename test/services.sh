@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# What the suite needs besides node_modules, brought by `npm test` itself so that the README's
+# `npm ci && npm test` works on a fresh machine: a Redis answering on REDIS_URL (started here
+# when none does; nothing kept on disk) and Debian's Chromium for the dashboard test.
+set -euo pipefail
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+hostport="${REDIS_URL#*://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
+host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$hostport" ] && port=6379
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+if ! redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
+  dir="$(mktemp -d)"
+  redis-server --daemonize yes --bind "$host" --port "$port" --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log"
+  for _ in $(seq 1 50); do redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+# The dashboard test drives Debian's Chromium (playwright-core never downloads a browser here).
+if [ ! -x /usr/bin/chromium ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
