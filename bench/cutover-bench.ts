@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { Pool } from 'undici'
-import { keyPrefix } from '../src/state/redis.ts'
+import { keyPrefix } from '../src/state/redis/connect.ts'
 import type { ChildProcesses } from './processes.ts'
 import { benchPolicy } from './sync-bench.ts'
 

@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { syncOnce } from '../src/sidecar/sync-process.ts'
-import { keyPrefix } from '../src/state/redis.ts'
-import { openStateStore } from '../src/sync/open-state-store.ts'
+import { keyPrefix } from '../src/state/redis/connect.ts'
+import { openStateStore } from '../src/state/open.ts'
 import { createLogger } from '../src/telemetry/logger.ts'
 import type { ChildProcesses } from './processes.ts'
 
@@ -92,7 +92,7 @@ export async function measurePropagation(children: ChildProcesses, rate: number,
   const state = await openStateStore(REDIS_URL, migration, createLogger({ level: 'error' }))
   const answered = new Map<string, number>()
   const latencies: number[] = []
-  const stop = await state.onApplied((_type, tenant) => {
+  const stop = await state.signals.onApplied((_type, tenant) => {
     const at = answered.get(tenant)
     if (at === undefined) return
     latencies.push(performance.now() - at)

@@ -2,7 +2,7 @@
 export { startProxySidecar, type ProxySidecar, type ProxySidecarOptions } from './sidecar/proxy-sidecar.ts'
 export { startSyncProcess, syncOnce, type SyncProcess, type SyncProcessOptions } from './sidecar/sync-process.ts'
 export type { ResourceAdapter } from './sync/adapter.ts'
-export type { StateStore } from './sync/state-store.ts'
+export type { StateStore } from './state/state-store.ts'
 export { parsePolicy, type ParseResult } from './policy/parse.ts'
 export { compilePolicy, type CompiledPolicy } from './policy/compile.ts'
 export { chooseBackend, type Decision, type Reason, type ReadSlice } from './policy/choose.ts'

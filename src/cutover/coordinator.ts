@@ -4,7 +4,7 @@
 // store following the new one (the sync reverses), so going back is the same protocol again.
 import { randomUUID } from 'node:crypto'
 import type { Policy, Side } from '../policy/schema.ts'
-import type { StateStore } from '../sync/state-store.ts'
+import type { StateStore } from '../state/state-store.ts'
 import { emptySummary, type SyncLoop } from '../sync/loop.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
@@ -128,7 +128,7 @@ export class CutoverCoordinator {
       while (await loop.drainChanges(summary) > 0) {
         if (performance.now() > by(DRAINED_BY)) throw new Abort('the change stream did not drain in time')
       }
-      const recent = await this.#o.state.changesSince(Date.now() - (performance.now() - t0) - lookBackMs, LOOK_BACK_MAX_KEYS)
+      const recent = await this.#o.state.changes.since(Date.now() - (performance.now() - t0) - lookBackMs, LOOK_BACK_MAX_KEYS)
       const differing = await loop.settle(recent, Date.now() + (by(DRAINED_BY) - performance.now()), summary)
       if (differing > 0) throw new Abort(`${differing} key(s) written in the last ${lookBackMs} ms still differ between the stores`)
       const wanted = desiredAuthority(this.#o.policy().authority, await store.pendingRequest())

@@ -3,7 +3,7 @@
 // sync; a cutover waits for every announcement in flight before it switches. Bounded: past
 // MAX_PENDING waiting writes, or GIVE_UP_MS, a write is given up on and left to the full scan.
 // An outage is a few log lines (ConditionLog), never one per write.
-import type { ChangeEvent } from '../sync/state-store.ts'
+import type { Change, ChangeStream } from '../state/change-stream.ts'
 import type { Condition, ConditionLog } from '../telemetry/condition-log.ts'
 import type { WriteEvent } from './server.ts'
 
@@ -36,19 +36,16 @@ const givenUp = (): Condition => ({
   summary: (n, s) => `${n} more writes were not announced to the sync loop (last ${s} s); its next full scan copies them`,
 })
 
-export interface ChangeSink {
-  appendChange(change: Omit<ChangeEvent, 'offset'>): Promise<void>
-}
 
 export class WriteAnnouncer {
-  #sink: ChangeSink
+  #sink: Pick<ChangeStream, 'append'>
   #conditions: ConditionLog
   #pending = 0
   #closed = false
   #maxPending: number
   #giveUpMs: number
 
-  constructor(sink: ChangeSink, conditions: ConditionLog, bounds: AnnouncerBounds = {}) {
+  constructor(sink: Pick<ChangeStream, 'append'>, conditions: ConditionLog, bounds: AnnouncerBounds = {}) {
     this.#sink = sink
     this.#conditions = conditions
     this.#maxPending = bounds.maxPending ?? MAX_PENDING
@@ -61,14 +58,14 @@ export class WriteAnnouncer {
     return this.#append(change)
   }
 
-  async #append(change: Omit<ChangeEvent, 'offset'>): Promise<void> {
+  async #append(change: Change): Promise<void> {
     const started = Date.now()
     let wait = FIRST_RETRY_MS
     let waiting = false
     try {
       for (;;) {
         try {
-          await this.#sink.appendChange(change)
+          await this.#sink.append(change)
           this.#conditions.end(UNAVAILABLE)
           return
         } catch (err) {
@@ -88,7 +85,7 @@ export class WriteAnnouncer {
     }
   }
 
-  #giveUp(change: Omit<ChangeEvent, 'offset'>): void {
+  #giveUp(change: Change): void {
     this.#conditions.event(GIVEN_UP, givenUp, { resourceType: change.resourceType, tenant: change.tenant, id: change.id })
   }
 

@@ -11,15 +11,15 @@ import { ReadProxy, type ProxyGeneration } from '../proxy/server.ts'
 import { WriteAnnouncer } from '../proxy/announcer.ts'
 import { FileAuthority, WriteGate, type WriteRouter } from '../cutover/write-gate.ts'
 import { cutoverReport, requestCutover } from '../cutover/request.ts'
-import { openStateStore } from '../sync/open-state-store.ts'
-import type { ProxyState } from '../sync/state-store.ts'
+import { openStateStore } from '../state/open.ts'
+import type { ProxyState } from '../state/state-store.ts'
 import { ReadYourWrites } from '../proxy/read-your-writes.ts'
 import { UpstreamPair } from '../proxy/upstream.ts'
 import { DriftGate } from '../parity/gate.ts'
 import { ParityRecorder, readinessOf, type SliceReport } from '../parity/report.ts'
 import { ShadowReader } from '../parity/shadow.ts'
 import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type OverrideStore } from '../rollback/overrides.ts'
-import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis.ts'
+import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis/connect.ts'
 import { ConditionLog } from '../telemetry/condition-log.ts'
 import { MemoryAuditLog } from '../state/audit-log.ts'
 import { AuditRecorder } from '../state/audit-recorder.ts'
@@ -140,7 +140,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     changeStore = await openStateStore(redisUrl!, policy.migration, log)
     opened.add('the change store', () => changeStore!.close())
   }
-  const stopAcks = changeStore ? await changeStore.onApplied((type, tenant, upTo) => readYourWrites.acknowledge(tenant, type, upTo)) : undefined
+  const stopAcks = changeStore ? await changeStore.signals.onApplied((type, tenant, upTo) => readYourWrites.acknowledge(tenant, type, upTo)) : undefined
   if (stopAcks) opened.add('the acknowledgement feed', stopAcks)
   // An unreachable change stream is logged when it starts, summarized, and when it recovers: never once per write.
   const changeStream = new ConditionLog(log)
@@ -148,7 +148,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   const audit = changeStore?.audit ?? new MemoryAuditLog()
   const recorder = new AuditRecorder({ audit, role: 'proxy', replica, conditions: changeStream })
   recordPolicies(recorder)
-  const announcer = changeStore ? new WriteAnnouncer(changeStore, changeStream) : undefined
+  const announcer = changeStore ? new WriteAnnouncer(changeStore.changes, changeStream) : undefined
   const onWrite = announcer?.announce
   // With state shared with a sync, writes follow the fleet's effective authority (and its cutovers).
   let writes: WriteRouter = new FileAuthority(() => generation.compiled.policy.authority)
@@ -317,7 +317,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
 /** What the sync leader last published through the shared state; why not, when there is nothing to show. */
 async function syncStatus(store: ProxyState): Promise<Record<string, unknown>> {
   try {
-    const text = await store.readStatus()
+    const text = await store.signals.readStatus()
     return text ? JSON.parse(text) as Record<string, unknown> : { unavailable: 'no sync process has published its status lately: is `dualread sync` running?' }
   } catch (err) {
     return { unavailable: (err as Error).message }

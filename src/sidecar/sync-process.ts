@@ -9,11 +9,11 @@ import { CutoverCoordinator } from '../cutover/coordinator.ts'
 import { cutoverReport, requestCutover } from '../cutover/request.ts'
 import type { Side } from '../policy/schema.ts'
 import { describeRejection, PolicySource, type LoadedPolicy } from '../policy/source.ts'
-import { sharedRedisUrl } from '../state/redis.ts'
+import { sharedRedisUrl } from '../state/redis/connect.ts'
 import { SyncLoop, syncDirection, type PassSummary } from '../sync/loop.ts'
-import { openStateStore } from '../sync/open-state-store.ts'
+import { openStateStore } from '../state/open.ts'
 import { SyncProgress } from '../sync/progress.ts'
-import type { StateStore } from '../sync/state-store.ts'
+import type { StateStore } from '../state/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { ConditionLog } from '../telemetry/condition-log.ts'
@@ -89,7 +89,7 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
     migration: { name: source.current.compiled.policy.migration, ...migrationPhase(source.current.compiled.policy, loop.authority) },
     cutover: { ...coordinator.describe(), state: await state.cutover.read().catch((err: Error) => `unavailable: ${err.message}`) },
     totals: loop.totals, progress: progress.snapshot(), lagSeconds: Object.fromEntries(loop.lag().map(l => [l.resourceType, l.seconds])),
-    conflicts: await state.conflicts(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
+    conflicts: await state.conflicts.recent(RECENT_CONFLICTS).catch((err: Error) => `unavailable: ${err.message}`),
     policy: { file: source.file, generation: source.current.generation, hash: source.current.compiled.hash, lastError: describeRejection(source.lastError) },
     at: new Date().toISOString(),
   })
@@ -154,7 +154,7 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
   const publishEveryMs = o.statusPublishMs ?? STATUS_PUBLISH_MS
   const publisher = setInterval(() => {
     if (!loop.lease) return
-    void status().then(s => state.publishStatus(JSON.stringify(s), 3 * publishEveryMs))
+    void status().then(s => state.signals.publishStatus(JSON.stringify(s), 3 * publishEveryMs))
       .catch((err: Error) => log.debug({ err: { message: err.message } }, 'cannot publish the sync status'))
   }, publishEveryMs)
   log.info({ admin: adminAddress, from: loop.source, to: loop.target, state: state.kind }, 'dualread sync started')

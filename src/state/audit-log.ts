@@ -2,6 +2,7 @@
 // generations, rollback overrides, drift gate trips, cutover steps, switches, aborts and refusals.
 // Kept with the migration's state (Redis, or the state file), so every admin port shows the same.
 import { z } from 'zod'
+import { MemoryLog, type BoundedLog, type MemoryLogOptions } from './bounded-log.ts'
 
 /** Newest entries kept in Redis. */
 export const AUDIT_LOG_LIMIT = 10_000
@@ -30,20 +31,8 @@ export const auditEntry = z.strictObject({
 export type AuditEntry = z.infer<typeof auditEntry>
 export type AuditEvent = AuditEntry['event']
 
-export interface AuditLog {
-  /** Adds an entry; the oldest ones beyond the bound are dropped. */
-  append(entry: AuditEntry): Promise<void>
-  /** The newest `limit` entries, newest first. */
-  recent(limit: number): Promise<AuditEntry[]>
-}
-
-export interface MemoryAuditLogOptions {
-  limit?: number
-  /** Entries to start from, newest first (read back from a state file). */
-  initial?: AuditEntry[]
-  /** Awaited after every append, so a store can make it durable. */
-  onAppend?: () => Promise<void>
-}
+/** Newest AUDIT_LOG_LIMIT kept in Redis, FILE_AUDIT_LOG_LIMIT in a state file. */
+export type AuditLog = BoundedLog<AuditEntry>
 
 /**
  * The log in this process: for a proxy without shared state (its own /history), and inside the
@@ -51,30 +40,8 @@ export interface MemoryAuditLogOptions {
  * @example
  * const audit = new MemoryAuditLog({ limit: 100 })
  */
-export class MemoryAuditLog implements AuditLog {
-  #entries: AuditEntry[]
-  #limit: number
-  #onAppend: (() => Promise<void>) | undefined
-
-  constructor(o: MemoryAuditLogOptions = {}) {
-    this.#limit = o.limit ?? AUDIT_LOG_LIMIT
-    this.#entries = (o.initial ?? []).slice(0, this.#limit)
-    this.#onAppend = o.onAppend
-  }
-
-  /** Newest first. */
-  get entries(): readonly AuditEntry[] {
-    return this.#entries
-  }
-
-  async append(entry: AuditEntry): Promise<void> {
-    // In the log at once, so a /history read right after the event shows it.
-    this.#entries.unshift(entry)
-    this.#entries.length = Math.min(this.#entries.length, this.#limit)
-    await this.#onAppend?.()
-  }
-
-  async recent(limit: number): Promise<AuditEntry[]> {
-    return this.#entries.slice(0, limit)
+export class MemoryAuditLog extends MemoryLog<AuditEntry> {
+  constructor(o: Partial<MemoryLogOptions<AuditEntry>> = {}) {
+    super({ ...o, limit: o.limit ?? AUDIT_LOG_LIMIT })
   }
 }

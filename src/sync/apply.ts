@@ -11,14 +11,15 @@ import { PreconditionFailed, type Precondition, type ResourceAdapter } from './a
 import { decodeApplied, encodeApplied, type AppliedRecord } from './applied.ts'
 import { decide, type KeyFacts, type SyncOp } from './decide.ts'
 import { LeaseLostError } from './fencing.ts'
-import type { PassSummary } from './loop.ts'
-import { syncKey, type StateStore, type SyncKey } from './state-store.ts'
+import type { PassSummary } from './summary.ts'
+import { syncKey, type SyncKey } from '../state/sync-key.ts'
+import type { StateStore } from '../state/state-store.ts'
 
 /** Writes of one key tried in a row while the target answers 412 (someone else keeps writing it). */
 const PRECONDITION_ATTEMPTS = 3
 
 export interface KeyApplierOptions {
-  state: StateStore
+  state: Pick<StateStore, 'checkpoints' | 'conflicts'>
   log: Logger
   metrics: Metrics
   adapters: Record<Side, ResourceAdapter>
@@ -70,7 +71,7 @@ export class KeyApplier {
   }
 
   async #keyState(keys: SyncKey[]): Promise<[Map<SyncKey, AppliedRecord>, Map<SyncKey, number>]> {
-    const [applied, tombstones] = await Promise.all([this.#o.state.getApplied(keys), this.#o.state.getTombstones(keys)])
+    const [applied, tombstones] = await Promise.all([this.#o.state.checkpoints.getApplied(keys), this.#o.state.checkpoints.getTombstones(keys)])
     return [new Map([...applied].map(([key, text]) => [key, decodeApplied(text)])), tombstones]
   }
 
@@ -119,8 +120,8 @@ export class KeyApplier {
       }
     }), { concurrency: this.#o.concurrency })
     await Promise.all([
-      appliedUpdates.length > 0 ? this.#o.state.setApplied(appliedUpdates) : undefined,
-      tombstoneUpdates.length > 0 ? this.#o.state.setTombstones(tombstoneUpdates) : undefined,
+      appliedUpdates.length > 0 ? this.#o.state.checkpoints.setApplied(appliedUpdates) : undefined,
+      tombstoneUpdates.length > 0 ? this.#o.state.checkpoints.setTombstones(tombstoneUpdates) : undefined,
     ])
   }
 
@@ -175,7 +176,7 @@ export class KeyApplier {
         ...(facts.appliedHash === undefined ? {} : { appliedHash: facts.appliedHash }),
         winner: this.#o.source, decision: decision.op as 'upsert' | 'delete', at: new Date().toISOString(),
       }
-      await this.#o.state.appendConflict(entry)
+      await this.#o.state.conflicts.append(entry)
       this.#o.log.warn({ conflict: entry }, `sync conflict: the ${this.#o.target} store had its own change; the authority (${this.#o.source}) wins`)
     }
     if (decision.op !== 'skip') metrics.syncApplied.add(1, { resource_type: resource.type, op: decision.op })

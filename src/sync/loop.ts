@@ -1,35 +1,29 @@
 // The sync loop: keeps the other store equal to the authority. It leads while it holds the
-// single-writer lease, and finds the work: the change stream (writes through the proxy), a
-// backfill over every resource type and tenant, and a periodic full scan that also catches writes
-// that bypassed the proxy and deletions. Every unit of work is a key, applied by the KeyApplier
-// (apply.ts); the write cutover drives it from outside (src/cutover/coordinator.ts).
+// single-writer lease (lease-holder.ts) and runs two workers side by side: the change drain
+// (drain.ts, writes through the proxy) and the periodic full scan (scan.ts, the backfill, and
+// writes that bypassed the proxy and deletions). Every unit of work is a key, applied by the
+// KeyApplier (apply.ts); the write cutover drives the loop from outside (src/cutover/coordinator.ts).
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
 import type { CompiledPolicy } from '../policy/compile.ts'
-import type { Policy, Resource, Side } from '../policy/schema.ts'
+import type { Policy, Side } from '../policy/schema.ts'
+import type { ChangeEvent } from '../state/change-stream.ts'
+import type { Lease } from '../state/lease.ts'
+import type { StateStore } from '../state/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import { isTenantScoped, RestAdapter, type ResourceAdapter } from './adapter.ts'
+import { RestAdapter, type ResourceAdapter } from './adapter.ts'
 import { KeyApplier } from './apply.ts'
+import { ChangeDrain } from './drain.ts'
 import { LeaseLostError } from './fencing.ts'
-import { syncKey, type ChangeEvent, type Lease, type StateStore, type SyncKey } from './state-store.ts'
+import { LeaseHolder } from './lease-holder.ts'
+import { Scanner } from './scan.ts'
+import { emptySummary, type PassSummary } from './summary.ts'
 import { Throttle } from './throttle.ts'
 import type { SyncProgress } from './progress.ts'
 
 const CHANGE_POLL_MS = 100
 const STATE_RETRY_MS = 1000
-/** Latest change time per key, for the watermark rule; older entries are forgotten first. */
-const RECENT_CHANGES_MAX = 100_000
-
-export interface PassSummary {
-  scanned: number
-  upserted: number
-  deleted: number
-  unchanged: number
-  skipped: number
-  conflicts: number
-  errors: number
-}
 
 export interface SyncLoopOptions {
   compiled: CompiledPolicy
@@ -56,21 +50,18 @@ export function syncDirection(policy: Policy, authority: Side = policy.authority
   return { source, target: source === 'old' ? 'new' : 'old' }
 }
 
-export { LeaseLostError }
-
-export const emptySummary = (): PassSummary => ({ scanned: 0, upserted: 0, deleted: 0, unchanged: 0, skipped: 0, conflicts: 0, errors: 0 })
+export { emptySummary, LeaseLostError, type PassSummary }
 
 export class SyncLoop {
-  readonly owner: string
   readonly source: Side
   readonly target: Side
+  readonly totals: PassSummary = emptySummary()
   #o: SyncLoopOptions
   #policy: Policy
   #adapters: Record<Side, ResourceAdapter>
-  #apply: KeyApplier
-  #resources: Map<string, Resource>
-  #recentChanges = new Map<SyncKey, number>()
-  #lease: Lease | undefined
+  #leader: LeaseHolder
+  #scanner: Scanner
+  #drain: ChangeDrain
   #stopping = false
   #running: Promise<void> | undefined
   #authority: Side
@@ -78,8 +69,6 @@ export class SyncLoop {
   #paused: Promise<void> | undefined
   #resume: (() => void) | undefined
   #working: Promise<unknown> | undefined
-  #oldestPending = new Map<string, number>()
-  readonly totals: PassSummary = emptySummary()
 
   constructor(o: SyncLoopOptions) {
     this.#o = o
@@ -88,24 +77,32 @@ export class SyncLoop {
     const { source, target } = syncDirection(this.#policy, this.#authority)
     this.source = source
     this.target = target
-    this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+    const { sync, resources } = this.#policy
+    this.#leader = new LeaseHolder(o.state.lease, o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, sync.leaseTtlMs, o.log)
     this.#adapters = o.adapters ?? {
-      old: new RestAdapter('old', this.#policy, new Throttle(this.#policy.sync.maxWritesPerSecond), o.metrics),
-      new: new RestAdapter('new', this.#policy, new Throttle(this.#policy.sync.maxWritesPerSecond), o.metrics),
+      old: new RestAdapter('old', this.#policy, new Throttle(sync.maxWritesPerSecond), o.metrics),
+      new: new RestAdapter('new', this.#policy, new Throttle(sync.maxWritesPerSecond), o.metrics),
     }
-    this.#resources = new Map(this.#policy.resources.map(r => [r.type, r]))
-    this.#apply = new KeyApplier({
+    const fence = this.#leader.fence
+    const apply = new KeyApplier({
       state: o.state, log: o.log, metrics: o.metrics, adapters: this.#adapters, source, target,
-      resources: this.#policy.resources, concurrency: this.#policy.sync.concurrency,
-      fence: () => this.#fence(), changedAt: key => this.#recentChanges.get(key),
+      resources, concurrency: sync.concurrency, fence, changedAt: key => this.#drain.changedAt(key),
+    })
+    this.#scanner = new Scanner({ policy: this.#policy, adapters: this.#adapters, source, target, checkpoints: o.state.checkpoints, apply, progress: o.progress, fence })
+    this.#drain = new ChangeDrain({
+      changes: o.state.changes, signals: o.state.signals, resources, batchSize: sync.batchSize, apply, scanner: this.#scanner,
+      fence, pause: ms => this.#pause(ms), recentChangesMax: o.recentChangesMax,
     })
     o.metrics.observeSyncLag(() => this.lag())
   }
 
+  get owner(): string {
+    return this.#leader.owner
+  }
+
   /** Per resource type, how long the oldest change not yet applied has waited (0 when none waits). */
   lag(): Array<{ resourceType: string, seconds: number }> {
-    const now = Date.now()
-    return [...this.#resources.keys()].map(type => ({ resourceType: type, seconds: (now - (this.#oldestPending.get(type) ?? now)) / 1000 }))
+    return this.#drain.lag()
   }
 
   /** The write authority this loop was built for: it syncs from it. */
@@ -114,7 +111,7 @@ export class SyncLoop {
   }
 
   get lease(): Lease | undefined {
-    return this.#lease
+    return this.#leader.current
   }
 
   /**
@@ -130,14 +127,15 @@ export class SyncLoop {
     const { log } = this.#o
     let standbyLogged = false
     while (!this.#stopping) {
+      let lease
       try {
-        this.#lease = await this.#o.state.acquireLease(this.owner, this.#policy.sync.leaseTtlMs)
+        lease = await this.#leader.take()
       } catch (err) {
         log.warn({ err: { message: (err as Error).message } }, 'sync state store unavailable; retrying')
         await this.#pause(STATE_RETRY_MS)
         continue
       }
-      if (!this.#lease) {
+      if (!lease) {
         if (!standbyLogged) log.info('another sync process holds the lease; standing by')
         standbyLogged = true
         await this.#pause(this.#policy.sync.leaseTtlMs / 3)
@@ -145,7 +143,7 @@ export class SyncLoop {
       }
       standbyLogged = false
       if (await this.#authorityMoved()) continue
-      log.info({ owner: this.owner, token: this.#lease.token, from: this.source, to: this.target }, 'sync lease acquired; syncing')
+      log.info({ owner: this.owner, token: lease.token, from: this.source, to: this.target }, 'sync lease acquired; syncing')
       await this.#lead()
     }
   }
@@ -163,15 +161,14 @@ export class SyncLoop {
     }
     if (state !== undefined && state.authority === this.#authority) return false
     if (state !== undefined) this.#o.log.warn({ built: this.#authority, inForce: state.authority }, 'the write authority moved; this loop stands down for one built the other way round')
-    await this.#o.state.releaseLease(this.#lease!).catch(() => undefined)
-    this.#lease = undefined
+    await this.#leader.release()
     await this.#pause(STATE_RETRY_MS)
     return true
   }
 
-  /** While holding the lease: the change stream and the scans run side by side (unless a cutover paused them). */
+  /** While holding the lease: the change drain and the scans run side by side (unless a cutover paused them). */
   async #lead(): Promise<void> {
-    const renew = setInterval(() => void this.#renew(), this.#policy.sync.leaseTtlMs / 3)
+    const stopRenewing = this.#leader.keepRenewed()
     try {
       while (this.#leading) {
         this.#working = Promise.all([this.#followChanges(), this.#scanPeriodically()])
@@ -179,7 +176,7 @@ export class SyncLoop {
         if (this.#paused) await this.#paused
       }
     } finally {
-      clearInterval(renew)
+      stopRenewing()
     }
   }
 
@@ -195,23 +192,12 @@ export class SyncLoop {
     this.#paused = undefined
   }
 
+  get #leading(): boolean {
+    return !this.#stopping && this.#leader.current !== undefined
+  }
+
   get #active(): boolean {
     return this.#leading && this.#paused === undefined
-  }
-
-  async #renew(): Promise<void> {
-    try {
-      const lease = await this.#o.state.acquireLease(this.owner, this.#policy.sync.leaseTtlMs)
-      if (lease?.token !== this.#lease?.token) this.#lease = undefined
-    } catch (err) {
-      // An unreachable store cannot confirm the lease: stop writing until it can.
-      this.#o.log.warn({ err: { message: (err as Error).message } }, 'cannot renew the sync lease; pausing writes')
-      this.#lease = undefined
-    }
-  }
-
-  get #leading(): boolean {
-    return !this.#stopping && this.#lease !== undefined
   }
 
   async #followChanges(): Promise<void> {
@@ -239,7 +225,7 @@ export class SyncLoop {
   async #recover(err: unknown): Promise<void> {
     if (err instanceof LeaseLostError) {
       this.#o.log.warn(err.message)
-      this.#lease = undefined
+      this.#leader.drop()
       return
     }
     this.#o.log.warn({ err: { message: (err as Error).message } }, 'sync paused by an error; retrying')
@@ -247,75 +233,18 @@ export class SyncLoop {
   }
 
   /** Applies the next batch of changes from the stream; resolves to how many it read. */
-  async drainChanges(summary: PassSummary): Promise<number> {
-    const { state } = this.#o
-    const offset = await state.getOffset()
-    const changes = await state.readChanges(offset, this.#policy.sync.batchSize)
-    if (changes.length === 0) {
-      this.#oldestPending.clear()
-      return 0
-    }
-    const scopes = this.#scopesOf(changes)
-    for (const change of changes) {
-      if (!this.#resources.has(change.resourceType)) continue
-      if (!this.#oldestPending.has(change.resourceType)) this.#oldestPending.set(change.resourceType, change.at)
-      if (change.id !== undefined) this.#noteChange(syncKey(change.resourceType, change.tenant, change.id), change)
-    }
-    for (const g of scopes) {
-      if (g.whole) await this.#scanScope(g.resource, g.tenant, summary)
-      else await this.#apply.applyKeys(g.resource, g.tenant, [...g.ids], summary)
-      await state.publishApplied(g.resource.type, g.tenant, g.upTo)
-    }
-    await this.#fence()
-    await state.setOffset(changes[changes.length - 1]!.offset)
-    this.#oldestPending.clear()
-    return changes.length
-  }
-
-  /**
-   * Changes by resource type and tenant: the ids written, whether a whole collection was (an
-   * id-less POST), and the latest write time. Types no longer in the policy are left out.
-   */
-  #scopesOf(changes: ChangeEvent[]): Array<{ resource: Resource, tenant: string, ids: Set<string>, whole: boolean, upTo: number }> {
-    const scopes = new Map<string, { resource: Resource, tenant: string, ids: Set<string>, whole: boolean, upTo: number }>()
-    for (const change of changes) {
-      const resource = this.#resources.get(change.resourceType)
-      if (!resource) continue // a type removed from the policy since the write
-      const id = `${change.resourceType}\u0000${change.tenant}`
-      let scope = scopes.get(id)
-      if (!scope) scopes.set(id, scope = { resource, tenant: change.tenant, ids: new Set(), whole: false, upTo: 0 })
-      scope.upTo = Math.max(scope.upTo, change.at)
-      if (change.id === undefined) scope.whole = true
-      else scope.ids.add(change.id)
-    }
-    return [...scopes.values()]
-  }
-
-  #noteChange(key: SyncKey, change: ChangeEvent): void {
-    this.#recentChanges.delete(key)
-    this.#recentChanges.set(key, change.at)
-    if (this.#recentChanges.size > (this.#o.recentChangesMax ?? RECENT_CHANGES_MAX)) this.#recentChanges.delete(this.#recentChanges.keys().next().value!)
+  drainChanges(summary: PassSummary): Promise<number> {
+    return this.#drain.drain(summary)
   }
 
   /** One full pass: every resource type and tenant, resuming where a checkpoint says; `until` ends it early. */
-  async pass(summary: PassSummary, until: () => boolean = () => this.#stopping): Promise<void> {
-    const tenants = await this.#tenants()
-    for (const resource of this.#policy.resources) {
-      const scopes = isTenantScoped(resource, this.#policy) ? tenants : ['']
-      this.#o.progress.begin(resource.type, scopes.length)
-      for (const tenant of scopes) {
-        // A scope checks `until` before each page; ended early, the pass ends with it.
-        const objects = await this.#scanScope(resource, tenant, summary, until)
-        if (objects === undefined) return
-        this.#o.progress.scopeDone(resource.type, objects)
-      }
-    }
+  pass(summary: PassSummary, until: () => boolean = () => this.#stopping): Promise<void> {
+    return this.#scanner.pass(summary, until)
   }
 
   /** How long the oldest change not applied yet has waited (ms); 0 when the stream is drained. */
-  async pendingAgeMs(): Promise<number> {
-    const [first] = await this.#o.state.readChanges(await this.#o.state.getOffset(), 1)
-    return first ? Math.max(0, Date.now() - first.at) : 0
+  pendingAgeMs(): Promise<number> {
+    return this.#drain.pendingAgeMs()
   }
 
   /** Throws when `side` cannot list what the sync walks (its tenants), with the reason. */
@@ -324,78 +253,16 @@ export class SyncLoop {
   }
 
   /**
-   * Makes the keys of `changes` equal on both sides and reads them again until they are (a store
-   * that lags shows the write late), or until `deadline` (ms). Resolves to how many still differ.
+   * Makes the keys of `changes` equal on both sides and reads them again until they are, or
+   * until `deadline` (ms). Resolves to how many still differ.
    */
-  async settle(changes: ChangeEvent[], deadline: number, summary: PassSummary): Promise<number> {
-    let differing = 0
-    for (const { resource, tenant, ids, whole } of this.#scopesOf(changes)) {
-      if (whole) await this.#scanScope(resource, tenant, summary)
-      let left = [...ids]
-      while (left.length > 0) {
-        await this.#apply.applyKeys(resource, tenant, left, summary)
-        left = await this.#apply.differing(resource, tenant, left)
-        if (left.length === 0 || Date.now() >= deadline) break
-        await this.#pause(20)
-      }
-      differing += left.length
-    }
-    return differing
+  settle(changes: ChangeEvent[], deadline: number, summary: PassSummary): Promise<number> {
+    return this.#drain.settle(changes, deadline, summary)
   }
 
-  async #tenants(): Promise<string[]> {
-    return this.#adapters[this.source].listTenants()
-  }
-
-  /**
-   * Makes one tenant's objects of one type equal on the target: the target's objects are
-   * listed, then the source's page by page (each page checkpointed once applied), then what the
-   * target has and the source does not is deleted.
-   */
-  async #scanScope(resource: Resource, tenant: string, summary: PassSummary, until: () => boolean = () => false): Promise<number | undefined> {
-    const { state } = this.#o
-    const scope = `${resource.type}\u0000${tenant}`
-    const targetIndex = new Map<string, unknown>()
-    for await (const page of this.#pages(this.target, resource, tenant, undefined)) {
-      for (const item of page.items) targetIndex.set(item.id, item.doc)
-    }
-    let cursor = await state.getCursor(scope)
-    const resumed = cursor !== undefined
-    const seen = new Set<string>()
-    let listedFrom = Date.now()
-    let objects = 0
-    for await (const page of this.#pages(this.source, resource, tenant, cursor)) {
-      // Ended early, the scope resumes from its checkpoint; deletions need the whole listing.
-      if (until()) return undefined
-      await this.#apply.applyPage(resource, tenant, page.items, page.readAt, targetIndex, summary)
-      for (const item of page.items) seen.add(item.id)
-      objects += page.items.length
-      await this.#fence()
-      await state.setCursor(scope, page.next)
-    }
-    if (resumed) {
-      // Deletions need every source id; the pages before the checkpoint are listed again (not applied).
-      listedFrom = Date.now()
-      for await (const page of this.#pages(this.source, resource, tenant, undefined)) for (const item of page.items) seen.add(item.id)
-    }
-    const gone = [...targetIndex.keys()].filter(id => !seen.has(id))
-    if (gone.length > 0) await this.#apply.applyPage(resource, tenant, gone.map(id => ({ id, doc: undefined })), listedFrom, targetIndex, summary)
-    return objects
-  }
-
-  async *#pages(side: Side, resource: Resource, tenant: string, cursor: string | undefined) {
-    let next = cursor
-    do {
-      const readAt = Date.now()
-      const page = await this.#adapters[side].listPage(resource, tenant, next, this.#policy.sync.batchSize)
-      yield { ...page, readAt }
-      next = page.next
-    } while (next !== undefined)
-  }
-
-  /** Fencing: a process that lost the lease must not write another byte. */
-  async #fence(): Promise<void> {
-    if (this.#lease === undefined || !(await this.#o.state.holdsLease(this.#lease))) throw new LeaseLostError()
+  /** How many keys differ between the two sides now (read-only). */
+  differences(): Promise<number> {
+    return this.#scanner.differences()
   }
 
   /** Waits `ms`, waking early when stopping (or when `until` turns true). */
@@ -410,44 +277,22 @@ export class SyncLoop {
    */
   async runOnce(waitForLeaseMs: number): Promise<PassSummary & { differences: number }> {
     const deadline = Date.now() + waitForLeaseMs
-    while (!(this.#lease = await this.#o.state.acquireLease(this.owner, this.#policy.sync.leaseTtlMs))) {
+    while (!await this.#leader.take()) {
       if (Date.now() > deadline) throw new Error('another sync process holds the lease; --once did not run')
       await this.#pause(500)
     }
-    const lease = this.#lease
     const summary = emptySummary()
     // Renewed like a running sync's: a pass over a large store outlasts one lease period.
-    const renew = setInterval(() => void this.#renew(), this.#policy.sync.leaseTtlMs / 3)
+    const stopRenewing = this.#leader.keepRenewed()
     try {
       while (await this.drainChanges(summary) > 0) { /* until the stream is empty */ }
       await this.pass(summary)
       while (await this.drainChanges(summary) > 0) { /* writes during the pass */ }
       return { ...summary, differences: await this.differences() }
     } finally {
-      clearInterval(renew)
-      await this.#o.state.releaseLease(lease) // a no-op if it was lost meanwhile
-      this.#lease = undefined
+      stopRenewing()
+      await this.#leader.release()
     }
-  }
-
-  /** How many keys differ between the two sides now (read-only). */
-  async differences(): Promise<number> {
-    let count = 0
-    const tenants = await this.#tenants()
-    for (const resource of this.#policy.resources) {
-      for (const tenant of isTenantScoped(resource, this.#policy) ? tenants : ['']) {
-        const [a, b] = await Promise.all([this.#hashes(this.source, resource, tenant), this.#hashes(this.target, resource, tenant)])
-        for (const [id, hash] of a) if (b.get(id) !== hash) count++
-        for (const id of b.keys()) if (!a.has(id)) count++
-      }
-    }
-    return count
-  }
-
-  async #hashes(side: Side, resource: Resource, tenant: string): Promise<Map<string, string>> {
-    const out = new Map<string, string>()
-    for await (const page of this.#pages(side, resource, tenant, undefined)) for (const item of page.items) out.set(item.id, this.#apply.hash(resource.type, item.doc))
-    return out
   }
 
   /** Finishes the batch in hand (its checkpoint included), releases the lease, closes connections. */
@@ -455,9 +300,7 @@ export class SyncLoop {
     this.#stopping = true
     this.resume()
     await this.#running
-    if (this.#lease) await this.#o.state.releaseLease(this.#lease).catch(() => undefined)
-    this.#lease = undefined
+    await this.#leader.release()
     await Promise.all([this.#adapters.old.close(), this.#adapters.new.close()])
   }
 }
-

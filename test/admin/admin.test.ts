@@ -10,7 +10,7 @@ import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { isLoopback } from '../../src/admin/server.ts'
 import { startProxySidecar } from '../../src/sidecar/proxy-sidecar.ts'
 import { buildProgram } from '../../src/cli/main.ts'
-import { keyPrefix } from '../../src/state/redis.ts'
+import { keyPrefix } from '../../src/state/redis/connect.ts'
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 

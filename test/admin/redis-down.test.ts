@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { keyPrefix } from '../../src/state/redis.ts'
+import { keyPrefix } from '../../src/state/redis/connect.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { refusedPort, TestUpstream, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'

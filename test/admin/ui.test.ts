@@ -7,7 +7,7 @@ import t from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { seededId, startReferenceApi } from '../../src/reference/index.ts'
 import { startSyncProcess } from '../../src/sidecar/sync-process.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 
 const CHROMIUM = '/usr/bin/chromium'

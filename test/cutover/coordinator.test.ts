@@ -7,7 +7,8 @@ import { MemoryCutoverStore } from '../../src/cutover/memory-store.ts'
 import type { CutoverState } from '../../src/cutover/state.ts'
 import { policySchema, type Policy } from '../../src/policy/schema.ts'
 import type { SyncLoop } from '../../src/sync/loop.ts'
-import type { ChangeEvent, StateStore } from '../../src/sync/state-store.ts'
+import type { ChangeEvent } from '../../src/state/change-stream.ts'
+import type { StateStore } from '../../src/state/state-store.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { MemoryAuditLog } from '../../src/state/audit-log.ts'
@@ -44,7 +45,7 @@ function setup(t: Test, script: Script = {}, policyText: Record<string, unknown>
     drainChanges: async () => { await script.onDrain?.(); return drains.shift() ?? 0 },
     settle: async (changes: ChangeEvent[]) => { calls.push(`settle ${changes.length}`); return script.differing ?? 0 },
   } as unknown as SyncLoop
-  const state = { cutover: store, changesSince: async () => [{ offset: '1', resourceType: 'alert-rule', tenant: 'acme', id: 'a', at: 0 }] } as unknown as StateStore
+  const state = { cutover: store, changes: { since: async () => [{ offset: '1', resourceType: 'alert-rule', tenant: 'acme', id: 'a', at: 0 }] } } as unknown as StateStore
   const { log, logs } = captureLog()
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())

@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { startSyncProcess } from '../../src/sidecar/sync-process.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { refusedPort } from '../helpers/upstream.ts'
 import { startSyncFixture } from '../helpers/sync.ts'

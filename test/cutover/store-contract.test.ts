@@ -5,7 +5,7 @@ import { MemoryCutoverStore } from '../../src/cutover/memory-store.ts'
 import { RedisCutoverStore } from '../../src/cutover/redis-store.ts'
 import { initialState, type CutoverState } from '../../src/cutover/state.ts'
 import type { CutoverStore } from '../../src/cutover/store.ts'
-import { keyPrefix } from '../../src/state/redis.ts'
+import { keyPrefix } from '../../src/state/redis/connect.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 
 function contract(t: Test, open: () => Promise<CutoverStore>) {
@@ -95,7 +95,7 @@ t.test('a switch in memory is made durable before anyone can see it', async t =>
 })
 
 t.test('a file state store keeps the authority of the last switch across a restart', async t => {
-  const { FileStateStore } = await import('../../src/sync/file-state-store.ts')
+  const { FileStateStore } = await import('../../src/state/file/state-store.ts')
   const dir = t.testdir()
   const first = await FileStateStore.open(dir)
   const steady = await first.cutover.initialize('old')

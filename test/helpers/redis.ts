@@ -1,7 +1,7 @@
 // Redis for tests: every test gets a migration name of its own, and its keys are deleted after.
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { forgetMigration as forget } from '../../src/state/redis.ts'
+import { forgetMigration as forget } from '../../src/state/redis/connect.ts'
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 

@@ -8,8 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import type { Test } from 'tap'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
-import type { StateStore } from '../../src/sync/state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
+import type { StateStore } from '../../src/state/state-store.ts'
 import type { Flavour } from '../../src/reference/flavours.ts'
 import { startProcess } from './process.ts'
 import { runCli } from './cli.ts'
@@ -73,7 +73,7 @@ function run(t: Test, flavour: Partial<Flavour>) {
           if (o.event === 'twice') events.push(event)
         }
         events.sort(() => random() - 0.5) // reordered
-        for (const e of events) await state.appendChange(e)
+        for (const e of events) await state.changes.append(e)
         await new Promise(r => setTimeout(r, killAfter[i % killAfter.length]))
         child.child.kill('SIGKILL')
         await child.exited

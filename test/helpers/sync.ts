@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startReferenceApi, type ReferenceApi, type ReferenceApiOptions } from '../../src/reference/index.ts'
 import { startSyncProcess } from '../../src/sidecar/sync-process.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, startTestSidecar } from './sidecar.ts'
 
 export interface SyncFixture {

@@ -11,7 +11,7 @@ t.test('an announcement is retried until the change stream answers', async t => 
   let failures = 2
   const { log, logs } = captureLog()
   // No interval: every event after the first is its own summary line, so each line's wording is seen.
-  const announcer = new WriteAnnouncer({ appendChange: async c => { if (failures-- > 0) throw new Error('redis down'); appended.push(c.id!) } }, new ConditionLog(log, { intervalMs: 0 }))
+  const announcer = new WriteAnnouncer({ append: async c => { if (failures-- > 0) throw new Error('redis down'); appended.push(c.id!) } }, new ConditionLog(log, { intervalMs: 0 }))
   await announcer.announce(write('a'))
   t.same(appended, ['a'], 'it reached the stream after two failures')
   t.ok(logs.some(l => l.includes('retrying until it answers')))
@@ -20,7 +20,7 @@ t.test('an announcement is retried until the change stream answers', async t => 
 
 t.test('past the bound of waiting writes, or the give-up time, or on stop, a write is left to the full scan, and said', async t => {
   const { log, logs } = captureLog()
-  const announcer = new WriteAnnouncer({ appendChange: async () => { throw new Error('redis down') } }, new ConditionLog(log, { intervalMs: 0 }), { maxPending: 1, giveUpMs: 50 })
+  const announcer = new WriteAnnouncer({ append: async () => { throw new Error('redis down') } }, new ConditionLog(log, { intervalMs: 0 }), { maxPending: 1, giveUpMs: 50 })
   const first = announcer.announce(write('a'))
   await announcer.announce(write('b'))
   t.ok(logs.some(l => l.includes('not announced to the sync loop in time')), 'the second is given up on at once: one is already waiting')

@@ -2,7 +2,7 @@
 // treat them as one (method-override hints). Everything that is not a read goes to the authority only.
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { rawRequest } from '../helpers/raw-http.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
@@ -46,7 +46,7 @@ t.test('a GET carrying a method override to a mutating method is a write: author
   t.same(oldUp.received.map(r => `${r.method} ${r.url}`), cases.map(([m, p]) => `${m} ${p}`), 'the authority got them as sent, hints included')
   t.equal(oldUp.received[0]!.headers['x-http-method-override'], 'DELETE')
   t.equal(newUp.received.length, 0, 'new, which serves acme\'s reads, never saw them')
-  const changes = await eventually(() => state.readChanges('0', 10), c => c.length === 4)
+  const changes = await eventually(() => state.changes.read('0', 10), c => c.length === 4)
   t.same(changes.map(c => c.id), ['r1', 'r2', 'r3', 'r4'], 'each is announced to the sync')
   const read = await rawRequest(sidecar.proxyUrl, { path: '/api/v1/tenants/acme/alert-rules/r1' })
   t.same(decision(read.headers), ['old', 'acme-on-new', 'read-your-writes'])
@@ -76,7 +76,7 @@ t.test('an override to a read, or to a method that changes nothing, keeps its me
   t.same(decision(post.headers), ['old', 'acme-on-new', 'write'], 'a POST stays a write whatever it says it is')
   t.equal(newUp.received.length, 2)
   t.equal(oldUp.received.length, 2)
-  const changes = await eventually(() => state.readChanges('0', 10), c => c.length >= 1)
+  const changes = await eventually(() => state.changes.read('0', 10), c => c.length >= 1)
   t.same(changes.map(c => c.id), ['r5'])
 })
 
@@ -96,7 +96,7 @@ t.test('OPTIONS, PROPFIND and other methods that change nothing go to the author
     const res = await rawRequest(sidecar.proxyUrl, { method, path: `/api/v1/tenants/acme/alert-rules/${method}` })
     t.same(decision(res.headers), ['old', 'acme-on-new', 'write'], `${method} changes state`)
   }
-  const changes = await eventually(() => state.readChanges('0', 10), c => c.length >= 2)
+  const changes = await eventually(() => state.changes.read('0', 10), c => c.length >= 2)
   t.same(changes.map(c => c.id), ['MKCOL', 'PROPPATCH'], 'only the WebDAV mutators were announced')
   t.equal(newUp.received.length, 1)
 })

@@ -3,7 +3,7 @@
 import { request } from 'node:http'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { rawRequest } from '../helpers/raw-http.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
@@ -32,7 +32,7 @@ t.test('a write through dot segments is the write it resolves to: forwarded on t
   }
   t.same(oldUp.writes().map(w => w.url), ['/api/v1/tenants/acme/alert-rules/r2', '/api/v1/tenants/acme/alert-rules/r3', '/api/v1/tenants/acme/alert-rules/r4'], 'the authority got the resolved paths')
   t.equal(newUp.received.length, 0)
-  const changes = await eventually(() => state.readChanges('0', 10), c => c.length === 3)
+  const changes = await eventually(() => state.changes.read('0', 10), c => c.length === 3)
   t.match(changes, [{ resourceType: 'alert-rule', tenant: 'acme', id: 'r2' }, { tenant: 'acme', id: 'r3' }, { tenant: 'acme', id: 'r4' }], 'each write is announced to the sync')
   const read = await rawRequest(sidecar.proxyUrl, { path: '/api/v1/tenants/acme/alert-rules/r2' })
   t.same(decision(read.headers), ['old', 'acme-on-new', 'read-your-writes'], 'the next read of acme is not served stale by new')

@@ -6,10 +6,10 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { MemoryAuditLog, type AuditEntry } from '../../src/state/audit-log.ts'
 import { AuditRecorder } from '../../src/state/audit-recorder.ts'
-import { RedisAuditLog } from '../../src/state/redis-audit-log.ts'
-import { connectRedis, keyPrefix, redisReady } from '../../src/state/redis.ts'
-import { FileStateStore, STATE_FILE } from '../../src/sync/file-state-store.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { redisAuditLog } from '../../src/state/redis/state-store.ts'
+import { connectRedis, keyPrefix, redisReady } from '../../src/state/redis/connect.ts'
+import { FileStateStore, STATE_FILE } from '../../src/state/file/state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { ConditionLog } from '../../src/telemetry/condition-log.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { captureLog } from '../helpers/sidecar.ts'
@@ -40,7 +40,7 @@ t.test('the default Redis bound is 10,000 entries', async t => {
   const redis = connectRedis(REDIS_URL, captureLog().log)
   t.teardown(() => redis.disconnect())
   await redisReady(redis)
-  const audit = new RedisAuditLog(redis, keyPrefix(migration))
+  const audit = redisAuditLog(redis, keyPrefix(migration))
   await redis.rpush(audit.key, ...Array.from({ length: 10_000 }, (_, i) => JSON.stringify(entry(i))))
   await audit.append(entry(-1))
   t.equal(await redis.llen(audit.key), 10_000)
@@ -50,7 +50,7 @@ t.test('the default Redis bound is 10,000 entries', async t => {
 t.test('with Redis unreachable, appends and reads reject with the operation named', async t => {
   const redis = connectRedis(`redis://127.0.0.1:${await refusedPort()}`, captureLog().log)
   t.teardown(() => redis.disconnect())
-  const audit = new RedisAuditLog(redis, keyPrefix('nowhere'))
+  const audit = redisAuditLog(redis, keyPrefix('nowhere'))
   await t.rejects(audit.append(entry(1)), /audit log in redis: cannot append to it/)
   await t.rejects(audit.recent(1), /audit log in redis: cannot read it/)
 })
@@ -92,7 +92,7 @@ t.test('an append that fails is one warning per outage, and what it records goes
   const redis = connectRedis(`redis://127.0.0.1:${relay.port}`, log)
   t.teardown(() => redis.disconnect())
   await redisReady(redis)
-  const audit = new RedisAuditLog(redis, keyPrefix(migration))
+  const audit = redisAuditLog(redis, keyPrefix(migration))
   const conditions = new ConditionLog(log)
   t.teardown(() => conditions.close())
   const recorder = new AuditRecorder({ audit, role: 'sync', replica: 's1', conditions, clock: () => 86_400_000 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { keyPrefix, sharedRedisUrl } from '../../src/state/redis.ts'
+import { keyPrefix, sharedRedisUrl } from '../../src/state/redis/connect.ts'
 
 t.test('shared state uses REDIS_URL first, then a redis:// sync.state, else nothing', async t => {
   t.equal(sharedRedisUrl('file:.dualread/state', { REDIS_URL: 'redis://r:6379/2' }), 'redis://r:6379/2')
@@ -11,7 +11,7 @@ t.test('shared state uses REDIS_URL first, then a redis:// sync.state, else noth
 t.test('redisReady waits for a connection, or gives up', async t => {
   const { Redis } = await import('ioredis')
   const { captureLog } = await import('../helpers/sidecar.ts')
-  const { connectRedis, redisReady } = await import('../../src/state/redis.ts')
+  const { connectRedis, redisReady } = await import('../../src/state/redis/connect.ts')
   const { refusedPort } = await import('../helpers/upstream.ts')
   const good = connectRedis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', captureLog().log)
   t.teardown(() => good.disconnect())

@@ -9,9 +9,9 @@ import { policySchema, type Resource } from '../../src/policy/schema.ts'
 import { syncOnce } from '../../src/sidecar/sync-process.ts'
 import { PreconditionFailed, RestAdapter, type Precondition, type Tagged } from '../../src/sync/adapter.ts'
 import { SyncLoop } from '../../src/sync/loop.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { SyncProgress } from '../../src/sync/progress.ts'
-import type { ConflictEntry } from '../../src/sync/state-store.ts'
+import type { ConflictEntry } from '../../src/state/conflict-log.ts'
 import { Throttle } from '../../src/sync/throttle.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { MemoryAdapter } from '../helpers/memory-adapter.ts'
@@ -46,7 +46,7 @@ async function conflictLog(dir: string): Promise<ConflictEntry[]> {
   const { log } = captureLog()
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
   try {
-    return await state.conflicts(10)
+    return await state.conflicts.recent(10)
   } finally {
     await state.close()
   }

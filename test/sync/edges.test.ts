@@ -1,3 +1,4 @@
+import { replacing } from '../helpers/state.ts'
 import { writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -8,9 +9,9 @@ import { encodeCursor } from '../../src/reference/pagination.ts'
 import { startSyncProcess, syncOnce } from '../../src/sidecar/sync-process.ts'
 import { RestAdapter, type ResourceAdapter } from '../../src/sync/adapter.ts'
 import { SyncLoop } from '../../src/sync/loop.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { SyncProgress } from '../../src/sync/progress.ts'
-import type { StateStore } from '../../src/sync/state-store.ts'
+import type { StateStore } from '../../src/state/state-store.ts'
 import { Throttle } from '../../src/sync/throttle.ts'
 import { ReadYourWrites } from '../../src/proxy/read-your-writes.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
@@ -45,7 +46,7 @@ t.test('a restart from a checkpoint replays no page before it, and still finds d
   for (const id of firstPage) f.new.store.put('alert-rule', 'acme', id, { ...f.old.store.get('alert-rule', 'acme', id) })
   f.new.store.put('alert-rule', 'acme', 'zz-stray', { name: 'only in new' })
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
-  await state.setCursor('alert-rule\u0000acme', encodeCursor(firstPage[24]!))
+  await state.checkpoints.setCursor('alert-rule\u0000acme', encodeCursor(firstPage[24]!))
   await state.close()
   const r = await syncOnce({ policyFile: f.policyFile, stateDir: dir, log })
   t.match(r, { converged: true, deleted: 1 })
@@ -99,7 +100,7 @@ t.test('--once waits for the lease, and gives up if another process keeps it', a
   const { log } = captureLog()
   const state = await openStateStore(REDIS_URL, migration, log)
   t.teardown(() => state.close())
-  t.ok(await state.acquireLease('someone-else', 60_000))
+  t.ok(await state.lease.acquire('someone-else', 60_000))
   const loop = await loopFor(t, f.policyFile, state)
   await t.rejects(loop.runOnce(300), { message: /another sync process holds the lease/ })
 })
@@ -114,13 +115,11 @@ t.test('a leader that loses its lease stops writing and stands by; a state error
   const state = await openStateStore(REDIS_URL, migration, log)
   t.teardown(() => state.close())
   // A store whose change stream fails once: the loop must log, pause and carry on.
-  const failures: Record<string, number> = { readChanges: 1, getCursor: 1 }
-  const flaky = new Proxy(state, {
-    get(target, name, receiver) {
-      if (typeof name === 'string' && (failures[name] ?? 0) > 0) return async () => { failures[name]!--; throw new Error(`injected state failure in ${name}`) }
-      const v = Reflect.get(target, name, receiver) as unknown
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    },
+  const failures: Record<string, number> = { 'changes.read': 1, 'checkpoints.getCursor': 1 }
+  const flaky = replacing(state, (part, method) => {
+    const name = `${part}.${method}`
+    if ((failures[name] ?? 0) === 0) return undefined
+    return async () => { failures[name]!--; throw new Error(`injected state failure in ${name}`) }
   })
   const loop = await loopFor(t, f.policyFile, flaky, undefined, log)
   void loop.start()
@@ -128,12 +127,12 @@ t.test('a leader that loses its lease stops writing and stands by; a state error
   await eventually(() => logs.join(''), l => l.includes('sync paused by an error'))
   t.ok(logs.some(l => l.includes('injected state failure')))
   // Another process takes the lease (as after this one was paused past the lease period).
-  await state.releaseLease(loop.lease!)
-  t.ok(await state.acquireLease('usurper', 60_000))
+  await state.lease.release(loop.lease!)
+  t.ok(await state.lease.acquire('usurper', 60_000))
   f.old.store.put('alert-rule', 'acme', 'after-takeover', { name: 'x' })
-  await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: 'after-takeover', at: Date.now() })
+  await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'after-takeover', at: Date.now() })
   await eventually(() => logs.join(''), l => l.includes('lease passed to another process'))
-  t.ok(logs.some(l => l.includes('injected state failure in getCursor')), 'a failed scan is paused and retried too')
+  t.ok(logs.some(l => l.includes('injected state failure in checkpoints.getCursor')), 'a failed scan is paused and retried too')
   await new Promise(r => setTimeout(r, 300))
   t.equal(f.new.store.get('alert-rule', 'acme', 'after-takeover'), undefined, 'the old leader did not write')
   await loop.stop()
@@ -247,7 +246,7 @@ t.test('a write to a resource without a tenant is announced with an empty tenant
   const proxy = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), stateDir: join(dir, 'proxy'), changeStore: state })
   const res = await fetch(`${proxy.proxyUrl}/api/v1/teams/t1`, { method: 'PUT', body: '{}' })
   await res.arrayBuffer()
-  const changes = await eventually(() => state.readChanges('0', 10), c => c.length > 0)
+  const changes = await eventually(() => state.changes.read('0', 10), c => c.length > 0)
   t.match(changes, [{ resourceType: 'team', tenant: '', id: 't1' }])
   await proxy.stop()
   await state.close() // the announcement is written to disk after the answer: let it land before the test's directory goes
@@ -260,7 +259,7 @@ t.test('only the leader publishes its status; one that cannot keeps syncing, and
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
   t.teardown(() => state.close())
   const publishers = new Set<string>()
-  state.publishStatus = async (status: string) => {
+  state.signals.publishStatus = async (status: string) => {
     publishers.add((JSON.parse(status) as { owner: string }).owner)
     throw new Error('status store is read-only')
   }

@@ -1,3 +1,4 @@
+import { replacing } from '../helpers/state.ts'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -5,9 +6,9 @@ import t, { type Test } from 'tap'
 import { compilePolicy } from '../../src/policy/compile.ts'
 import { policySchema, type PolicyInput } from '../../src/policy/schema.ts'
 import { LeaseLostError, SyncLoop, syncDirection } from '../../src/sync/loop.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { SyncProgress } from '../../src/sync/progress.ts'
-import type { StateStore } from '../../src/sync/state-store.ts'
+import type { StateStore } from '../../src/state/state-store.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { MemoryAdapter } from '../helpers/memory-adapter.ts'
 import { captureLog } from '../helpers/sidecar.ts'
@@ -67,24 +68,24 @@ t.test('changes: replayed keys, keys of removed types, keys absent on both sides
   adapters.old.tenants = ['acme']
   adapters.old.objects.set('alert-rule/acme/k1', { version: 1, v: 'a' })
   const soon = Date.now() + 60_000
-  await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: 'k1', at: soon })
-  await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: 'k1', at: soon })
-  await state.appendChange({ resourceType: 'removed-type', tenant: 'acme', id: 'x', at: Date.now() })
-  await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: 'never', at: Date.now() })
+  await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'k1', at: soon })
+  await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'k1', at: soon })
+  await state.changes.append({ resourceType: 'removed-type', tenant: 'acme', id: 'x', at: Date.now() })
+  await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'never', at: Date.now() })
   const r = await loop.runOnce(1000)
   t.equal(adapters.new.objects.get('alert-rule/acme/k1') !== undefined, true, 'applied once from the stream')
   t.ok(r.skipped >= 1, 'the pass skipped k1: its change is newer than the page (the watermark rule)')
   t.ok(r.unchanged >= 1, 'a key absent on both sides is unchanged')
-  t.equal((await state.getTombstones(['alert-rule\u0000acme\u0000never'])).size, 1, 'and remembered as deleted')
-  await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: 'never', at: Date.now() })
+  t.equal((await state.checkpoints.getTombstones(['alert-rule\u0000acme\u0000never'])).size, 1, 'and remembered as deleted')
+  await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'never', at: Date.now() })
   await loop.runOnce(1000)
-  t.equal((await state.getTombstones(['alert-rule\u0000acme\u0000never'])).size, 1, 'its tombstone stays')
+  t.equal((await state.checkpoints.getTombstones(['alert-rule\u0000acme\u0000never'])).size, 1, 'its tombstone stays')
 })
 
 t.test('the watermark map is bounded', async t => {
   const { loop, state, adapters } = await setup(t)
   adapters.old.tenants = ['acme']
-  for (let i = 0; i < 6; i++) await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: `k${i}`, at: Date.now() + 60_000 })
+  for (let i = 0; i < 6; i++) await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: `k${i}`, at: Date.now() + 60_000 })
   adapters.old.objects.set('alert-rule/acme/k0', { version: 1 })
   const r = await loop.runOnce(1000)
   t.equal(r.skipped, 0, 'k0 was forgotten (only the 3 newest are kept), so the pass did not skip it')
@@ -101,13 +102,7 @@ t.test('a store that ignores deletes never converges, and says so', async t => {
 
 t.test('losing the lease in the middle of applying stops the pass', async t => {
   let checks = 0
-  const { loop, adapters } = await setup(t, {}, state => new Proxy(state, {
-    get(target, name, receiver) {
-      if (name === 'holdsLease') return async () => ++checks < 3
-      const v = Reflect.get(target, name, receiver) as unknown
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    },
-  }))
+  const { loop, adapters } = await setup(t, {}, state => replacing(state, (part, method) => part === 'lease' && method === 'holds' ? async () => ++checks < 3 : undefined))
   adapters.old.tenants = ['acme']
   for (let i = 0; i < 4; i++) adapters.old.objects.set(`alert-rule/acme/k${i}`, { version: 1, i })
   await t.rejects(loop.runOnce(1000), LeaseLostError)
@@ -118,7 +113,7 @@ t.test('a create the proxy saw without an id rescans its collection', async t =>
   const { loop, state, adapters } = await setup(t)
   adapters.old.tenants = ['acme']
   adapters.old.objects.set('alert-rule/acme/server-id-1', { version: 1 })
-  await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', at: Date.now() })
+  await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', at: Date.now() })
   t.equal((await loop.runOnce(1000)).differences, 0)
   t.ok(adapters.new.objects.has('alert-rule/acme/server-id-1'))
 })
@@ -134,7 +129,7 @@ t.test('writes during a pass are applied before --once ends', async t => {
     if (!announced) {
       announced = true
       adapters.old.objects.set('alert-rule/acme/during-pass', { version: 1 })
-      await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: 'during-pass', at: Date.now() })
+      await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'during-pass', at: Date.now() })
     }
     return listPage(...args)
   }
@@ -159,7 +154,7 @@ t.test('one key at a time: concurrent applies of a key wait for each other', asy
     concurrent--
     return put(...args)
   }
-  await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: 'k', at: Date.now() })
+  await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'k', at: Date.now() })
   // The same loop twice at once (the same owner renews its own lease): both see the change.
   await Promise.allSettled([loop.runOnce(1000), loop.runOnce(1000)])
   t.equal(maxConcurrent, 1, 'never two writes of the key at once')
@@ -169,15 +164,9 @@ t.test('one key at a time: concurrent applies of a key wait for each other', asy
 
 t.test('a renewal that finds the lease gone stops the leader', async t => {
   let renewals = 0
-  const { loop, adapters, logs } = await setup(t, { sync: { batchSize: 2, leaseTtlMs: 300, tenants: { list: '/tenants' } } }, state => new Proxy(state, {
-    get(target, name, receiver) {
-      if (name === 'acquireLease') {
-        return async (owner: string, ttl: number) => (++renewals === 2 ? { owner: 'someone-else', token: 999, expiresAt: Date.now() + ttl } : target.acquireLease(owner, ttl))
-      }
-      const v = Reflect.get(target, name, receiver) as unknown
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    },
-  }))
+  const { loop, adapters, logs } = await setup(t, { sync: { batchSize: 2, leaseTtlMs: 300, tenants: { list: '/tenants' } } }, state => replacing(state, (part, method) => part === 'lease' && method === 'acquire'
+    ? async (owner: string, ttl: number) => (++renewals === 2 ? { owner: 'someone-else', token: 999, expiresAt: Date.now() + ttl } : state.lease.acquire(owner, ttl))
+    : undefined))
   adapters.old.tenants = []
   void loop.start()
   const deadline = Date.now() + 3000

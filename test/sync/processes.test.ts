@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { keyPrefix } from '../../src/state/redis.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { keyPrefix } from '../../src/state/redis/connect.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { startProcess } from '../helpers/process.ts'
 import { contents, startSyncFixture } from '../helpers/sync.ts'
@@ -70,7 +70,7 @@ t.test('with Redis gone for a while the sync pauses without crashing, then resum
   // The periodic scan would take an hour; a change event announces the write, as the proxy would.
   const state = await openStateStore(REDIS_URL, migration, captureLog().log)
   t.teardown(() => state.close())
-  await state.appendChange({ resourceType: 'alert-rule', tenant: 'acme', id: 'during-outage', at: Date.now() })
+  await state.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'during-outage', at: Date.now() })
   await eventually(() => f.new.store.get('alert-rule', 'acme', 'during-outage'), v => v !== undefined, 10_000)
   t.ok(f.new.store.get('alert-rule', 'acme', 'during-outage'), 'it resumed and applied the write')
   p.child.kill('SIGTERM')

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { syncOnce, startSyncProcess } from '../../src/sidecar/sync-process.ts'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { contents, startEmbedded, startSyncFixture } from '../helpers/sync.ts'
 import { runCli } from '../helpers/cli.ts'
@@ -44,7 +44,7 @@ t.test('deletions at the source reach the target; objects written only to the ta
   t.match(r, { deleted: 2, conflicts: 2, converged: true })
   t.same(contents(f.new), contents(f.old))
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
-  const conflicts = await state.conflicts(10)
+  const conflicts = await state.conflicts.recent(10)
   await state.close()
   t.equal(conflicts.length, 2)
   t.match(conflicts, [{ winner: 'old', decision: /upsert|delete/, targetHash: /^[0-9a-f]{64}$/ }, { winner: 'old' }])

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t from 'tap'
-import { openStateStore } from '../../src/sync/open-state-store.ts'
-import { STATE_FILE } from '../../src/sync/file-state-store.ts'
+import { openStateStore } from '../../src/state/open.ts'
+import { STATE_FILE } from '../../src/state/file/state-store.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { refusedPort } from '../helpers/upstream.ts'
 
@@ -17,7 +17,7 @@ t.test('file:PATH is a state directory relative to the working directory', async
   t.teardown(() => process.chdir(cwd))
   const store = await openStateStore('file:.dualread/state', 'alerting', captureLog().log)
   t.equal(store.kind, 'file')
-  await store.setCursor('team/acme', 'c')
+  await store.checkpoints.setCursor('team/acme', 'c')
   await store.close()
   t.ok(existsSync(join(dir, '.dualread/state', STATE_FILE)))
 })
@@ -25,7 +25,7 @@ t.test('file:PATH is a state directory relative to the working directory', async
 t.test('a file: URL names an absolute directory', async t => {
   const dir = t.testdir()
   const store = await openStateStore(pathToFileURL(join(dir, 'state')).href, 'alerting', captureLog().log)
-  await store.setOffset('3')
+  await store.changes.setOffset('3')
   await store.close()
   t.ok(existsSync(join(dir, 'state', STATE_FILE)))
 })
@@ -34,7 +34,7 @@ t.test('redis:// opens the migration\'s state in Redis', async t => {
   const store = await openStateStore(REDIS_URL, `test-${randomUUID()}`, captureLog().log)
   t.teardown(() => store.close())
   t.equal(store.kind, 'redis')
-  t.equal(await store.getOffset(), '0', 'ready to use at once')
+  t.equal(await store.changes.getOffset(), '0', 'ready to use at once')
 })
 
 t.test('a Redis that is not up yet still gives a store, whose calls fail until it is', async t => {
@@ -42,7 +42,7 @@ t.test('a Redis that is not up yet still gives a store, whose calls fail until i
   const store = await openStateStore(`redis://127.0.0.1:${await refusedPort()}`, 'alerting', log)
   t.teardown(() => store.close())
   t.equal(store.kind, 'redis')
-  await t.rejects(store.getOffset(), { message: /^sync state in redis: cannot read the change offset/ })
+  await t.rejects(store.changes.getOffset(), { message: /^sync state in redis: cannot read the change offset/ })
   t.ok(logs.some(l => l.includes('redis for sync state is not reachable yet')))
 })
 

@@ -1,7 +1,7 @@
 // Redis connections for shared state. Commands fail fast while Redis is away (no offline queue),
 // so callers keep their last known state instead of piling up requests in memory.
 import { Redis } from 'ioredis'
-import type { Logger } from '../telemetry/logger.ts'
+import type { Logger } from '../../telemetry/logger.ts'
 
 const COMMAND_TIMEOUT_MS = 1000
 const MAX_RECONNECT_DELAY_MS = 2000

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { connectRedis, keyPrefix, redisReady } from '../../src/state/redis.ts'
-import { RedisStateStore } from '../../src/sync/redis-state-store.ts'
-import { syncKey, type StateStoreBounds } from '../../src/sync/state-store.ts'
+import { connectRedis, keyPrefix, redisReady } from '../../src/state/redis/connect.ts'
+import { RedisStateStore } from '../../src/state/redis/state-store.ts'
+import { syncKey } from '../../src/state/sync-key.ts'
+import { type StateStoreBounds } from '../../src/state/state-store.ts'
 import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
 import { refusedPort } from '../helpers/upstream.ts'
@@ -53,13 +54,13 @@ t.test('every key of a migration stays under its hash-tagged prefix', async t =>
   const migration = `test-${randomUUID()}`
   const store = await connectStore(t, migration)
   const key = syncKey('alert-rule', 'acme', 'r1')
-  await store.setCursor('alert-rule/acme', 'c')
-  await store.setApplied([[key, 'h']])
-  await store.setTombstones([[key, 1]])
-  await store.appendChange({ resourceType: 'alert-rule', tenant: 'acme', at: 1 })
-  await store.setOffset('1-0')
-  await store.appendConflict({ key, sourceHash: 's', targetHash: 't', winner: 'old', decision: 'upsert', at: 'now' })
-  await store.acquireLease('replica-a', 5_000)
+  await store.checkpoints.setCursor('alert-rule/acme', 'c')
+  await store.checkpoints.setApplied([[key, 'h']])
+  await store.checkpoints.setTombstones([[key, 1]])
+  await store.changes.append({ resourceType: 'alert-rule', tenant: 'acme', at: 1 })
+  await store.changes.setOffset('1-0')
+  await store.conflicts.append({ key, sourceHash: 's', targetHash: 't', winner: 'old', decision: 'upsert', at: 'now' })
+  await store.lease.acquire('replica-a', 5_000)
   const keys = await keysOf(migration)
   t.equal(keys.length, 8, keys.join(', '))
   t.ok(keys.every(k => k.startsWith(`dualread:{${migration}}:`)))
@@ -72,24 +73,24 @@ t.test('with Redis refusing connections every call rejects at once, naming what 
   const key = syncKey('team', 'acme', 'x')
   const lease = { owner: 'a', token: 1, expiresAt: Date.now() + 1000 }
   const calls: Array<[string, () => Promise<unknown>]> = [
-    ['read a cursor', () => store.getCursor('s')],
-    ['write a cursor', () => store.setCursor('s', 'c')],
-    ['read applied hashes', () => store.getApplied([key])],
-    ['write applied hashes', () => store.setApplied([[key, 'h']])],
-    ['read tombstones', () => store.getTombstones([key])],
-    ['write tombstones', () => store.setTombstones([[key, undefined]])],
-    ['append a change', () => store.appendChange({ resourceType: 'team', tenant: 'acme', at: 1 })],
-    ['read changes', () => store.readChanges('0', 10)],
-    ['read the change offset', () => store.getOffset()],
-    ['write the change offset', () => store.setOffset('1-0')],
-    ['append a conflict', () => store.appendConflict({ key, sourceHash: 's', targetHash: 't', winner: 'new', decision: 'delete', at: 'now' })],
-    ['read conflicts', () => store.conflicts(1)],
-    ['acquire the sync lease', () => store.acquireLease('a', 1000)],
-    ['check the sync lease', () => store.holdsLease(lease)],
-    ['release the sync lease', () => store.releaseLease(lease)],
-    ['publish an applied event', () => store.publishApplied('team', 'acme', 1)],
-    ['publish the sync status', () => store.publishStatus('{}', 1000)],
-    ['read the sync status', () => store.readStatus()],
+    ['read a cursor', () => store.checkpoints.getCursor('s')],
+    ['write a cursor', () => store.checkpoints.setCursor('s', 'c')],
+    ['read applied hashes', () => store.checkpoints.getApplied([key])],
+    ['write applied hashes', () => store.checkpoints.setApplied([[key, 'h']])],
+    ['read tombstones', () => store.checkpoints.getTombstones([key])],
+    ['write tombstones', () => store.checkpoints.setTombstones([[key, undefined]])],
+    ['append a change', () => store.changes.append({ resourceType: 'team', tenant: 'acme', at: 1 })],
+    ['read changes', () => store.changes.read('0', 10)],
+    ['read the change offset', () => store.changes.getOffset()],
+    ['write the change offset', () => store.changes.setOffset('1-0')],
+    ['append a conflict', () => store.conflicts.append({ key, sourceHash: 's', targetHash: 't', winner: 'new', decision: 'delete', at: 'now' })],
+    ['read conflicts', () => store.conflicts.recent(1)],
+    ['acquire the sync lease', () => store.lease.acquire('a', 1000)],
+    ['check the sync lease', () => store.lease.holds(lease)],
+    ['release the sync lease', () => store.lease.release(lease)],
+    ['publish an applied event', () => store.signals.publishApplied('team', 'acme', 1)],
+    ['publish the sync status', () => store.signals.publishStatus('{}', 1000)],
+    ['read the sync status', () => store.signals.readStatus()],
   ]
   for (const [what, call] of calls) {
     const started = performance.now()
@@ -97,7 +98,7 @@ t.test('with Redis refusing connections every call rejects at once, naming what 
     t.ok(performance.now() - started < 100, `${what}: rejected at once`)
   }
   const started = performance.now()
-  const unsubscribe = await store.onApplied(() => undefined)
+  const unsubscribe = await store.signals.onApplied(() => undefined)
   t.ok(performance.now() - started < 100, 'a subscription does not wait for Redis')
   await new Promise(resolve => setTimeout(resolve, 500))
   t.equal(logs.filter(l => l.includes('redis subscriber for applied events: connection error')).length, 1, 'its failed attempts are logged once')
@@ -115,18 +116,18 @@ t.test('calls fail while Redis is away and work again once it is back; applied e
   const store = await connectStore(t, migration, {}, `redis://127.0.0.1:${relay.port}${target.pathname}`)
   const other = await connectStore(t, migration)
   const heard: number[] = []
-  await store.onApplied((_type, _tenant, upTo) => heard.push(upTo))
-  await store.setCursor('team/acme', 'before')
+  await store.signals.onApplied((_type, _tenant, upTo) => heard.push(upTo))
+  await store.checkpoints.setCursor('team/acme', 'before')
 
   await relay.cut()
-  await t.rejects(store.getCursor('team/acme'), { message: /cannot read a cursor/ })
+  await t.rejects(store.checkpoints.getCursor('team/acme'), { message: /cannot read a cursor/ })
   const heardSinceOutage: number[] = []
-  await store.onApplied((_type, _tenant, upTo) => heardSinceOutage.push(upTo))
+  await store.signals.onApplied((_type, _tenant, upTo) => heardSinceOutage.push(upTo))
   await relay.start()
-  t.equal(await eventually(() => store.getCursor('team/acme').catch(() => 'still away'), c => c === 'before', 8000), 'before')
+  t.equal(await eventually(() => store.checkpoints.getCursor('team/acme').catch(() => 'still away'), c => c === 'before', 8000), 'before')
   // Resubscribed, and subscribed for the first time, on their own.
   await eventually(async () => {
-    await other.publishApplied('team', 'acme', 7)
+    await other.signals.publishApplied('team', 'acme', 7)
     return [heard, heardSinceOutage]
   }, ([h, s]) => h!.includes(7) && s!.includes(7), 8000)
   t.ok(heard.includes(7), 'a listener from before the outage hears applied events again')

@@ -2,9 +2,9 @@
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../telemetry/logger.ts'
-import { connectRedis, keyPrefix, redisReady } from '../state/redis.ts'
-import { FileStateStore } from './file-state-store.ts'
-import { RedisStateStore } from './redis-state-store.ts'
+import { connectRedis, keyPrefix, redisReady } from './redis/connect.ts'
+import { FileStateStore } from './file/state-store.ts'
+import { RedisStateStore } from './redis/state-store.ts'
 import type { StateStore, StateStoreBounds } from './state-store.ts'
 
 /**

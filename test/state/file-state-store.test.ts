@@ -3,8 +3,8 @@ import { once } from 'node:events'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { FileStateStore, STATE_FILE } from '../../src/sync/file-state-store.ts'
-import type { StateStore, StateStoreBounds } from '../../src/sync/state-store.ts'
+import { FileStateStore, STATE_FILE } from '../../src/state/file/state-store.ts'
+import type { StateStore, StateStoreBounds } from '../../src/state/state-store.ts'
 import { stateStoreContract } from './state-store-contract.ts'
 
 async function openFresh(t: Test, bounds?: StateStoreBounds) {
@@ -54,7 +54,7 @@ t.test('a state file survives kill -9 at random moments: always whole, always a 
     t.same(saved.changes.map(c => Number(c.id)), Array.from({ length: n }, (_, i) => i + 1), 'every change up to it, none after')
     const store = await FileStateStore.open(dir)
     const keys = Array.from({ length: n + 1 }, (_, i) => `k${i + 1}`)
-    t.same([...(await store.getApplied(keys)).keys()], keys.slice(0, n), 'every applied hash up to it, none after')
+    t.same([...(await store.checkpoints.getApplied(keys)).keys()], keys.slice(0, n), 'every applied hash up to it, none after')
     await store.close()
     previous = n
   }
@@ -65,11 +65,11 @@ t.test('every mutating call resolves once its own change is on disk, however man
   const store = await FileStateStore.open(dir)
   const unsaved: number[] = []
   await Promise.all(Array.from({ length: 50 }, async (_, n) => {
-    await store.appendChange({ resourceType: 'team', tenant: 'acme', id: String(n), at: n })
+    await store.changes.append({ resourceType: 'team', tenant: 'acme', id: String(n), at: n })
     if (!onDisk(dir).changes.some(c => c.id === String(n))) unsaved.push(n)
   }))
   t.same(unsaved, [])
-  void store.setCursor('last', 'written while closing')
+  void store.checkpoints.setCursor('last', 'written while closing')
   await store.close()
   t.equal(onDisk(dir).cursors['last'], 'written while closing', 'close waits for the write in flight')
 })
@@ -90,23 +90,23 @@ t.test('a write that cannot reach the disk rejects, naming the file; the next on
   const store = await FileStateStore.open(dir)
   t.teardown(() => store.close())
   rmSync(dir, { recursive: true })
-  await t.rejects(store.setCursor('team/acme', 'page-2'), { message: new RegExp(`^cannot save sync state to ${join(dir, STATE_FILE)}: ENOENT`) })
-  await t.rejects(store.acquireLease('sync', 5_000), { message: /^cannot save sync state/ })
-  t.equal(await store.holdsLease({ owner: 'sync', token: 1, expiresAt: Date.now() + 5_000 }), false, 'a lease whose token was not saved is not held')
+  await t.rejects(store.checkpoints.setCursor('team/acme', 'page-2'), { message: new RegExp(`^cannot save sync state to ${join(dir, STATE_FILE)}: ENOENT`) })
+  await t.rejects(store.lease.acquire('sync', 5_000), { message: /^cannot save sync state/ })
+  t.equal(await store.lease.holds({ owner: 'sync', token: 1, expiresAt: Date.now() + 5_000 }), false, 'a lease whose token was not saved is not held')
   mkdirSync(dir)
-  const lease = await store.acquireLease('sync', 5_000)
+  const lease = await store.lease.acquire('sync', 5_000)
   t.equal(lease?.token, 2, 'and its token is not handed out again')
   t.equal(onDisk(dir).cursors['team/acme'], 'page-2')
 })
 
 t.test('a restarted process takes the lease at once, with a higher token', async t => {
   const { store, reopen } = await openFresh(t)
-  const before = (await store.acquireLease('sync-1', 60_000))!
-  const after = await (await reopen()).acquireLease('sync-2', 60_000)
+  const before = (await store.lease.acquire('sync-1', 60_000))!
+  const after = await (await reopen()).lease.acquire('sync-2', 60_000)
   t.ok(after && after.token > before.token, 'the lease was this process\'s; its token count is saved')
 })
 
 t.test('an offset the file store did not hand out is an error, not an empty read', async t => {
   const { store } = await openFresh(t)
-  await t.rejects(store.readChanges('1700000000000-0', 10), { message: /change offset "1700000000000-0" is not one of .*state\.json/ })
+  await t.rejects(store.changes.read('1700000000000-0', 10), { message: /change offset "1700000000000-0" is not one of .*state\.json/ })
 })
