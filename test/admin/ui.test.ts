@@ -109,6 +109,9 @@ t.test('the dashboard shows the numbers of a known scenario, refreshes itself an
   t.match(await sample.innerText(), /remove \/escalationPolicyId[\s\S]*old: "escalation-policy-000\d"[\s\S]*new: \(absent\)/, 'the diff says what the new store lacks')
 
   t.match(await page.locator('#sync').innerText(), /leader/)
+  t.match(await cell(page, '#migration', 'phase'), /partial-reads-on-new 1 of 2 rule\(s\) read new/, 'the migration phase, with its reason')
+  t.match(await cell(page, '#migration', 'writes'), /old · epoch 1 · cutover steady/, 'writes follow the shared authority')
+  t.ok(await page.locator('#migration [data-event="policy-applied"]').count() > 0, 'the record shows the policy applied')
   t.equal(await cell(page, '#sync [data-sync-type="alert-rule"]', 'tenants'), '2/2')
   t.equal(await cell(page, '#sync [data-sync-type="team"]', 'tenants'), '2/2')
 
@@ -169,6 +172,14 @@ t.test('the sync process serves its own page, and a stopped admin server is said
   await page.waitForFunction(() => document.querySelector('[data-sync-type="team"] [data-key="tenants"]')?.textContent === '1/1')
   t.match(await page.locator('#what').innerText(), /sync process/)
   t.match(await page.locator('#sync').innerText(), /leader[\s\S]*old → new/)
+  t.match(await cell(page, '#migration', 'writes'), /old · epoch 1/)
+  // A write cutover, asked for on this admin port: the page shows the switch and its record.
+  t.equal((await fetch(`${sync.adminUrl}/cutover`, { method: 'POST', body: '{"to":"new"}' })).status, 202)
+  await page.waitForFunction(() => /new · epoch 2/.test(document.querySelector('#migration [data-key="writes"]')?.textContent ?? ''), undefined, { timeout: 20_000 })
+  t.match(await cell(page, '#migration', 'last-switch'), /old → new at \d\d:\d\d:\d\d, writes held \d+ ms/)
+  await page.waitForSelector('#migration [data-event="cutover-switched"]')
+  t.match(await page.locator('#migration [data-event="cutover-switched"]').innerText(), /cutover-switched/)
+  t.match(await page.locator('#sync').innerText(), /new → old/, 'the sync now runs the other way round')
   await sync.stop()
   stopped = true
   await page.waitForFunction(() => /cannot reach the admin server/.test(document.querySelector('#updated')?.textContent ?? ''))

@@ -60,10 +60,6 @@ export class FileStateStore implements StateStore {
     this.audit = new MemoryAuditLog({ limit: bounds.auditLogLimit ?? FILE_AUDIT_LOG_LIMIT, initial: saved.audit, onAppend: save })
   }
 
-  get file(): string {
-    return this.#file.path
-  }
-
   /** Waits for the last write; the state stays readable. */
   async close(): Promise<void> {
     await this.#file.settled()
