@@ -3,7 +3,8 @@ import Table from 'cli-table3'
 import type { SliceReport } from '../parity/report.ts'
 
 export interface ParityStatus {
-  parity: SliceReport[]
+  /** This replica's record, each slice with its readiness from the fleet's numbers. */
+  parity: Array<SliceReport & { readiness: string, readinessReason: string }>
   rules: Array<{ name: string, primary: string, shadowPercent: number, rolledBack: boolean, readiness: string, readinessReason: string }>
 }
 

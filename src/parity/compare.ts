@@ -34,6 +34,8 @@ export interface Comparison {
   versionsDiffer: boolean
   /** Why, for an error or a status difference: "old answered 200, new answered 404". */
   detail?: string
+  /** For an error: the side whose answer could not be compared. */
+  failedSide?: 'old' | 'new'
   /**
    * The normalized documents compared, when both parsed (not redacted: pass them to explainDiff).
    * For a collection, the item list keyed by id ({ items: { r1: {...} } }), so a missing item
@@ -110,9 +112,9 @@ export function compareAnswers(plan: ComparePlan, kind: ResourceKind, oldAnswer:
     }
   }
   const oldBody = decodeBody(oldAnswer, plan.maxDecodedBytes)
-  if (!oldBody.ok) return failure(`old ${oldBody.reason}`)
+  if (!oldBody.ok) return failure('old', oldBody.reason)
   const newBody = decodeBody(newAnswer, plan.maxDecodedBytes)
-  if (!newBody.ok) return failure(`new ${newBody.reason}`)
+  if (!newBody.ok) return failure('new', newBody.reason)
   return compareDocuments(plan, kind, oldBody.doc, newBody.doc)
 }
 
@@ -153,9 +155,9 @@ interface IndexedItem {
 
 function compareCollections(plan: ComparePlan, oldPage: unknown, newPage: unknown): Comparison {
   const oldItems = indexItems(plan, oldPage)
-  if (!(oldItems instanceof Map)) return failure(`old ${oldItems}`)
+  if (!(oldItems instanceof Map)) return failure('old', oldItems)
   const newItems = indexItems(plan, newPage)
-  if (!(newItems instanceof Map)) return failure(`new ${newItems}`)
+  if (!(newItems instanceof Map)) return failure('new', newItems)
   // A page with more pages after it holds whatever its side sorts first: when the two sides order
   // the list differently, the same page holds different items. Only a last page is a whole set.
   const partial = hasNextPage(plan, oldPage) || hasNextPage(plan, newPage)
@@ -240,8 +242,8 @@ function matched(): Comparison {
   return { result: 'match', pointers: [], versionsDiffer: false }
 }
 
-function failure(detail: string): Comparison {
-  return { result: 'error', pointers: [], versionsDiffer: false, detail }
+function failure(side: 'old' | 'new', reason: string): Comparison {
+  return { result: 'error', pointers: [], versionsDiffer: false, detail: `${side} ${reason}`, failedSide: side }
 }
 
 function isSuccess(status: number): boolean {

@@ -1,61 +1,86 @@
-// The drift gate: while a slice is served by `new`, critical drift at or over the threshold within
-// the window flips that rule's reads back to the authority — through the rollback override, so
+// The drift gate: while a rule sends reads to `new`, its slices are judged on the fleet's
+// evidence (critical drift, and match rate, error rate and p99 where the gate sets them); one
+// that fails flips the rule's reads back to the authority — through the rollback override, so
 // with Redis the whole fleet obeys — counts it, and logs the evidence.
-import type { Policy, Side } from '../policy/schema.ts'
+import type { Policy, Rule } from '../policy/schema.ts'
 import type { OverrideStore } from '../rollback/overrides.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import { WindowCounter } from './window.ts'
+import { BUCKET_MS, judgeRule, SIGNALS } from '../evidence/judge.ts'
+import type { FleetSnapshot } from '../evidence/recorder.ts'
 
 const EVIDENCE = 10
-
-interface RuleWindow {
-  critical: WindowCounter<'critical'>
-  evidence: string[]
-}
 
 /** Told of every trip once its override is stored (for the audit log); must not throw. */
 export type OnGateTrip = (rule: string, reason: string) => void
 
-export class DriftGate {
-  #windows = new Map<string, RuleWindow>()
-  #tripping = new Set<string>()
-  #overrides: OverrideStore
-  #metrics: Metrics
-  #log: Logger
-  #onTrip: OnGateTrip
+export interface DriftGateOptions {
+  overrides: OverrideStore
+  metrics: Metrics
+  log: Logger
+  onTrip: OnGateTrip
+  /** The fleet's latest numbers. */
+  evidence: () => FleetSnapshot
+  clock?: () => number
+}
 
-  constructor(overrides: OverrideStore, metrics: Metrics, log: Logger, onTrip: OnGateTrip) {
-    this.#overrides = overrides
-    this.#metrics = metrics
-    this.#log = log
-    this.#onTrip = onTrip
+/** A rule whose reads go, in whole or in part, to new: the gate watches it. */
+export function readsNew(rule: Rule): boolean {
+  return rule.primary === 'new' || rule.newPercent > 0
+}
+
+export class DriftGate {
+  #o: DriftGateOptions
+  #clock: () => number
+  /** Since when each rule has been armed (reading new, no override): evidence from before is not its. */
+  #armedSince = new Map<string, number>()
+  #samples = new Map<string, string[]>()
+  #tripping = new Set<string>()
+
+  constructor(o: DriftGateOptions) {
+    this.#o = o
+    this.#clock = o.clock ?? Date.now
   }
 
-  /** Feeds one comparison of a read served by `servedBy`; trips the gate when the evidence is enough. */
-  async observe(policy: Policy, rule: string, servedBy: Side, result: string, sampleId: string | undefined): Promise<void> {
-    const gate = policy.gates.rollbackOnCriticalDrift
-    if (!gate.enabled || servedBy !== 'new' || result !== 'critical') return
-    let w = this.#windows.get(rule)
-    if (!w || w.critical.windowSec !== gate.windowSec) {
-      w = { critical: new WindowCounter(gate.windowSec, ['critical'] as const), evidence: [] }
-      this.#windows.set(rule, w)
+  /** Keeps the newest ids of samples of critical comparisons per rule, to name them in a trip. */
+  noteSample(rule: string, result: string, sampleId: string | undefined): void {
+    if (result !== 'critical' || !sampleId) return
+    this.#samples.set(rule, [...(this.#samples.get(rule) ?? []), sampleId].slice(-EVIDENCE))
+  }
+
+  /** Judges every armed rule on the fleet's evidence since it was armed; trips those that fail. */
+  async evaluate(policy: Policy): Promise<void> {
+    const now = this.#clock()
+    const active = this.#o.overrides.current
+    for (const rule of policy.rules) {
+      const armed = policy.gates.rollbackOnCriticalDrift.enabled && readsNew(rule) && !active.all && !active.rules.has(rule.name)
+      if (!armed) {
+        this.#armedSince.delete(rule.name)
+        continue
+      }
+      const since = this.#armedSince.get(rule.name) ?? now
+      this.#armedSince.set(rule.name, since)
+      const buckets = this.#o.evidence().buckets.filter(b => b.at + BUCKET_MS > since)
+      const failing = judgeRule(policy, rule, buckets, now).filter(v => v.trips)
+      if (failing.length === 0 || this.#tripping.has(rule.name)) continue
+      const why = failing.map(v => SIGNALS.filter(s => v.signals[s]?.trips).map(s => v.signals[s]!.reason).join('; '))
+      await this.#trip(policy, rule.name, failing.map((v, i) => failing.length > 1 ? `${v.resourceType}: ${why[i]}` : why[i]).join('; '))
     }
-    w.critical.add('critical')
-    if (sampleId) w.evidence = [...w.evidence, sampleId].slice(-EVIDENCE)
-    const critical = w.critical.totals().critical
-    const active = this.#overrides.current
-    if (critical < gate.threshold || active.all || active.rules.has(rule) || this.#tripping.has(rule)) return
+  }
+
+  async #trip(policy: Policy, rule: string, why: string): Promise<void> {
     this.#tripping.add(rule)
-    const reason = `gate: ${critical} critical difference(s) in ${gate.windowSec} s (samples ${w.evidence.join(', ')})`
+    const samples = this.#samples.get(rule) ?? []
+    const reason = `gate: ${why}${samples.length > 0 ? ` (samples ${samples.join(', ')})` : ''}`
     try {
-      await this.#overrides.apply({ rule, reason })
-      this.#metrics.gateRollbacks.add(1, { rule })
-      this.#log.error({ rule, critical, threshold: gate.threshold, windowSec: gate.windowSec, samples: w.evidence },
+      // Another replica may have judged the same evidence first: one trip, one record.
+      if (!await this.#o.overrides.setIfAbsent(rule, reason)) return
+      this.#o.metrics.gateRollbacks.add(1, { rule })
+      this.#o.log.error({ rule, reason, samples },
         `drift gate tripped: reads of rule "${rule}" go back to the authority (${policy.authority}); clear with dualread rollback --clear once fixed`)
-      this.#onTrip(rule, reason)
+      this.#o.onTrip(rule, reason)
     } catch (err) {
-      this.#log.error({ err, rule }, 'drift gate could not store its rollback; it will try again on the next critical difference')
+      this.#o.log.error({ err, rule }, 'drift gate could not store its rollback; it tries again on its next judgement')
     } finally {
       this.#tripping.delete(rule)
     }

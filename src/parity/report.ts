@@ -1,6 +1,7 @@
 // The parity record: per rule and resource type, how shadow comparisons came out, which
-// pointers drift, recent redacted samples, noisy pointers, and whether the slice is ready to
-// promote. Bounded: fixed windows, capped pointer tables, a small ring of samples.
+// pointers drift, recent redacted samples and noisy pointers, as this replica saw them (the
+// fleet's numbers and readiness are src/evidence/). Bounded: fixed windows, capped pointer
+// tables, a small ring of samples.
 import type { Attributes } from '@opentelemetry/api'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { Policy, Side } from '../policy/schema.ts'
@@ -35,8 +36,6 @@ export interface Sample {
   diff?: Array<{ op: string, path: string, old?: unknown, new?: unknown }>
 }
 
-export type Readiness = 'ready' | 'inconclusive' | 'not-ready'
-
 export interface SliceReport {
   rule: string
   resourceType: string
@@ -47,8 +46,6 @@ export interface SliceReport {
   window: { seconds: number, comparisons: number, results: Record<ParityResult, number> }
   /** The last five minutes in 10 s buckets, oldest first. */
   history: Array<{ at: string } & Record<ParityResult, number>>
-  readiness: Readiness
-  readinessReason: string
   topPointers: Array<{ pointer: string, severity: 'critical' | 'cosmetic', count: number }>
   noisy: Array<{ pointer: string, count: number, suggestion: string }>
   samples: Sample[]
@@ -131,19 +128,16 @@ export class ParityRecorder {
   }
 
   report(policy: Policy): SliceReport[] {
-    const { minSamples } = policy.gates.rollbackOnCriticalDrift
     return [...this.#slices.entries()].map(([key, s]) => {
       const [rule, resourceType] = key.split('\u0000') as [string, string]
       const comparisons = RESULTS.reduce((n, r) => n + s.totals[r], 0)
       const windowResults = s.window.totals()
       const windowComparisons = RESULTS.reduce((n, r) => n + windowResults[r], 0)
-      const { readiness, readinessReason } = readinessOf(windowComparisons, windowResults.critical, minSamples, s.window.windowSec)
       return {
         rule, resourceType, comparisons,
         matchRate: (s.totals.match + s.totals.lag) / comparisons,
         results: { ...s.totals },
         window: { seconds: s.window.windowSec, comparisons: windowComparisons, results: windowResults },
-        readiness, readinessReason,
         history: s.history.series().map(b => ({ at: new Date(b.at).toISOString(), ...b.counts })),
         topPointers: [...s.pointers.entries()].sort((a, b) => b[1].count - a[1].count).slice(0, TOP_POINTERS)
           .map(([pointer, v]) => ({ pointer, severity: v.severity, count: v.count })),
@@ -153,11 +147,4 @@ export class ParityRecorder {
       }
     })
   }
-}
-
-/** Enough samples and no critical drift in the window is ready; too few samples is never a pass. */
-export function readinessOf(comparisons: number, critical: number, minSamples: number, windowSec: number): { readiness: Readiness, readinessReason: string } {
-  if (critical > 0) return { readiness: 'not-ready', readinessReason: `${critical} critical difference(s) in the last ${windowSec} s` }
-  if (comparisons < minSamples) return { readiness: 'inconclusive', readinessReason: `${comparisons} of ${minSamples} comparisons needed in the last ${windowSec} s` }
-  return { readiness: 'ready', readinessReason: `${comparisons} comparisons, no critical difference in the last ${windowSec} s` }
 }

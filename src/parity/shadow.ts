@@ -14,6 +14,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import { BodyCollector } from './capture.ts'
 import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
 import { explainDiff } from './redact.ts'
+import type { Observation } from '../evidence/counts.ts'
 import type { DriftGate } from './gate.ts'
 import type { ParityRecorder, ParityResult } from './report.ts'
 
@@ -33,6 +34,13 @@ export interface ShadowJob {
   servedBy: Side
   reason: Reason
   primary: BodyAnswer
+  /** How long the primary answer took, whole body included (ms). */
+  primaryMs: number
+}
+
+/** Where each shadow pair is counted for the fleet (src/evidence/recorder.ts). */
+export interface EvidenceSink {
+  observe(o: Observation): void
 }
 
 export interface ShadowOptions {
@@ -40,6 +48,7 @@ export interface ShadowOptions {
   log: Logger
   recorder: ParityRecorder
   gate: DriftGate
+  evidence: EvidenceSink
 }
 
 export class ShadowReader {
@@ -78,10 +87,11 @@ export class ShadowReader {
     return true
   }
 
-  /** Gives back an admitted slot without comparing. */
-  skip(reason: SkipReason): void {
+  /** Gives back an admitted slot without comparing; a primary that failed counts against its side. */
+  skip(reason: SkipReason, failed?: { rule: string, resourceType: string, side: Side }): void {
     this.#inFlight--
     this.#o.metrics.shadowSkipped.add(1, { reason })
+    if (failed) this.#o.evidence.observe({ rule: failed.rule, resourceType: failed.resourceType, failed: [failed.side] })
   }
 
   /** Runs the comparison for an admitted read in the background; it never rejects. */
@@ -95,13 +105,16 @@ export class ShadowReader {
     const { policy } = job.compiled
     const plan = this.#plan(job.compiled, job.resourceType)
     const shadowSide = otherSide(job.servedBy)
-    let shadow: BodyAnswer
+    const slice = { rule: job.rule.name, resourceType: job.resourceType }
+    let shadow: TimedAnswer
     try {
       shadow = await this.#read(job, shadowSide)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EOPENBREAKER') return this.#skipped('breaker_open')
       if (code === 'BODY_TOO_LARGE') return this.#skipped('body_too_large')
+      // A side whose shadow breaker is open is failing: that counts against it, like an error.
+      this.#o.evidence.observe({ ...slice, failed: [shadowSide] })
+      if (code === 'EOPENBREAKER') return this.#skipped('breaker_open')
       const failed: Comparison = { result: 'error', pointers: [], versionsDiffer: false, detail: `${shadowSide} shadow read failed: ${(err as Error).message}` }
       const status = job.servedBy === 'old' ? { old: job.primary.status, new: 0 } : { old: 0, new: job.primary.status }
       return this.#record(job, plan, 'error', failed, status)
@@ -111,6 +124,11 @@ export class ShadowReader {
     const answers = (a: BodyAnswer, b: BodyAnswer): [BodyAnswer, BodyAnswer] => job.servedBy === 'old' ? [a, b] : [b, a]
     let [oldAnswer, newAnswer] = answers(job.primary, shadow)
     let comparison = compareAnswers(plan, job.kind, oldAnswer, newAnswer)
+    const latencyMs = job.servedBy === 'old' ? { old: job.primaryMs, new: shadow.ms } : { old: shadow.ms, new: job.primaryMs }
+    const failed = (['old', 'new'] as const).filter(side => (side === 'old' ? oldAnswer : newAnswer).status >= 500)
+    // Only two real answers are a sample; a 5xx or an unreadable answer counts against its side.
+    if (failed.length > 0) this.#o.evidence.observe({ ...slice, failed })
+    else if (comparison.result === 'error') this.#o.evidence.observe({ ...slice, failed: [comparison.failedSide!] })
     let result: ParityResult = comparison.result
     if (result !== 'match' && comparison.versionsDiffer && policy.shadow.recheckLagMs > 0) {
       await sleep(policy.shadow.recheckLagMs)
@@ -123,6 +141,7 @@ export class ShadowReader {
         this.#o.log.debug({ err }, 'lag recheck failed; keeping the first comparison')
       }
     }
+    if (failed.length === 0 && result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
     if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
     await this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
   }
@@ -160,7 +179,7 @@ export class ShadowReader {
       const { name } = job.rule
       this.#drift.event(`${name}\u0000${job.resourceType}`, () => driftCondition(name, job.resourceType), { sample })
     }
-    await this.#o.gate.observe(job.compiled.policy, job.rule.name, job.servedBy, result, sample?.id)
+    this.#o.gate.noteSample(job.rule.name, result, sample?.id)
   }
 
   #skipped(reason: SkipReason): void {
@@ -168,15 +187,16 @@ export class ShadowReader {
   }
 
   /** One read of `side` for comparison: the shadow breaker, the shadow timeout, a bounded body. */
-  async #read(job: ShadowJob, side: Side): Promise<BodyAnswer> {
+  async #read(job: ShadowJob, side: Side): Promise<TimedAnswer> {
     const { shadow } = job.compiled.policy
+    const started = performance.now()
     const collector = new BodyCollector(shadow.maxBodyBytes)
     let contentEncoding: string | undefined
     const status = await job.upstreams.get(side).read('shadow', { ...job.request, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
       contentEncoding = headers['content-encoding']
       return collector
     })
-    return { status, body: collector.body(), ...(contentEncoding ? { contentEncoding } : {}) }
+    return { status, body: collector.body(), ms: performance.now() - started, ...(contentEncoding ? { contentEncoding } : {}) }
   }
 
   #plan(compiled: CompiledPolicy, resourceType: string): ComparePlan {
@@ -188,6 +208,8 @@ export class ShadowReader {
     return plans.get(resourceType)!
   }
 }
+
+type TimedAnswer = BodyAnswer & { ms: number }
 
 function driftCondition(rule: string, resourceType: string): Condition {
   return {

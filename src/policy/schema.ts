@@ -71,6 +71,25 @@ const resource = z.strictObject({
   compare: compare.prefault({}),
 })
 
+/** Each gate signal may look at its own window and need its own number of samples (default: the drift gate's). */
+const signalWindow = {
+  windowSec: z.int().min(10).max(21_600).optional(),
+  minSamples: positiveInt.optional(),
+}
+const ratio = z.number().min(0).max(1)
+/** The signals a slice is judged on; matchRate, errorRate and p99 are judged only when set. */
+const gateSignals = {
+  /** Critical differences in the window at or over `threshold` fail the slice. */
+  criticalDrift: z.strictObject({ threshold: positiveInt.optional(), ...signalWindow }).optional(),
+  /** Share of comparisons that matched (lag counts as a match) below `min` fails it. */
+  matchRate: z.strictObject({ min: ratio, ...signalWindow }).optional(),
+  /** New's share of failed answers minus old's, above `maxIncrease`, fails it. */
+  errorRate: z.strictObject({ maxIncrease: ratio, ...signalWindow }).optional(),
+  /** New's p99 latency over old's, above `maxRatio`, fails it. */
+  p99: z.strictObject({ maxRatio: z.number().min(1), ...signalWindow }).optional(),
+}
+export type GateSignals = { [K in keyof typeof gateSignals]?: z.infer<typeof gateSignals[K]> }
+
 const rule = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a name of letters, digits, "-", "_" or "."'),
   match: z.strictObject({
@@ -83,15 +102,20 @@ const rule = z.strictObject({
   newPercent: percent.default(0),
   shadowPercent: percent.default(0),
   fallback: z.boolean().default(true),
+  /** This rule's gate signals; each one not given is the `gates:` one. */
+  gate: z.strictObject(gateSignals).optional(),
 })
 
 const gates = z.strictObject({
   rollbackOnCriticalDrift: z.strictObject({
     enabled: z.boolean().default(true),
     threshold: positiveInt.default(1),
-    windowSec: positiveInt.default(300),
+    windowSec: z.int().min(10).max(21_600).default(300),
     minSamples: positiveInt.default(20),
   }).prefault({}),
+  matchRate: gateSignals.matchRate,
+  errorRate: gateSignals.errorRate,
+  p99: gateSignals.p99,
 })
 
 const sync = z.strictObject({
@@ -128,6 +152,12 @@ export const policySchema = z.strictObject({
   rules: z.array(rule).min(1, 'add at least one rule; the last one should match everything'),
   gates: gates.prefault({}),
   readYourWrites: z.strictObject({ windowMs: z.int().min(0).default(5000) }).prefault({}),
+  /** The fleet's comparison counts: 10 s buckets for gate windows, hourly ones kept `retentionDays`. */
+  evidence: z.strictObject({
+    retentionDays: z.int().min(1).max(366).default(30),
+    /** Sustained parity before decommission: this many clean hours in a row, across every slice. */
+    decommissionAfterHours: positiveInt.default(168),
+  }).prefault({}),
   /**
    * Client-supplied X-Forwarded-* and Forwarded headers: replaced by the proxy's own (trust: false),
    * or kept and appended to (trust: true, when only a trusted load balancer can reach the proxy).

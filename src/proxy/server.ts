@@ -139,16 +139,17 @@ export class ReadProxy {
       contentEncoding = headers['content-encoding']
       return sink
     }
+    const started = performance.now()
     try {
       const status = await gen.upstreams.get(side).read('primary', request, toClient(rule.fallback, capture ?? res))
       if (capture?.overflowed) shadow.skip('body_too_large')
       else if (capture) {
         const primary = { status, body: capture.body(), ...(contentEncoding ? { contentEncoding } : {}) }
-        shadow.launch({ compiled: gen.compiled, upstreams: gen.upstreams, rule, resourceType, kind, request, servedBy: side, reason, primary })
+        shadow.launch({ compiled: gen.compiled, upstreams: gen.upstreams, rule, resourceType, kind, request, servedBy: side, reason, primary, primaryMs: performance.now() - started })
       }
       return
     } catch (err) {
-      if (capture) shadow.skip('primary_failed')
+      if (capture) shadow.skip('primary_failed', { rule: rule.name, resourceType, side })
       if (res.headersSent || !rule.fallback) return this.#failed(gen, res, err as Error, side, rule.name, reason, resourceType)
       const from = side
       side = otherSide(side)

@@ -23,6 +23,8 @@ export interface OverrideStore {
   /** Entries by rule name (`*` for all), with when and why. */
   entries(): Record<string, OverrideEntry>
   apply(change: OverrideChange): Promise<void>
+  /** Sets `rule`'s override unless one is already set (by anyone); resolves whether this call set it. */
+  setIfAbsent(rule: string, reason: string): Promise<boolean>
   /** Where overrides live and whether that is healthy, for /status. */
   describe(): { backend: 'memory' | 'redis', stale: boolean, lastError?: string }
   close(): Promise<void>
@@ -46,6 +48,12 @@ export class MemoryOverrideStore implements OverrideStore {
     if (change.clear) this.#entries = {}
     else this.#entries[change.all ? ALL : change.rule!] = { since: new Date().toISOString(), reason: change.reason }
     this.current = toOverrides(this.#entries)
+  }
+
+  async setIfAbsent(rule: string, reason: string): Promise<boolean> {
+    if (this.#entries[rule]) return false
+    await this.apply({ rule, reason })
+    return true
   }
 
   describe() {
@@ -109,6 +117,14 @@ export class RedisOverrideStore implements OverrideStore {
       await this.#redis.hset(this.#key, change.all ? ALL : change.rule!, JSON.stringify(entry))
     }
     await this.refresh()
+  }
+
+  async setIfAbsent(rule: string, reason: string): Promise<boolean> {
+    const entry: OverrideEntry = { since: new Date().toISOString(), reason }
+    // Atomic: of replicas tripping the same gate at once, one sets it.
+    const set = await this.#redis.hsetnx(this.#key, rule, JSON.stringify(entry)) === 1
+    await this.refresh()
+    return set
   }
 
   describe() {

@@ -15,8 +15,12 @@ import { openStateStore } from '../state/open.ts'
 import type { ProxyState } from '../state/state-store.ts'
 import { ReadYourWrites } from '../proxy/read-your-writes.ts'
 import { UpstreamPair } from '../proxy/upstream.ts'
+import { EvidenceRecorder } from '../evidence/recorder.ts'
+import { MemoryEvidenceStore } from '../evidence/memory-store.ts'
+import { RedisEvidenceStore } from '../evidence/redis-store.ts'
 import { DriftGate } from '../parity/gate.ts'
-import { ParityRecorder, readinessOf, type SliceReport } from '../parity/report.ts'
+import { fleetReadiness } from '../evidence/readiness.ts'
+import { ParityRecorder } from '../parity/report.ts'
 import { ShadowReader } from '../parity/shadow.ts'
 import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type OverrideStore } from '../rollback/overrides.ts'
 import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis/connect.ts'
@@ -162,8 +166,17 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     writes = gate
   }
   const parityRecorder = new ParityRecorder(metrics)
-  const gate = new DriftGate(overrides, metrics, log, (rule, reason) => recorder.record('gate-tripped', `rule ${rule}`, reason, { rule }))
-  const shadow = new ShadowReader({ metrics, log, recorder: parityRecorder, gate })
+  // The fleet's evidence: shared through Redis when there is one, this process's own otherwise.
+  const evidenceStore = redis ? new RedisEvidenceStore(redis, keyPrefix(policy.migration)) : new MemoryEvidenceStore()
+  const currentPolicy = () => generation.compiled.policy
+  const gate = new DriftGate({
+    overrides, metrics, log, evidence: () => evidence.snapshot,
+    onTrip: (rule, reason) => recorder.record('gate-tripped', `rule ${rule}`, reason, { rule }),
+  })
+  const evidence = new EvidenceRecorder({ store: evidenceStore, replica, log, policy: currentPolicy, onRefreshed: () => gate.evaluate(currentPolicy()) })
+  evidence.start()
+  opened.add('the evidence recorder', () => evidence.close())
+  const shadow = new ShadowReader({ metrics, log, recorder: parityRecorder, gate, evidence })
   const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, writes, ...(onWrite ? { onWrite } : {}) })
   opened.add('the shadow reader', () => proxy.close())
   const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)
@@ -192,7 +205,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
         return value
       },
       status: async () => ({
-        ...status(source, generation, overrides, readYourWrites, parityRecorder, shadow, restart, writes),
+        ...status(source, generation, overrides, readYourWrites, parityRecorder, shadow, restart, writes, evidence, evidenceStore.kind),
         traffic: metrics.trafficByRule(),
         sync: changeStore ? await syncStatus(changeStore) : { unavailable: 'this proxy shares no state with a sync process (embedded mode, or Redis with sync enabled, shares it)' },
       }),
@@ -247,6 +260,8 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     announcer?.close()
     proxy.close()
     shadow.close()
+    // Its last counts go to the store before the connection closes.
+    await evidence.close()
     await overrides.close()
     await stopAcks?.()
     await recorder.flush()
@@ -279,11 +294,17 @@ export function listen(server: Server, hostPort: string): Promise<string> {
   })
 }
 
-function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader, restart: RestartNeeded | undefined, writes: WriteRouter): Record<string, unknown> {
+function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader, restart: RestartNeeded | undefined, writes: WriteRouter, evidence: EvidenceRecorder, evidenceKind: string): Record<string, unknown> {
   const loaded = source.current
   const { policy, hash } = gen.compiled
   const active = overrides.current
-  const parity = recorder.report(policy)
+  const fleet = evidence.snapshot
+  const readiness = fleetReadiness(policy, fleet, Date.now())
+  // This replica's record, with each slice's readiness from the fleet's numbers.
+  const parity = recorder.report(policy).map(slice => {
+    const verdict = readiness.get(slice.rule)?.slices.find(v => v.resourceType === slice.resourceType)
+    return { ...slice, readiness: verdict?.readiness ?? 'inconclusive', readinessReason: verdict?.reason ?? 'no comparison in the window across the fleet' }
+  })
   return {
     policy: {
       file: source.file,
@@ -295,7 +316,11 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
       lastError: describeRejection(source.lastError),
       restartNeeded: restart ?? null,
     },
-    migration: { name: policy.migration, ...migrationPhase(policy, writes.authority()) },
+    migration: { name: policy.migration, ...migrationPhase(policy, writes.authority()), decommission: evidence.decommission(policy) },
+    evidence: {
+      store: evidenceKind, replicas: fleet.replicas, at: fleet.at ? new Date(fleet.at).toISOString() : null, unavailable: fleet.unavailable ?? null,
+      slices: [...readiness.values()].flatMap(r => r.slices),
+    },
     authority: writes.authority(),
     writes: writes.describe(),
     upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {
@@ -306,7 +331,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
     rules: policy.rules.map(r => ({
       name: r.name, match: r.match, primary: r.primary, newPercent: r.newPercent, shadowPercent: r.shadowPercent, fallback: r.fallback,
       rolledBack: active.all || active.rules.has(r.name),
-      ...ruleReadiness(parity.filter(p => p.rule === r.name), policy),
+      readiness: readiness.get(r.name)!.readiness, readinessReason: readiness.get(r.name)!.readinessReason,
     })),
     parity,
     shadow: { inFlight: shadow.inFlight, maxInFlight: policy.shadow.maxInFlight },
@@ -324,10 +349,3 @@ async function syncStatus(store: ProxyState): Promise<Record<string, unknown>> {
   }
 }
 
-/** A rule is ready to promote when its slices together have enough comparisons and no critical drift in the window. */
-function ruleReadiness(slices: SliceReport[], policy: ProxyGeneration['compiled']['policy']) {
-  const gate = policy.gates.rollbackOnCriticalDrift
-  const comparisons = slices.reduce((n, s) => n + s.window.comparisons, 0)
-  const critical = slices.reduce((n, s) => n + s.window.results.critical, 0)
-  return readinessOf(comparisons, critical, gate.minSamples, gate.windowSec)
-}

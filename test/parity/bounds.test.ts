@@ -140,6 +140,8 @@ t.test('dualread parity prints the report as tables', async t => {
   newUp.behaviour = { body: doc({ threshold: 7 }) }
   await read(sidecar)
   await eventually(() => comparisons(sidecar, 'critical'), n => n === 1)
+  // Readiness is the fleet's, read back every second.
+  await eventually(async () => (await (await fetch(`${sidecar.adminUrl}/status`)).json()) as { rules: Array<{ readiness: string }> }, s => s.rules[0]!.readiness === 'not-ready')
   const { out, code } = await run('--admin', sidecar.adminUrl)
   t.equal(code, 0)
   t.match(out, /default\s+│\s+alert-rule\s+│\s+1\s+│\s+0\.0\s+│\s+0\s+│\s+0\s+│\s+1\s+│/)

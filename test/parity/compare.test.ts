@@ -131,9 +131,9 @@ t.test('repeated ids in a page are matched in order', async t => {
 
 t.test('a collection without an item list, or with an item without id, is an error that says where', async t => {
   const good = json(page([alertRule()]))
-  t.same(compareAnswers(plan, 'collection', json({ rules: [] }), good), { result: 'error', pointers: [], versionsDiffer: false, detail: 'old body has no item list at /items' })
+  t.same(compareAnswers(plan, 'collection', json({ rules: [] }), good), { result: 'error', pointers: [], versionsDiffer: false, detail: 'old body has no item list at /items', failedSide: 'old' })
   t.same(compareAnswers(plan, 'collection', good, json(page([alertRule(), { name: 'no id' }]))), {
-    result: 'error', pointers: [], versionsDiffer: false, detail: 'new item 1 has no id at /id (check the resource\'s id pointer)',
+    result: 'error', pointers: [], versionsDiffer: false, detail: 'new item 1 has no id at /id (check the resource\'s id pointer)', failedSide: 'new',
   })
 })
 
@@ -160,7 +160,7 @@ t.test('two different 2xx statuses compare their bodies', async t => {
 
 t.test('an unparseable body is an error naming the side', async t => {
   t.same(compareAnswers(plan, 'item', json('<html>oops</html>'), json(alertRule())), {
-    result: 'error', pointers: [], versionsDiffer: false, detail: 'old body is not JSON (17 bytes): Unexpected token \'<\'',
+    result: 'error', pointers: [], versionsDiffer: false, detail: 'old body is not JSON (17 bytes): Unexpected token \'<\'', failedSide: 'old',
   })
   t.match(compareAnswers(plan, 'item', json(alertRule()), json('{"id": "r1",')), { result: 'error', detail: /^new body is not JSON \(12 bytes\): / })
 })

@@ -1,0 +1,99 @@
+// The evidence of one slice (rule × resource type) as counters that add up across replicas and
+// time buckets: how comparisons came out, how often each side failed, and each side's latency as
+// a histogram. Plain data; a counter set is a map from field name to count.
+
+export const OUTCOMES = ['match', 'cosmetic', 'critical', 'lag'] as const
+export type Outcome = typeof OUTCOMES[number]
+
+/** Latency histogram bounds (ms): each 1.25× the one before, from 0.5 ms to about 60 s. */
+export const LATENCY_BOUNDS_MS: readonly number[] = Array.from({ length: 53 }, (_, i) => 0.5 * 1.25 ** i)
+
+/** Counters keyed `${rule}\u0000${resourceType}\u0000${counter}`. */
+export type Fields = Map<string, number>
+
+/**
+ * One shadow pair: both answers compared (`outcome`), or one side failed (`failed`), with the
+ * latency of each side that answered.
+ */
+export interface Observation {
+  rule: string
+  resourceType: string
+  outcome?: Outcome
+  /** The sides that failed (an error, a timeout, a 5xx, an answer that cannot be read). */
+  failed?: ReadonlyArray<'old' | 'new'>
+  latencyMs?: { old?: number, new?: number }
+}
+
+export interface SliceCounts {
+  rule: string
+  resourceType: string
+  /** Comparisons of two real answers: the samples gates count. */
+  results: Record<Outcome, number>
+  samples: number
+  /** Pairs in which a side failed (an error, a timeout): never samples. */
+  errors: { old: number, new: number }
+  latency: { old: number[], new: number[] }
+}
+
+const slicePrefix = (rule: string, resourceType: string) => `${rule}\u0000${resourceType}\u0000`
+
+/** Adds one observation to `into`. */
+export function addObservation(into: Fields, o: Observation): void {
+  const prefix = slicePrefix(o.rule, o.resourceType)
+  const bump = (counter: string) => into.set(prefix + counter, (into.get(prefix + counter) ?? 0) + 1)
+  if (o.outcome) bump(o.outcome)
+  for (const side of o.failed ?? []) bump(`err:${side}`)
+  for (const side of ['old', 'new'] as const) {
+    const ms = o.latencyMs?.[side]
+    if (ms !== undefined) bump(`lat:${side}:${latencyBucket(ms)}`)
+  }
+}
+
+/** Adds `from` into `into`. */
+export function addFields(into: Fields, from: Iterable<[string, number]>): void {
+  for (const [field, n] of from) into.set(field, (into.get(field) ?? 0) + n)
+}
+
+export function latencyBucket(ms: number): number {
+  const i = LATENCY_BOUNDS_MS.findIndex(bound => ms <= bound)
+  return i === -1 ? LATENCY_BOUNDS_MS.length : i
+}
+
+/** The slices present in `fields`, with their counts. */
+export function slicesOf(fields: Fields): SliceCounts[] {
+  const slices = new Map<string, SliceCounts>()
+  for (const [field, n] of fields) {
+    const [rule = '', resourceType = '', counter = ''] = field.split('\u0000')
+    const key = slicePrefix(rule, resourceType)
+    let s = slices.get(key)
+    if (!s) {
+      s = { rule, resourceType, results: { match: 0, cosmetic: 0, critical: 0, lag: 0 }, samples: 0, errors: { old: 0, new: 0 }, latency: { old: [], new: [] } }
+      slices.set(key, s)
+    }
+    if ((OUTCOMES as readonly string[]).includes(counter)) {
+      s.results[counter as Outcome] += n
+      s.samples += n
+    } else if (counter === 'err:old' || counter === 'err:new') {
+      s.errors[counter.slice(4) as 'old' | 'new'] += n
+    } else if (counter.startsWith('lat:')) {
+      const [, side, bucket] = counter.split(':') as [string, 'old' | 'new', string]
+      const histogram = s.latency[side]
+      histogram[Number(bucket)] = (histogram[Number(bucket)] ?? 0) + n
+    }
+  }
+  return [...slices.values()]
+}
+
+/** The q-quantile (0..1) of a histogram, interpolated inside its bucket; undefined when empty. */
+export function quantileMs(histogram: number[], q: number): number | undefined {
+  const total = histogram.reduce((a, b) => a + (b ?? 0), 0)
+  if (total === 0) return undefined
+  const rank = q * total
+  let i = 0
+  let seen = 0
+  while (seen + (histogram[i] ?? 0) < rank) seen += histogram[i++] ?? 0
+  const n = histogram[i] ?? 0
+  const low = i === 0 ? 0 : LATENCY_BOUNDS_MS[i - 1]!
+  const high = LATENCY_BOUNDS_MS[i] ?? low * 1.25
+  return n === 0 ? low : low + (high - low) * ((rank - seen) / n)
+}

@@ -1,0 +1,89 @@
+// The fleet's evidence in Redis, under the migration's prefix: a hash per 10 s bucket
+// (`evidence:10s:INDEX`, with the set `…:replicas` of who added to it; both expire after 6 h) and
+// a hash per hour (`evidence:1h:INDEX`, expiring after `retentionDays`). Fields are
+// `rule\0resourceType\0counter`, so a slice has a fixed number of fields in each bucket.
+import type { Redis } from 'ioredis'
+import { inRedis } from '../state/redis/call.ts'
+import type { Fields } from './counts.ts'
+import { BUCKET_MS } from './judge.ts'
+import { BUCKET_RETENTION_MS, HOUR_MS, type EvidenceStore, type FleetBucket } from './store.ts'
+
+const AREA = 'evidence'
+
+export class RedisEvidenceStore implements EvidenceStore {
+  readonly kind = 'redis'
+  #redis: Redis
+  #prefix: string
+
+  constructor(redis: Redis, prefix: string) {
+    this.#redis = redis
+    this.#prefix = prefix
+  }
+
+  #bucketKey(at: number): string {
+    return `${this.#prefix}evidence:10s:${Math.floor(at / BUCKET_MS)}`
+  }
+
+  #hourKey(at: number): string {
+    return `${this.#prefix}evidence:1h:${Math.floor(at / HOUR_MS)}`
+  }
+
+  add(replica: string, buckets: Array<{ at: number, fields: Fields }>, retentionDays: number): Promise<void> {
+    return inRedis(AREA, 'add the replica\'s counts', async () => {
+      // One transaction: a bucket never holds half of a flush.
+      const tx = this.#redis.multi()
+      for (const { at, fields } of buckets) {
+        const bucket = this.#bucketKey(at)
+        const hour = this.#hourKey(at)
+        for (const [field, n] of fields) {
+          tx.hincrby(bucket, field, n)
+          tx.hincrby(hour, field, n)
+        }
+        tx.sadd(`${bucket}:replicas`, replica)
+        tx.pexpire(bucket, BUCKET_RETENTION_MS)
+        tx.pexpire(`${bucket}:replicas`, BUCKET_RETENTION_MS)
+        tx.pexpire(hour, retentionDays * 24 * HOUR_MS)
+      }
+      const results = await tx.exec()
+      const failed = results?.find(([err]) => err)
+      if (failed) throw failed[0]!
+    })
+  }
+
+  window(from: number, to: number): Promise<FleetBucket[]> {
+    return inRedis(AREA, 'read the fleet\'s buckets', async () => {
+      const starts: number[] = []
+      for (let at = Math.ceil(from / BUCKET_MS) * BUCKET_MS; at < to; at += BUCKET_MS) starts.push(at)
+      const pipe = this.#redis.pipeline()
+      for (const at of starts) pipe.hgetall(this.#bucketKey(at)).smembers(`${this.#bucketKey(at)}:replicas`)
+      const results = (await pipe.exec()) ?? []
+      const out: FleetBucket[] = []
+      starts.forEach((at, i) => {
+        const [[e1, hash], [e2, replicas]] = [results[2 * i]!, results[2 * i + 1]!]
+        if (e1 || e2) throw e1 ?? e2
+        const fields = toFields(hash as Record<string, string>)
+        if (fields.size > 0) out.push({ at, fields, replicas: replicas as string[] })
+      })
+      return out
+    })
+  }
+
+  hours(from: number, to: number): Promise<Array<{ at: number, fields: Fields }>> {
+    return inRedis(AREA, 'read the fleet\'s hours', async () => {
+      const starts: number[] = []
+      for (let at = Math.ceil(from / HOUR_MS) * HOUR_MS; at < to; at += HOUR_MS) starts.push(at)
+      const pipe = this.#redis.pipeline()
+      for (const at of starts) pipe.hgetall(this.#hourKey(at))
+      const results = (await pipe.exec()) ?? []
+      return starts.map((at, i) => {
+        const [err, hash] = results[i]!
+        if (err) throw err
+        return { at, fields: toFields(hash as Record<string, string>) }
+      }).filter(h => h.fields.size > 0)
+    })
+  }
+}
+
+function toFields(hash: Record<string, string>): Fields {
+  return new Map(Object.entries(hash).map(([k, v]) => [k, Number(v)]))
+}
