@@ -73,8 +73,9 @@ t.test('the dashboard shows the numbers of a known scenario, refreshes itself an
   await eventually(() => neu.store.get('team', 'acme', seededId('team', 6)), v => v !== undefined, 10_000)
   for (let n = 1; n <= 6; n++) await (await proxy.get(`/api/v1/tenants/globex/alert-rules/${seededId('alert-rule', n)}`)).arrayBuffer()
   for (let n = 1; n <= 4; n++) await (await proxy.get(`/api/v1/tenants/acme/teams/${seededId('team', n)}`)).arrayBuffer()
-  const status = async () => (await (await fetch(`${proxy.adminUrl}/status`)).json()) as { parity: Array<{ comparisons: number }>, sync: { leader?: boolean, progress?: Record<string, { tenantsDone: number, tenants: number }> } }
-  await eventually(status, s => s.parity.reduce((n, p) => n + p.comparisons, 0) === 10 && s.sync.progress?.['team']?.tenantsDone === 2, 10_000)
+  const status = async () => (await (await fetch(`${proxy.adminUrl}/status`)).json()) as { parity: Array<{ comparisons: number }>, evidence: { slices: Array<{ window: { samples: number } }> }, sync: { leader?: boolean, progress?: Record<string, { tenantsDone: number, tenants: number }> } }
+  // The fleet's numbers (readiness) are read back every second: wait for them too.
+  await eventually(status, s => s.parity.reduce((n, p) => n + p.comparisons, 0) === 10 && s.evidence.slices.reduce((n, v) => n + v.window.samples, 0) === 10 && s.sync.progress?.['team']?.tenantsDone === 2, 10_000)
 
   const browser = await launch()
   t.teardown(() => browser.close())
@@ -112,6 +113,8 @@ t.test('the dashboard shows the numbers of a known scenario, refreshes itself an
   t.match(await cell(page, '#migration', 'phase'), /partial-reads-on-new 1 of 2 rule\(s\) read new/, 'the migration phase, with its reason')
   t.match(await cell(page, '#migration', 'writes'), /old · epoch 1 · cutover steady/, 'writes follow the shared authority')
   t.ok(await page.locator('#migration [data-event="policy-applied"]').count() > 0, 'the record shows the policy applied')
+  t.match(await cell(page, '#migration', 'decommission'), /not-ready 0 of 168 clean hours in a row/)
+  t.match(await page.locator('[data-testid="fleet"]').innerText(), /readiness: the fleet's numbers \(memory, 1 replica\(s\) in the window\)/)
   t.equal(await cell(page, '#sync [data-sync-type="alert-rule"]', 'tenants'), '2/2')
   t.equal(await cell(page, '#sync [data-sync-type="team"]', 'tenants'), '2/2')
 
