@@ -86,7 +86,8 @@ export function slicesOf(fields: Fields): SliceCounts[] {
 
 /** The q-quantile (0..1) of a histogram, interpolated inside its bucket; undefined when empty. */
 export function quantileMs(histogram: number[], q: number): number | undefined {
-  const total = histogram.reduce((a, b) => a + (b ?? 0), 0)
+  // reduce skips the holes of a sparse histogram.
+  const total = histogram.reduce((a, b) => a + b, 0)
   if (total === 0) return undefined
   const rank = q * total
   let i = 0

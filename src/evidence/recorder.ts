@@ -4,7 +4,7 @@
 import type { Policy } from '../policy/schema.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
-import { addObservation, slicesOf, type Fields, type Observation } from './counts.ts'
+import { addFields, addObservation, slicesOf, type Fields, type Observation } from './counts.ts'
 import { BUCKET_MS, judgeRule, longestWindowSec, type Bucket } from './judge.ts'
 import { MemoryEvidenceStore } from './memory-store.ts'
 import { HOUR_MS, type EvidenceStore } from './store.ts'
@@ -123,12 +123,10 @@ export class EvidenceRecorder {
       this.#conditions.end('down')
     } catch {
       this.#conditions.event('down', storeDown)
-      // Back in front of what was counted meanwhile, for the next attempt.
-      const meanwhile = this.#pending
-      this.#pending = new Map(sending.map(b => [b.at, b.fields]))
-      for (const [at, fields] of meanwhile) {
+      // Kept for the next attempt, with what was counted meanwhile.
+      for (const { at, fields } of sending) {
         const into = this.#pending.get(at)
-        if (into) for (const [f, n] of fields) into.set(f, (into.get(f) ?? 0) + n)
+        if (into) addFields(into, fields)
         else this.#pending.set(at, fields)
       }
     }

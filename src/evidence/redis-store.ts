@@ -44,9 +44,7 @@ export class RedisEvidenceStore implements EvidenceStore {
         tx.pexpire(`${bucket}:replicas`, BUCKET_RETENTION_MS)
         tx.pexpire(hour, retentionDays * 24 * HOUR_MS)
       }
-      const results = await tx.exec()
-      const failed = results?.find(([err]) => err)
-      if (failed) throw failed[0]!
+      failedIn(await tx.exec())
     })
   }
 
@@ -56,15 +54,9 @@ export class RedisEvidenceStore implements EvidenceStore {
       for (let at = Math.ceil(from / BUCKET_MS) * BUCKET_MS; at < to; at += BUCKET_MS) starts.push(at)
       const pipe = this.#redis.pipeline()
       for (const at of starts) pipe.hgetall(this.#bucketKey(at)).smembers(`${this.#bucketKey(at)}:replicas`)
-      const results = (await pipe.exec()) ?? []
-      const out: FleetBucket[] = []
-      starts.forEach((at, i) => {
-        const [[e1, hash], [e2, replicas]] = [results[2 * i]!, results[2 * i + 1]!]
-        if (e1 || e2) throw e1 ?? e2
-        const fields = toFields(hash as Record<string, string>)
-        if (fields.size > 0) out.push({ at, fields, replicas: replicas as string[] })
-      })
-      return out
+      const results = failedIn(await pipe.exec())
+      return starts.map((at, i) => ({ at, fields: toFields(results[2 * i] as Record<string, string>), replicas: results[2 * i + 1] as string[] }))
+        .filter(b => b.fields.size > 0)
     })
   }
 
@@ -74,14 +66,17 @@ export class RedisEvidenceStore implements EvidenceStore {
       for (let at = Math.ceil(from / HOUR_MS) * HOUR_MS; at < to; at += HOUR_MS) starts.push(at)
       const pipe = this.#redis.pipeline()
       for (const at of starts) pipe.hgetall(this.#hourKey(at))
-      const results = (await pipe.exec()) ?? []
-      return starts.map((at, i) => {
-        const [err, hash] = results[i]!
-        if (err) throw err
-        return { at, fields: toFields(hash as Record<string, string>) }
-      }).filter(h => h.fields.size > 0)
+      const results = failedIn(await pipe.exec())
+      return starts.map((at, i) => ({ at, fields: toFields(results[i] as Record<string, string>) })).filter(h => h.fields.size > 0)
     })
   }
+}
+
+/** The replies of a pipeline or transaction (never aborted: no WATCH), or its first error. */
+function failedIn(results: Array<[Error | null, unknown]> | null): unknown[] {
+  const failed = results!.find(([err]) => err)
+  if (failed) throw failed[0]
+  return results!.map(([, reply]) => reply)
 }
 
 function toFields(hash: Record<string, string>): Fields {

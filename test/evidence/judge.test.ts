@@ -70,6 +70,9 @@ t.test('each signal counts over its own window; older buckets are left out', asy
   const p = policy({ criticalDrift: { windowSec: 20 } })
   const old = bucketOf(times(3, { outcome: 'critical' }), NOW - 30_000)
   t.match(judge(p, [old, bucketOf(times(20, { outcome: 'match' }))]), [{ readiness: 'ready' }], 'criticals 30 s ago are outside a 20 s window')
+  const longer = policy({ criticalDrift: { windowSec: 20 }, matchRate: { min: 0.9, windowSec: 60, minSamples: 3 } })
+  t.match(judge(longer, [old]), [{ readiness: 'not-ready', signals: { criticalDrift: { verdict: 'inconclusive' }, matchRate: { verdict: 'fail' } } }],
+    'a slice seen only in the longer window is judged there, and empty in the shorter one')
   t.equal(longestWindowSec(p), 60, 'the default rule keeps the policy\'s 60 s')
   t.same(sumWindow([old], NOW, 60), old.fields)
   t.same(ruleGate(p, p.rules[1]!), { criticalDrift: { limit: 3, windowSec: 60, minSamples: 20 } })

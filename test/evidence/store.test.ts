@@ -60,6 +60,18 @@ t.test('redis: buckets expire (10 s ones after 6 h, hours after retentionDays)',
   t.ok(hourTtl > 2 * 24 * HOUR_MS - 60_000 && hourTtl <= 2 * 24 * HOUR_MS, `hour ttl ${hourTtl}`)
 })
 
+t.test('redis: a key of the wrong type is an error naming what failed, not a wrong count', async t => {
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const prefix = keyPrefix(redisMigration(t))
+  const store = new RedisEvidenceStore(redis, prefix)
+  await redis.set(`${prefix}evidence:10s:${T0 / BUCKET_MS}`, 'not a hash')
+  await t.rejects(store.add('a', [{ at: T0, fields: fields(1) }], 30), { message: /^evidence in redis: cannot add the replica's counts: WRONGTYPE/ })
+  await t.rejects(store.window(T0, T0 + BUCKET_MS), { message: /^evidence in redis: cannot read the fleet's buckets: WRONGTYPE/ })
+  await redis.set(`${prefix}evidence:1h:${T0 / HOUR_MS}`, 'not a hash')
+  await t.rejects(store.hours(T0, T0 + HOUR_MS), { message: /^evidence in redis: cannot read the fleet's hours: WRONGTYPE/ })
+})
+
 t.test('memory: old buckets and hours are forgotten', async t => {
   let now = T0
   const store = new MemoryEvidenceStore(() => now)
@@ -87,9 +99,12 @@ t.test('a recorder keeps its counts while Redis is away, judges on its own meanw
   t.match(recorder.snapshot, { replicas: 1, unavailable: /evidence in redis: cannot read the fleet's buckets.*showing this replica's own comparisons/ })
   t.same(Object.fromEntries(recorder.snapshot.buckets[0]!.fields), { 'default\u0000team\u0000match': 4 }, 'its own counts, while the store is away')
   t.ok(logs.some(l => l.includes('cannot add this replica\'s comparison counts')))
+  // One more counted while an attempt is under way: kept with what that attempt fails to send.
+  const attempt = recorder.tick()
   recorder.observe({ rule: 'default', resourceType: 'team', outcome: 'match' })
+  await attempt
   await recorder.tick()
-  t.same(Object.fromEntries(recorder.snapshot.buckets[0]!.fields), { 'default\u0000team\u0000match': 5 }, 'counted once each, though sent twice in vain')
+  t.same(Object.fromEntries(recorder.snapshot.buckets[0]!.fields), { 'default\u0000team\u0000match': 5 }, 'counted once each, though sent three times in vain')
   store = new RedisEvidenceStore(live, prefix)
   await recorder.tick()
   t.equal(recorder.snapshot.unavailable, undefined)
