@@ -7,8 +7,9 @@ import { hostname } from 'node:os'
 import type { Redis } from 'ioredis'
 import { createAdminServer } from '../admin/server.ts'
 import { describeRejection, PolicySource, type LoadedPolicy } from '../policy/source.ts'
-import { ReadProxy, type ProxyGeneration } from '../proxy/server.ts'
+import { ReadProxy, type ProxyGeneration, type WriteEvent } from '../proxy/server.ts'
 import { WriteAnnouncer } from '../proxy/announcer.ts'
+import { followFleetWrites } from '../proxy/fleet-pins.ts'
 import { FileAuthority, WriteGate, type WriteRouter } from '../cutover/write-gate.ts'
 import { cutoverReport, requestCutover } from '../cutover/request.ts'
 import { openStateStore } from '../state/open.ts'
@@ -153,7 +154,13 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   const recorder = new AuditRecorder({ audit, role: 'proxy', replica, conditions: changeStream })
   recordPolicies(recorder)
   const announcer = changeStore ? new WriteAnnouncer(changeStore.changes, changeStream) : undefined
-  const onWrite = announcer?.announce
+  // A write through this replica pins its slice on every replica sharing the state.
+  const pins = changeStore ? await followFleetWrites(changeStore.signals, readYourWrites, () => generation.compiled.policy.readYourWrites.windowMs, changeStream) : undefined
+  if (pins) opened.add('the fleet\'s writes feed', pins.stop)
+  const onWrite = announcer && pins ? (write: WriteEvent) => {
+    pins.share(write)
+    return announcer.announce(write)
+  } : undefined
   // With state shared with a sync, writes follow the fleet's effective authority (and its cutovers).
   let writes: WriteRouter = new FileAuthority(() => generation.compiled.policy.authority)
   if (changeStore) {
@@ -264,6 +271,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     await evidence.close()
     await overrides.close()
     await stopAcks?.()
+    await pins?.stop()
     await recorder.flush()
     changeStream.close()
     if (ownsChangeStore) await changeStore!.close()

@@ -1,8 +1,15 @@
-// What the sync tells the proxies: writes applied (ending read-your-writes windows) and its status.
+// What the processes of a migration tell each other: a proxy, the writes it forwarded (so every
+// replica pins reads of the slice: read-your-writes across the fleet); the sync, the writes it
+// applied (ending those windows) and its status.
 
 export type AppliedListener = (resourceType: string, tenant: string, upTo: number) => void
+export type WrittenListener = (resourceType: string, tenant: string, at: number) => void
 
 export interface SyncSignals {
+  /** Tells every replica that a write of (resourceType, tenant) went to the authority at `at` (ms). */
+  publishWritten(resourceType: string, tenant: string, at: number): Promise<void>
+  /** Calls `listener` on every publishWritten, from any process sharing the store (like onApplied). */
+  onWritten(listener: WrittenListener): Promise<() => Promise<void>>
   /** Tells proxies that the sync has applied the writes of (resourceType, tenant) made up to `upTo` (ms). */
   publishApplied(resourceType: string, tenant: string, upTo: number): Promise<void>
   /**

@@ -40,7 +40,7 @@ export interface StateStore {
 export interface ProxyState {
   readonly kind: StateStore['kind']
   readonly changes: Pick<ChangeStream, 'append'>
-  readonly signals: Pick<SyncSignals, 'onApplied' | 'readStatus'>
+  readonly signals: Pick<SyncSignals, 'onApplied' | 'readStatus' | 'publishWritten' | 'onWritten'>
   readonly cutover: CutoverStore
   readonly audit: AuditLog
   close(): Promise<void>

@@ -176,6 +176,21 @@ export function stateStoreContract(t: Test, o: ContractOptions): void {
     t.equal(heard.length, 1, 'nothing after unsubscribing')
   })
 
+  t.test('written events reach every listener until it unsubscribes, apart from applied ones', async t => {
+    const { store, peer } = await o.open(t)
+    const written: unknown[][] = []
+    const applied: unknown[][] = []
+    const unsubscribe = await peer.signals.onWritten((...args) => written.push(args))
+    t.teardown(await peer.signals.onApplied((...args) => applied.push(args)))
+    await store.signals.publishWritten('alert-rule', 'acme', 7)
+    t.same(await eventually(() => written, w => w.length === 1), [['alert-rule', 'acme', 7]])
+    await unsubscribe()
+    await store.signals.publishWritten('team', '', 8)
+    await store.signals.publishApplied('team', '', 9)
+    await eventually(() => applied, a => a.length === 1)
+    t.same(written, [['alert-rule', 'acme', 7]], 'nothing after unsubscribing; applied events are another channel')
+  })
+
   t.test('the sync status is seen by another user of the state until it expires', async t => {
     const { store, peer } = await o.open(t)
     t.equal(await peer.signals.readStatus(), undefined, 'nothing published yet')

@@ -21,6 +21,7 @@ export function syncKeys(prefix: string) {
     lease: `${prefix}sync:lease`,
     leaseToken: `${prefix}sync:lease-token`,
     appliedEvents: `${prefix}sync:applied-events`,
+    writtenEvents: `${prefix}proxy:written-events`,
     status: `${prefix}sync:status`,
     audit: `${prefix}audit`,
   }

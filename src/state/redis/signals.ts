@@ -2,7 +2,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../../telemetry/logger.ts'
-import type { AppliedListener, SyncSignals } from '../signals.ts'
+import type { AppliedListener, SyncSignals, WrittenListener } from '../signals.ts'
 import { inRedis, SYNC_STATE, type SyncKeys } from './call.ts'
 
 /** How long onApplied waits for its subscription while Redis is up. */
@@ -41,23 +41,38 @@ export class RedisSignals implements SyncSignals {
    * queues its one SUBSCRIBE until Redis is reachable and subscribes again after every reconnect,
    * so a proxy started while Redis is away hears applied events once it is back.
    */
-  async onApplied(listener: AppliedListener): Promise<() => Promise<void>> {
+  onApplied(listener: AppliedListener): Promise<() => Promise<void>> {
+    return this.#subscribe(this.#keys.appliedEvents, 'applied events', listener)
+  }
+
+  publishWritten(resourceType: string, tenant: string, at: number): Promise<void> {
+    return inRedis(SYNC_STATE, 'publish a written event', async () => {
+      await this.#redis.publish(this.#keys.writtenEvents, JSON.stringify([resourceType, tenant, at]))
+    })
+  }
+
+  /** Like onApplied, on the channel of writes forwarded by the proxies. */
+  onWritten(listener: WrittenListener): Promise<() => Promise<void>> {
+    return this.#subscribe(this.#keys.writtenEvents, 'written events', listener)
+  }
+
+  async #subscribe(channel: string, what: string, listener: (resourceType: string, tenant: string, at: number) => void): Promise<() => Promise<void>> {
     const sub = this.#redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null })
     // Once per outage, like connectRedis: reconnect attempts fail every few hundred ms.
     let down = false
     sub.on('error', (err: Error) => {
-      if (!down) this.#log.warn({ err: { message: err.message } }, 'redis subscriber for applied events: connection error; retrying')
+      if (!down) this.#log.warn({ err: { message: err.message } }, `redis subscriber for ${what}: connection error; retrying`)
       down = true
     })
     sub.on('ready', () => { down = false })
     const onMessage = (_channel: string, message: string) => {
-      const [resourceType, tenant, upTo] = JSON.parse(message) as [string, string, number]
-      listener(resourceType, tenant, upTo)
+      const [resourceType, tenant, at] = JSON.parse(message) as [string, string, number]
+      listener(resourceType, tenant, at)
     }
     sub.on('message', onMessage)
     this.#subscribers.add(sub)
-    const subscribed = sub.subscribe(this.#keys.appliedEvents).then(() => undefined, (err: Error) => {
-      this.#log.warn({ err: { message: err.message } }, 'no subscription to applied events')
+    const subscribed = sub.subscribe(channel).then(() => undefined, (err: Error) => {
+      this.#log.warn({ err: { message: err.message } }, `no subscription to ${what}`)
     })
     // With Redis up, callers may publish as soon as this resolves; bounded, in case it just went away.
     if (this.#redis.status === 'ready') await Promise.race([subscribed, delay(SUBSCRIBE_WAIT_MS, undefined, { ref: false })])
