@@ -114,10 +114,12 @@ export class EvidenceRecorder {
 
   async #tick(): Promise<void> {
     const policy = this.#o.policy()
+    // Both taken before the first await: what is counted meanwhile goes with the next tick.
     const sending = [...this.#pending.entries()].map(([at, fields]) => ({ at, fields }))
     this.#pending.clear()
-    await this.#local?.add(this.#o.replica, [...this.#localPending.entries()].map(([at, fields]) => ({ at, fields })), policy.evidence.retentionDays)
+    const mirrored = [...this.#localPending.entries()].map(([at, fields]) => ({ at, fields }))
     this.#localPending.clear()
+    await this.#local?.add(this.#o.replica, mirrored, policy.evidence.retentionDays)
     try {
       if (sending.length > 0) await this.#o.store.add(this.#o.replica, sending, policy.evidence.retentionDays)
       this.#conditions.end('down')

@@ -125,10 +125,9 @@ export class ShadowReader {
     let [oldAnswer, newAnswer] = answers(job.primary, shadow)
     let comparison = compareAnswers(plan, job.kind, oldAnswer, newAnswer)
     const latencyMs = job.servedBy === 'old' ? { old: job.primaryMs, new: shadow.ms } : { old: shadow.ms, new: job.primaryMs }
-    const failed = (['old', 'new'] as const).filter(side => (side === 'old' ? oldAnswer : newAnswer).status >= 500)
-    // Only two real answers are a sample; a 5xx or an unreadable answer counts against its side.
-    if (failed.length > 0) this.#o.evidence.observe({ ...slice, failed })
-    else if (comparison.result === 'error') this.#o.evidence.observe({ ...slice, failed: [comparison.failedSide!] })
+    // Only two real answers are a sample. A 5xx never gets here (a read answering 5xx fails, and is
+    // counted above or as a failed primary); an answer that cannot be read counts against its side.
+    if (comparison.result === 'error') this.#o.evidence.observe({ ...slice, failed: [comparison.failedSide!] })
     let result: ParityResult = comparison.result
     if (result !== 'match' && comparison.versionsDiffer && policy.shadow.recheckLagMs > 0) {
       await sleep(policy.shadow.recheckLagMs)
@@ -141,7 +140,7 @@ export class ShadowReader {
         this.#o.log.debug({ err }, 'lag recheck failed; keeping the first comparison')
       }
     }
-    if (failed.length === 0 && result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
+    if (result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
     if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
     await this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
   }

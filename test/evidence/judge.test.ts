@@ -43,6 +43,7 @@ t.test('a match rate under its floor fails the slice', async t => {
   const mixed = [...times(16, { outcome: 'match' }), ...times(4, { outcome: 'cosmetic' })]
   t.match(judge(p, [bucketOf(mixed)])[0], { readiness: 'not-ready', trips: true, reason: 'match rate 80.0% under 90.0% in 60 s' })
   t.match(judge(p, [bucketOf([...mixed, ...times(20, { outcome: 'lag' })])])[0], { readiness: 'ready' }, 'lag counts as a match')
+  t.match(judge(p, [bucketOf(times(5, { outcome: 'cosmetic' }))])[0]!.signals.matchRate, { verdict: 'inconclusive', reason: 'match rate: 5 of 20 comparisons needed in 60 s' })
 })
 
 t.test('a new side that errs 5% more than old fails; as often as old does not', async t => {
@@ -52,6 +53,7 @@ t.test('a new side that errs 5% more than old fails; as often as old does not', 
   t.match(v, { readiness: 'not-ready', trips: true })
   t.match(v.signals.errorRate, { verdict: 'fail', value: 0.05 })
   t.match(v.reason, /new failed 5\.0% of reads, old 0\.0%/)
+  t.match(judge(p, [bucketOf(times(5, { failed: ['new'] }))])[0]!.signals.errorRate, { verdict: 'inconclusive', reason: 'error rate: 5 of 20 reads needed in 60 s' })
   const same = [...times(90, { outcome: 'match' }), ...times(5, { failed: ['new'] }), ...times(5, { failed: ['old'] })]
   t.match(judge(p, [bucketOf(same)])[0], { readiness: 'ready' })
 })

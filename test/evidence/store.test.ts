@@ -113,6 +113,21 @@ t.test('a recorder keeps its counts while Redis is away, judges on its own meanw
   t.ok(logs.some(l => l.includes('evidence store answers again')))
 })
 
+t.test('a recorder keeps at most an hour of unsent buckets, the newest', async t => {
+  let now = T0
+  const sent: number[] = []
+  const store = new MemoryEvidenceStore(() => now)
+  const recording: EvidenceStore = { kind: 'memory', add: async (replica, buckets, days) => { sent.push(...buckets.map(b => b.at)); await store.add(replica, buckets, days) }, window: (...a) => store.window(...a), hours: (...a) => store.hours(...a) }
+  const recorder = new EvidenceRecorder({ store: recording, replica: 'r1', log: captureLog().log, policy: () => policyWith({}), clock: () => now })
+  for (let i = 0; i < 400; i++) {
+    now = T0 + i * BUCKET_MS
+    recorder.observe({ rule: 'default', resourceType: 'team', outcome: 'match' })
+  }
+  await recorder.tick()
+  t.equal(sent.length, 360, 'an hour of 10 s buckets')
+  t.equal(sent[0], T0 + 40 * BUCKET_MS, 'the oldest were dropped')
+})
+
 t.test('decommission waits for enough clean hours in a row across every slice', async t => {
   let now = T0 + 5 * HOUR_MS + 1
   const store = new MemoryEvidenceStore(() => now)
@@ -133,4 +148,16 @@ t.test('decommission waits for enough clean hours in a row across every slice', 
   await store.add('r1', [{ at: T0 + 5 * HOUR_MS, fields: new Map([...fields(25), ['acme\u0000team\u0000cosmetic', 5]]) }], 30)
   await recorder.close()
   t.match(recorder.decommission(policy), { ready: false, cleanHours: 0, reason: /match rate 83\.3% under 100\.0%/ }, 'a failing gate signal makes an hour unclean')
+})
+
+t.test('an hour with only failed reads is not clean: it has no comparisons', async t => {
+  const now = T0 + HOUR_MS + 1
+  const store = new MemoryEvidenceStore(() => now)
+  const failedOnly: Fields = new Map()
+  addObservation(failedOnly, { rule: 'acme', resourceType: 'team', failed: ['new'] })
+  await store.add('r1', [{ at: T0, fields: failedOnly }], 30)
+  const policy = policyWith({ evidence: { decommissionAfterHours: 1 } } as never)
+  const recorder = new EvidenceRecorder({ store, replica: 'r1', log: captureLog().log, policy: () => policy, clock: () => now })
+  await recorder.tick()
+  t.match(recorder.decommission(policy), { ready: false, cleanHours: 0, reason: /T\d\d:00Z: no comparisons$/ })
 })
