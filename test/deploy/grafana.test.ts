@@ -69,7 +69,7 @@ t.test('a panel shows the gate signals per slice: critical drift, match rate, er
   const gate = panels.find(p => p.title === 'Gate signals per slice (last 5 m)')
   const exprs = (gate?.targets ?? []).map(t => t.expr ?? '')
   t.ok(exprs.length === 5 && exprs.every(e => /^sum by \(rule, resource_type\)/.test(e)), 'five signals, each per rule and resource type')
-  t.match(exprs, [/result="critical"/, /result="match".*\/.*result!="error"/, /result="error"/, /served_by="new", status_class="5xx".*\/.*served_by="new"/, /served_by="old", status_class="5xx".*\/.*served_by="old"/])
+  t.match(exprs, [/result="critical"/, /result=~"match\|lag".*\/.*result!="error"/, /result="error"/, /served_by="new", status_class="5xx".*\/.*served_by="new"/, /served_by="old", status_class="5xx".*\/.*served_by="old"/])
   const p99 = panels.find(p => p.title === 'p99 new ÷ old (all slices)')
   t.match(p99?.targets?.[0]?.expr, /histogram_quantile\(0\.99, .*upstream="new".*\/ histogram_quantile\(0\.99, .*upstream="old"/)
 })
