@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the suite needs besides node_modules, brought by `npm test` itself so that the README's
 # `npm ci && npm test` works on a fresh machine: a Redis answering on REDIS_URL (started here
-# when none does; nothing kept on disk) and Debian's Chromium for the dashboard test.
+# when none does; nothing kept on disk), Debian's Chromium for the dashboard test and Debian's
+# promtool (package prometheus) for the alert rules' unit tests.
 set -euo pipefail
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 hostport="${REDIS_URL#*://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
@@ -20,4 +21,23 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+# The alert tests run `promtool test rules` (Debian's package prometheus, 12 small packages with
+# --no-install-recommends). Its postinst would start a Prometheus server on :9090, the port dualread's
+# admin defaults to: a policy-rc.d answering 101 ("forbidden") keeps invoke-rc.d and
+# deb-systemd-invoke from starting it, and the unit is disabled so no boot starts it either.
+# An existing policy-rc.d (containers ship one) is left as it is.
+if ! command -v promtool >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$guard" >/dev/null
+    $SUDO chmod 755 "$guard"
+  fi
+  status=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null || status=$?
+  if [ -n "$guard" ]; then $SUDO rm -f "$guard"; fi
+  if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true; fi
+  if [ "$status" -ne 0 ]; then exit "$status"; fi
 fi

@@ -45,6 +45,7 @@ export class CutoverCoordinator {
 
   constructor(o: CoordinatorOptions) {
     this.#o = o
+    o.metrics.declareCutovers()
   }
 
   describe(): Record<string, unknown> {

@@ -71,6 +71,8 @@ export class PolicySource extends EventEmitter {
     this.#lastGood = new LastGoodPolicy(options.stateDir, options.file, options.compile)
     // Read only by /metrics, which is served after start() has loaded a policy.
     options.metrics.observePolicyGeneration(() => this.current.generation)
+    // Set from a rejection until the next policy applied from the file: the file on disk is not the one in force.
+    options.metrics.observePolicyRejected(() => this.#lastError !== undefined)
   }
 
   /** The policy in force; set by start(), which every caller awaits first. */

@@ -116,6 +116,7 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
   opened.add('the progress display', () => progress.stop())
   const build = (loaded: LoadedPolicy, authority: Side) => new SyncLoop({ compiled: loaded.compiled, state, log, metrics, progress, authority })
   let loop = build(first, await effectiveAuthority(state, first.compiled.policy))
+  metrics.observeSyncLeader(() => loop.lease !== undefined)
   const coordinator = new CutoverCoordinator({
     state, log, metrics, audit: recorder,
     policy: () => source.current.compiled.policy,

@@ -39,6 +39,8 @@ export class Metrics {
   #requests = new Map<string, { attributes: Attributes, servedBy: Side, value: number }>()
   #breakerSources = new Set<() => BreakerReading[]>()
   #generation!: () => number
+  #policyRejected: () => boolean = () => false
+  #syncLeader: (() => boolean) | undefined
 
   constructor() {
     this.#exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true })
@@ -102,6 +104,14 @@ export class Metrics {
     meter.createObservableGauge('dualread_policy_generation', {
       description: 'Generation of the policy in force; rises by one on every applied reload',
     }).addCallback(result => result.observe(this.#generation()))
+    // A gauge, not only the rejection counter: an alert on it lasts as long as the broken file
+    // does, including a restart that serves the persisted last good policy.
+    meter.createObservableGauge('dualread_policy_file_rejected', {
+      description: 'Whether the policy file as it is now was rejected (1: the last good policy serves instead; 0: the file is in force)',
+    }).addCallback(result => result.observe(this.#policyRejected() ? 1 : 0))
+    meter.createObservableGauge('dualread_sync_leader', {
+      description: 'Whether this sync process holds the single-writer lease (1) or stands by (0); exported by `dualread sync` only',
+    }).addCallback(result => { if (this.#syncLeader) result.observe(this.#syncLeader() ? 1 : 0) })
   }
 
   countRequest(rule: string, resourceType: string, servedBy: Side, reason: string, status: number): void {
@@ -142,6 +152,22 @@ export class Metrics {
 
   observePolicyGeneration(read: () => number): void {
     this.#generation = read
+  }
+
+  observePolicyRejected(read: () => boolean): void {
+    this.#policyRejected = read
+  }
+
+  observeSyncLeader(read: () => boolean): void {
+    this.#syncLeader = read
+  }
+
+  /**
+   * Starts the cutover counters at 0 for every result and target, so the first abort is an
+   * increase that an alert sees rather than a series that appears already at 1.
+   */
+  declareCutovers(): void {
+    for (const result of ['switched', 'aborted', 'refused']) for (const to of ['old', 'new']) this.cutovers.add(0, { result, to })
   }
 
   /** Serves the Prometheus text format. */

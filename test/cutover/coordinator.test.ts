@@ -11,6 +11,7 @@ import type { ChangeEvent } from '../../src/state/change-stream.ts'
 import type { StateStore } from '../../src/state/state-store.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { captureLog } from '../helpers/sidecar.ts'
+import { scrape } from '../helpers/metrics.ts'
 import { MemoryAuditLog } from '../../src/state/audit-log.ts'
 import { AuditRecorder } from '../../src/state/audit-recorder.ts'
 import { ConditionLog } from '../../src/telemetry/condition-log.ts'
@@ -63,7 +64,7 @@ function setup(t: Test, script: Script = {}, policyText: Record<string, unknown>
   }
   const confirming = setInterval(() => void replica(), 5)
   t.teardown(() => clearInterval(confirming))
-  return { store, coordinator, calls, logs, switched, setPolicy: (p: Partial<Policy>) => { policy = { ...policy, ...p } } }
+  return { store, coordinator, calls, logs, switched, metrics, setPolicy: (p: Partial<Policy>) => { policy = { ...policy, ...p } } }
 }
 
 async function steadyOld(store: MemoryCutoverStore) {
@@ -124,6 +125,15 @@ t.test('steps that fail abort, leave writes on old and start the sync again', as
     t.match(await store.read(), { epoch: 1, authority: 'old', phase: 'steady', lastAbort: { to: 'new', reason } }, name)
     t.equal(calls.at(-1), 'resume')
   }
+})
+
+t.test('the cutover counters start at 0, so an alert on them sees the first abort as an increase', async t => {
+  const { store, coordinator, metrics } = setup(t, { differing: 1 })
+  const cutovers = async () => (await scrape(metrics)).split('\n').filter(l => l.startsWith('dualread_cutovers_total{')).sort()
+  t.same(await cutovers(), ['aborted', 'refused', 'switched'].flatMap(result => ['new', 'old'].map(to => `dualread_cutovers_total{result="${result}",to="${to}"} 0`)).sort())
+  await steadyOld(store)
+  await coordinator.tick()
+  t.ok((await cutovers()).includes('dualread_cutovers_total{result="aborted",to="new"} 1'))
 })
 
 t.test('a replica that does not confirm in time aborts the cutover', async t => {

@@ -138,7 +138,7 @@ const portNamed = (c: Container, name: string | number | undefined) => c.ports?.
 t.test('helm lint --strict passes for the defaults and the other shapes of the chart', { skip }, async t => {
   if ('missing' in helm) return
   t.comment(`helm ${helm.version} at ${helm.path}`)
-  for (const args of [[], ['--set', 'serviceMonitor.enabled=true'], ['--set', 'api.enabled=false', '--set', 'api.existingPodSelector.app=alerting-api', '--set', 'sync.upstreams.old=http://alerting-api:8081'],
+  for (const args of [[], ['--set', 'serviceMonitor.enabled=true,prometheusRule.enabled=true'], ['--set', 'api.enabled=false', '--set', 'api.existingPodSelector.app=alerting-api', '--set', 'sync.upstreams.old=http://alerting-api:8081'],
     ['--set', 'redis.existingSecret=redis', '--set', 'adminToken.existingSecret=admin', '--set', 'policy.existingConfigMap=policy'], ['--set', 'sync.enabled=false,grafanaDashboard.enabled=false']]) {
     const r = helm.run(['lint', '--strict', CHART_DIR, ...args])
     t.equal(r.code, 0, `helm lint ${args.join(' ')}`, { output: r.stdout + r.stderr })

@@ -8,7 +8,8 @@ export const DASHBOARD_FILE = join(CHART_DIR, 'dashboards/dualread.json')
 
 export interface Target { expr?: string, legendFormat?: string, refId?: string, datasource?: { type?: string, uid?: string } }
 export interface Panel { id?: number, type: string, title?: string, datasource?: { type?: string, uid?: string }, targets?: Target[], panels?: Panel[] }
-export interface Dashboard { title: string, uid: string, panels: Panel[], templating: { list: Array<{ name: string, type: string, query?: string }> } }
+export interface Variable { name: string, type: string, query?: string | { query: string }, includeAll?: boolean, allValue?: string, multi?: boolean }
+export interface Dashboard { title: string, uid: string, panels: Panel[], templating: { list: Variable[] } }
 
 export function loadDashboard(file = DASHBOARD_FILE): Dashboard {
   return JSON.parse(readFileSync(file, 'utf8')) as Dashboard
@@ -26,6 +27,8 @@ export interface QueryUse {
   series: string[]
   /** Labels in `{...}` matchers, per series. */
   matchers: Array<{ series: string, label: string }>
+  /** Every selection of a series, with its `{...}` matchers as written ('' when it has none). */
+  selections: Array<{ series: string, matchers: string }>
   /** Labels in `by (...)`, `without (...)`, `on (...)`, `ignoring (...)` and `group_left/right (...)`. */
   grouping: string[]
   /** Labels named in the legend (`{{rule}}`). */
@@ -34,6 +37,7 @@ export interface QueryUse {
 
 const SERIES = /\bdualread_[a-z0-9_]+/g
 const SELECTOR = /\b(dualread_[a-z0-9_]+)\s*\{([^}]*)\}/g
+const SELECTION = /\b(dualread_[a-z0-9_]+)\s*(\{[^}]*\})?/g
 const MATCHER = /([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)/g
 const GROUPING = /\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g
 const LEGEND = /\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g
@@ -46,6 +50,7 @@ export function analyzeQuery(panel: string, target: Target): QueryUse {
     panel, expr,
     series: [...new Set(expr.match(SERIES) ?? [])],
     matchers: [...expr.matchAll(SELECTOR)].flatMap(([, series, inner]) => [...inner!.matchAll(MATCHER)].map(m => ({ series: series!, label: m[1]! }))),
+    selections: [...expr.matchAll(SELECTION)].map(([, series, braces]) => ({ series: series!, matchers: braces ?? '' })),
     grouping: [...new Set([...expr.matchAll(GROUPING)].flatMap(m => labelsIn(m[1]!)))],
     legend: [...new Set([...(target.legendFormat ?? '').matchAll(LEGEND)].map(m => m[1]!))],
   }

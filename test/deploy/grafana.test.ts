@@ -11,7 +11,7 @@ import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { eventually } from '../helpers/sidecar.ts'
 import { dashboardQueries, dataPanels, loadDashboard } from './dashboard.ts'
 import { parseExposition, seriesLabels } from './exposition.ts'
-import { contractOf, METRIC_LABELS } from './metric-contract.ts'
+import { contractOf, METRIC_LABELS, TARGET_LABELS } from './metric-contract.ts'
 
 const dashboard = loadDashboard()
 const queries = dashboardQueries(dashboard)
@@ -37,16 +37,41 @@ t.test('the dashboard covers every metric of the spec', async t => {
   t.same([...queried].sort(), Object.keys(METRIC_LABELS).sort())
 })
 
-t.test('queries use only the labels the spec lists for each metric', async t => {
+t.test('queries use only the labels the spec lists for each metric, and the scrape target\'s namespace, job and pod', async t => {
+  const isTarget = (label: string) => TARGET_LABELS.includes(label)
   for (const q of queries) {
     t.ok(q.series.length > 0, `"${q.panel}" selects a series`)
     const contracts = q.series.map(s => ({ series: s, contract: contractOf(s) }))
     for (const { series, contract } of contracts) t.ok(contract, `"${q.panel}": ${series} is a metric of the spec`)
-    const allowedEverywhere = (label: string) => contracts.every(c => c.contract?.labels.includes(label))
-    for (const m of q.matchers) t.ok(contractOf(m.series)?.labels.includes(m.label), `"${q.panel}": ${m.series} has the label ${m.label}`)
+    const allowedEverywhere = (label: string) => isTarget(label) || contracts.every(c => c.contract?.labels.includes(label))
+    for (const m of q.matchers) t.ok(isTarget(m.label) || contractOf(m.series)?.labels.includes(m.label), `"${q.panel}": ${m.series} has the label ${m.label}`)
     for (const label of q.grouping) t.ok(allowedEverywhere(label), `"${q.panel}": grouping by ${label} (${q.expr})`)
     for (const label of q.legend) t.ok(q.grouping.includes(label), `"${q.panel}": the legend's {{${label}}} survives the aggregation`)
   }
+})
+
+t.test('namespace, job and pod variables narrow every query, All by default', async t => {
+  const variables = dashboard.templating.list
+  for (const name of ['namespace', 'job', 'pod']) {
+    const v = variables.find(v => v.name === name)
+    t.match(v, { type: 'query', includeAll: true, allValue: '.*', multi: true }, `a ${name} variable`)
+    const query = typeof v?.query === 'object' ? v.query.query : v?.query
+    t.match(query, new RegExp(`^label_values\\(dualread_policy_generation(\\{.*\\})?, ${name}\\)$`), `${name}: the values a running dualread's series carry`)
+  }
+  t.match(variables.find(v => v.name === 'pod')?.query, { query: /namespace=~"\$namespace", job=~"\$job"/ }, 'pods of the chosen namespace and job')
+  for (const q of queries) {
+    for (const s of q.selections) t.match(s.matchers, /^\{namespace=~"\$namespace", job=~"\$job", pod=~"\$pod"/, `"${q.panel}": ${s.series} is narrowed by the variables`)
+  }
+})
+
+t.test('a panel shows the gate signals per slice: critical drift, match rate, errors of each side; p99 new over old beside it', async t => {
+  const panels = dataPanels(dashboard)
+  const gate = panels.find(p => p.title === 'Gate signals per slice (last 5 m)')
+  const exprs = (gate?.targets ?? []).map(t => t.expr ?? '')
+  t.ok(exprs.length === 5 && exprs.every(e => /^sum by \(rule, resource_type\)/.test(e)), 'five signals, each per rule and resource type')
+  t.match(exprs, [/result="critical"/, /result=~"match\|lag".*\/.*result!="error"/, /result="error"/, /served_by="new", status_class="5xx".*\/.*served_by="new"/, /served_by="old", status_class="5xx".*\/.*served_by="old"/])
+  const p99 = panels.find(p => p.title === 'p99 new ÷ old (all slices)')
+  t.match(p99?.targets?.[0]?.expr, /histogram_quantile\(0\.99, .*upstream="new".*\/ histogram_quantile\(0\.99, .*upstream="old"/)
 })
 
 /** Starts a real dualread command with the chart's environment; resolves to its admin URL. */
@@ -166,6 +191,10 @@ sync:
   t.match(proxyText, /dualread_fallbacks_total\{from="old",to="new"\} 1/)
   t.match(proxyText, /dualread_shadow_skipped_total\{reason="primary_failed"\} 1/)
   t.match(proxyText, /^dualread_policy_generation 2$/m, 'the edit was applied without a restart')
+  // The reload restarts the sync loop, which gives the lease back and takes it again.
+  t.match(await eventually(() => scrape(sync.adminUrl), text => /^dualread_sync_leader 1$/m.test(text)), /^dualread_sync_leader 1$/m, 'the sync says it leads')
+  t.notMatch(proxyText, /dualread_sync_leader/, 'a proxy exports no leadership: the "sync leader absent" alert reads the sync alone')
+  t.match(proxyText, /^dualread_policy_file_rejected 0$/m)
 
   await proxy.stop()
   await sync.stop()

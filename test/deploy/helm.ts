@@ -115,6 +115,12 @@ export interface PodSpec {
 }
 type Labels = Record<string, string>
 
+/** A Prometheus rule group, as in a PrometheusRule's spec.groups and in a rule file. */
+export interface RuleGroup {
+  name: string
+  rules: Array<{ alert: string, expr: string, for?: string, labels?: Labels, annotations?: Labels }>
+}
+
 /** The parts of the chart's Kubernetes objects that the tests read (one shape for every kind). */
 export interface Manifest {
   apiVersion: string
@@ -127,6 +133,7 @@ export interface Manifest {
     template?: { metadata?: { labels?: Labels, annotations?: Labels }, spec: PodSpec }
     ports?: Array<{ name?: string, port: number, targetPort?: string | number }>
     endpoints?: Array<{ port: string, path: string, bearerTokenSecret?: { name: string, key: string } }>
+    groups?: RuleGroup[]
   }
   data?: Record<string, string>
   stringData?: Record<string, string>

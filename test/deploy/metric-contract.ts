@@ -1,6 +1,8 @@
-// The Prometheus names and labels that SPEC.md ("Admin endpoints and telemetry") promises.
+// The Prometheus names and labels that SPEC.md ("Admin endpoints and telemetry") promises, and
+// the few the README adds (cutovers, the policy file's rejection, sync leadership).
 // The Grafana test checks the dashboard against this table, and the table against what a
-// running dualread really exports, so neither can drift from the contract unnoticed.
+// running dualread really exports; the alert test checks the chart's rules against it; so none
+// can drift from the contract unnoticed.
 
 /** Metric name (as exported, with `_total` on counters) → the labels it may carry. */
 export const METRIC_LABELS: Readonly<Record<string, readonly string[]>> = {
@@ -13,12 +15,21 @@ export const METRIC_LABELS: Readonly<Record<string, readonly string[]>> = {
   dualread_fallbacks_total: ['from', 'to'],
   dualread_policy_generation: [],
   dualread_policy_reloads_total: ['result'],
+  dualread_policy_file_rejected: [],
   dualread_gate_rollbacks_total: ['rule'],
+  dualread_cutovers_total: ['result', 'to'],
   dualread_sync_applied_total: ['resource_type', 'op'],
   dualread_sync_conflicts_total: ['resource_type', 'winner'],
   dualread_sync_lag_seconds: ['resource_type'],
   dualread_sync_backfill_ratio: ['resource_type'],
+  dualread_sync_leader: [],
 }
+
+/**
+ * Labels Prometheus adds to every series it scrapes through the chart's ServiceMonitor (the
+ * target's namespace, job = the admin Service, pod); dualread itself never exports them.
+ */
+export const TARGET_LABELS: readonly string[] = ['namespace', 'job', 'pod']
 
 export const HISTOGRAMS: ReadonlySet<string> = new Set(['dualread_upstream_request_duration_seconds'])
 const HISTOGRAM_SERIES = ['_bucket', '_sum', '_count'] as const

@@ -87,12 +87,15 @@ t.test('an invalid policy is rejected and the last good one stays', async t => {
   t.match(s.policy.lastError!.problems[0], /policy\.yaml:\d+:\d+ error rules\[0\]\.primary: "olld" is not allowed/)
   t.equal(s.policy.generation, 1, 'the generation did not move')
   t.equal(await servedBy(sidecar), 'new', 'reads still follow the last good policy')
-  t.match(await (await fetch(sidecar.adminUrl + '/metrics')).text(), /dualread_policy_reloads_total\{result="rejected"\} 1/)
+  const rejected = await (await fetch(sidecar.adminUrl + '/metrics')).text()
+  t.match(rejected, /dualread_policy_reloads_total\{result="rejected"\} 1/)
+  t.match(rejected, /^dualread_policy_file_rejected 1$/m, 'the file on disk is not the policy in force')
   t.ok(sidecar.logs.some(l => l.includes('policy reload rejected') && l.includes('olld')), 'the rejection is logged with the reason')
 
   writeFileSync(file, policyYaml({ ...urls, rules: ON_OLD }))
   const fixed = await eventually(() => status(sidecar), v => v.policy.generation === 2)
   t.equal(fixed.policy.lastError, null, 'a good file clears the error')
+  t.match(await (await fetch(sidecar.adminUrl + '/metrics')).text(), /^dualread_policy_file_rejected 0$/m)
   t.equal(await servedBy(sidecar), 'old')
 })
 
@@ -114,11 +117,13 @@ t.test('a restart with an invalid file serves the persisted last good policy and
   t.same([s.policy.origin, s.policy.degraded], ['persisted', true])
   t.match(s.policy.lastError!.problems[0], /policy\.yaml:\d+:\d+ error \(yaml\)/)
   t.ok(second.logs.some(l => l.includes('"level":50') && l.includes('POLICY FILE INVALID AT START')), 'loudly, at error level')
+  t.match(await (await fetch(second.adminUrl + '/metrics')).text(), /^dualread_policy_file_rejected 1$/m, 'and in dualread_policy_file_rejected, from its first scrape')
 
   // Fixing the file brings it back to normal.
   writeFileSync(file, policyYaml({ ...urls, rules: ON_OLD }))
   const fixed = await eventually(() => status(second), v => v.policy.origin === 'file')
   t.same([fixed.policy.degraded, fixed.policy.lastError], [false, null])
+  t.match(await (await fetch(second.adminUrl + '/metrics')).text(), /^dualread_policy_file_rejected 0$/m)
 })
 
 t.test('with neither a valid file nor a saved policy the proxy refuses to start', async t => {

@@ -24,6 +24,9 @@ const leaderOf = async (admin: string) => {
   }
 }
 
+/** dualread_sync_leader as scraped: what the "sync leader absent" alert reads. */
+const leaderGauge = async (admin: string) => /^dualread_sync_leader (\d+)$/m.exec(await (await fetch(`http://${admin}/metrics`)).text())?.[1]
+
 t.test('two sync processes: only one writes; the standby takes over when the leader is killed', async t => {
   const dir = t.testdir()
   const migration = redisMigration(t)
@@ -37,10 +40,12 @@ t.test('two sync processes: only one writes; the standby takes over when the lea
   await eventually(() => Object.keys(contents(f.new)).length, n => n === 40)
   t.equal(await leaderOf(adminB), false, 'the second process stands by')
   t.match(b.output().stdout, /another sync process holds the lease; standing by/)
+  t.same([await leaderGauge(adminA), await leaderGauge(adminB)], ['1', '0'], 'dualread_sync_leader: 1 on the leader, 0 on the standby')
 
   a.child.kill('SIGKILL')
   await a.exited
   t.equal(await eventually(() => leaderOf(adminB), l => l === true, 8000), true, 'the standby takes over after the lease expires')
+  t.equal(await leaderGauge(adminB), '1', 'and says so in dualread_sync_leader')
   f.old.store.put('alert-rule', 'acme', 'after-takeover', { name: 'x', enabled: true, threshold: 1 })
   const status = await (await fetch(`http://${adminB}/status`)).json() as { fencingToken: number }
   t.ok(status.fencingToken >= 2, 'with a higher fencing token')
