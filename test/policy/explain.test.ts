@@ -17,6 +17,7 @@ t.test('explain says which rules were skipped and why, then which rule serves', 
   t.same(lines, [
     `request:   GET /api/v1/tenants/${tenant}/alert-rules`,
     'resource:  alert-rule (collection /api/v1/tenants/:tenant/alert-rules)',
+    'shape:     collection + item: the list (items at /items), compared as a set of items matched by /id',
     `tenant:    ${tenant}`,
     'region:    eu-west-1',
     'skipped:   rule "acme-on-new" (match {"tenants":["acme"],"resourceTypes":["alert-rule"]})',
@@ -41,6 +42,7 @@ t.test('explain shows the first matching rule and no skipped rules when the firs
   t.same(lines, [
     'request:   GET /api/v1/tenants/acme/alert-rules/r1',
     'resource:  alert-rule (item /api/v1/tenants/:tenant/alert-rules/:id)',
+    'shape:     collection + item: one object, compared whole',
     'tenant:    acme',
     'region:    us-east-1 (default)',
     'rule:      "acme-on-new" (match {"tenants":["acme"],"resourceTypes":["alert-rule"]})',
@@ -86,6 +88,7 @@ t.test('explain says a write goes to the authority only and starts read-your-wri
   t.same(lines, [
     'request:   PUT /api/v1/tenants/acme/alert-rules/r1',
     'resource:  alert-rule (item /api/v1/tenants/:tenant/alert-rules/:id)',
+    'shape:     collection + item: one object, compared whole',
     'tenant:    acme',
     'region:    us-east-1 (default)',
     'served by: old (the authority); reason: write',
