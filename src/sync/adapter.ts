@@ -3,7 +3,7 @@
 // upstream's credential headers. No resource-specific code; a store that needs some implements
 // ResourceAdapter itself.
 import { Pool } from 'undici'
-import { UpstreamHeaders } from '../credentials/upstream-headers.ts'
+import { UpstreamHeaders, type UpstreamHeadersOptions } from '../credentials/upstream-headers.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
 import { joinKey, keyPointers, listingPath, pathParams, splitKey } from '../policy/shape.ts'
 import { parsePointer, valueAt } from '../parity/pointer.ts'
@@ -99,10 +99,11 @@ export class RestAdapter implements ResourceAdapter {
   #conditional = false
   #credentials: UpstreamHeaders
 
-  constructor(side: Side, policy: Policy, throttle: Throttle, metrics: Metrics) {
+  /** `o.credentials`: where env values and the time come from for upstreams.<side>.headers (tests inject them). */
+  constructor(side: Side, policy: Policy, throttle: Throttle, metrics: Metrics, o: { credentials?: UpstreamHeadersOptions } = {}) {
     this.side = side
     this.#policy = policy
-    this.#credentials = new UpstreamHeaders(side, policy.upstreams[side].headers)
+    this.#credentials = new UpstreamHeaders(side, policy.upstreams[side].headers, o.credentials)
     const url = new URL(policy.upstreams[side].url)
     this.#pool = new Pool(url.origin, { connections: CONNECTIONS, keepAliveTimeout: 30_000 })
     this.#base = url.pathname.replace(/\/$/, '')

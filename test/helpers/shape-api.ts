@@ -48,7 +48,7 @@ export class ShapeApi {
           res.end(body === undefined ? undefined : JSON.stringify(body))
         }
         const token = this.#o.token?.()
-        if (token !== undefined && req.headers.authorization !== token) return send(401, { error: 'unauthorized', detail: `token not accepted: ${req.headers.authorization ?? '(none)'}` })
+        if (token !== undefined && req.headers.authorization !== token) return send(401, { error: 'unauthorized', detail: `refused: ${req.headers.authorization ?? '(none)'}` })
         if (req.method === 'GET') {
           for (const list of this.#o.lists ?? []) {
             const m = list.path.exec(path)
