@@ -24,7 +24,7 @@ export const LOCAL_PROBE: CredentialProbe = {
       accessSync(path, constants.R_OK)
       return undefined
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code ?? (err as Error).message
+      return String((err as NodeJS.ErrnoException).code)
     }
   },
 }

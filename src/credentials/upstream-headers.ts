@@ -132,7 +132,7 @@ export class UpstreamHeaders {
       try {
         raw = await entry.file!.read(fresh)
       } catch (err) {
-        throw new CredentialError(`${key}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+        throw new CredentialError(`${key}: cannot read ${source.file} (${String((err as NodeJS.ErrnoException).code)})`)
       }
       if (raw === '') throw new CredentialError(`${key}: ${source.file} is empty`)
     }

@@ -85,7 +85,7 @@ function problemsFromIssue(issue: z.core.$ZodIssue, doc: Document, lines: LineCo
       return [at(path, `${describe(issue.input)} is too large: ${issue.message}`, `use a value ${bound(issue.inclusive, 'less than', 'of at most')} ${String(issue.maximum)}`)]
     case 'invalid_key': {
       // A record key (a header name, a pointer) that is not valid: the key's own rule says why.
-      const inner = issue.issues[0]?.message ?? issue.message
+      const inner = issue.issues.map(i => i.message).join('; ')
       return [at(path, `the key ${describe(path[path.length - 1])} is not valid: ${inner}`, inner.startsWith('expected') ? inner.replace(/^expected/, 'use') : 'see the policy reference in README.md')]
     }
     default:

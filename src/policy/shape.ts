@@ -41,11 +41,11 @@ export function isWritable(resource: Resource): boolean {
 }
 
 /**
- * The item path's parameters that identify an object (all but the tenant), in path order: the
+ * An item path's parameters that identify an object (all but the tenant), in path order: the
  * last is the object's `id`, the others are found in it at `params`.
  */
-export function keyParams(resource: Resource, tenantParam: string): string[] {
-  return resource.item === undefined ? [] : pathParams(resource.item).filter(p => p !== tenantParam)
+export function keyParams(item: string, tenantParam: string): string[] {
+  return pathParams(item).filter(p => p !== tenantParam)
 }
 
 /**
@@ -78,7 +78,8 @@ export function splitKey(key: string, count: number): string[] {
 export function keyOfMatch(resource: Resource, kind: ResourceKind, tenantParam: string, params: Record<string, string | undefined>): string | undefined {
   if (kind === 'singleton') return ''
   if (kind !== 'item') return undefined
-  return joinKey(keyParams(resource, tenantParam).map(p => params[p] ?? ''))
+  // A matched route has every one of its parameters.
+  return joinKey(keyParams(resource.item!, tenantParam).map(p => String(params[p])))
 }
 
 export interface ShapeProblem {
@@ -151,7 +152,7 @@ export function describeShape(resource: Resource, policy: Policy): string[] {
   const keys = keyPointers(resource)
   const lines = [SHAPE_NAMES[shape], `list:   ${resource.collection!} (${items}), compared as a set of items matched by ${keys.join(' + ')}`]
   if (resource.item === undefined) return [...lines, 'sync:   none (no path to write one object to)']
-  const params = keyParams(resource, policy.identity.tenant.pathParam)
+  const params = keyParams(resource.item, policy.identity.tenant.pathParam)
   const from = params.length > 1 ? `; ${params.map((p, i) => `:${p} from ${keys[i]!}`).join(', ')}` : ''
   return [...lines, `object: ${resource.item}, compared whole${from}`, `sync:   ${method} item, DELETE item`]
 }

@@ -5,7 +5,7 @@
 import { Pool } from 'undici'
 import { UpstreamHeaders, type UpstreamHeadersOptions } from '../credentials/upstream-headers.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
-import { joinKey, keyPointers, listingPath, pathParams, splitKey } from '../policy/shape.ts'
+import { joinKey, keyParams, keyPointers, listingPath, splitKey } from '../policy/shape.ts'
 import { parsePointer, valueAt } from '../parity/pointer.ts'
 import { maskCredentials } from '../telemetry/secrets.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
@@ -191,15 +191,14 @@ export class RestAdapter implements ResourceAdapter {
   }
 
   /** A path pattern with the tenant and, from an object's key, the parameters that identify it filled in. */
-  #fill(pattern: string, tenant: string, key?: string): string {
+  #fill(pattern: string, tenant: string, key = ''): string {
     const tenantParam = this.#policy.identity.tenant.pathParam
-    const names = key === undefined ? [] : pathParams(pattern).filter(p => p !== tenantParam)
-    const values = key === undefined ? [] : splitKey(key, names.length)
+    const values = splitKey(key, keyParams(pattern, tenantParam).length)
     let next = 0
     return pattern.split('/').map(segment => {
       if (!segment.startsWith(':')) return segment
       if (segment.slice(1) === tenantParam) return encodeURIComponent(tenant)
-      return next < values.length ? encodeURIComponent(values[next++]!) : segment
+      return encodeURIComponent(values[next++]!)
     }).join('/')
   }
 

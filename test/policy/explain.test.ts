@@ -135,3 +135,19 @@ t.test('explain says a method that changes nothing goes to the authority without
     '           OPTIONS neither reads nor changes state: no read-your-writes, nothing announced to the sync',
   ])
 })
+
+t.test('with shadow.credentials: upstream, explain says which headers shadow reads carry, by name and source only', async t => {
+  const resources = [{ type: 'alert-rule', collection: '/r', item: '/r/:id' }]
+  const rules = [{ name: 'default', primary: 'old' as const, shadowPercent: 5 }]
+  const withHeaders = compilePolicy(policyWith({
+    resources, rules, shadow: { credentials: 'upstream' },
+    upstreams: { old: { url: 'http://a' }, new: { url: 'http://b', headers: { Authorization: { env: 'NEW_TOKEN', prefix: 'Bearer ' }, 'x-org': 'literal-value-1' } } },
+  }), 'h')
+  const lines = explainRequest(withHeaders, { method: 'GET', path: '/r/1', headers: {} })
+  t.ok(lines.includes('           shadow reads carry upstreams.new.headers instead of the client\'s credentials: authorization from env NEW_TOKEN, after "Bearer", x-org from the policy (literal)'), lines.join('\n'))
+  t.notMatch(lines.join('\n'), /literal-value-1/)
+  const without = compilePolicy(policyWith({ resources, rules, shadow: { credentials: 'upstream' } }), 'h')
+  t.ok(explainRequest(without, { method: 'GET', path: '/r/1', headers: {} }).includes('           shadow reads carry no credentials (shadow.credentials: upstream, and upstreams.new.headers is empty)'))
+  const client = compilePolicy(policyWith({ resources, rules }), 'h')
+  t.notOk(explainRequest(client, { method: 'GET', path: '/r/1', headers: {} }).some(l => l.includes('shadow reads carry')), 'nothing extra with the default: the client\'s own headers, as always')
+})

@@ -84,3 +84,7 @@ t.test('a key of several values splits back into exactly those values (property)
   t.equal(joinKey(['a/b']), 'a/b', 'one value is kept as it is, as keys always were')
   t.same(splitKey('a/b', 1), ['a/b'])
 })
+
+t.test('an invalid record key says the key and its own rule', async t => {
+  t.match(errors('  - { type: a, collection: /a, item: "/a/:f/:id", params: { "": /x } }\n'), [/resources\[0\]\.params\.: the key "" is not valid: Too small: expected string to have >=1 characters \(fix: see the policy reference in README\.md\)/])
+})

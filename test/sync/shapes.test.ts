@@ -1,10 +1,14 @@
 // The sync against real HTTP servers shaped like real control planes: a singleton, a collection
 // without an item path, items at a pointer other than /items and at the top level, and an item
 // path with several parameters.
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { syncOnce } from '../../src/sidecar/sync-process.ts'
+import { parsePolicy } from '../../src/policy/parse.ts'
+import { RestAdapter } from '../../src/sync/adapter.ts'
+import { Throttle } from '../../src/sync/throttle.ts'
+import { Metrics } from '../../src/telemetry/metrics.ts'
 import { ShapeApi, type ListRoute } from '../helpers/shape-api.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 
@@ -102,4 +106,16 @@ t.test('an item of a list without the value one of its path parameters comes fro
   t.match(result, { message: /old: item \d of \/api\/v1\/tenants\/acme\/rules\?limit=200 has nothing at \/folderUid, which identifies it \(check the resource's id and params\)/ })
   t.notMatch(logs.join(''), /undefined/, 'no object is written under an "undefined" id')
   t.notOk(neu.writes().some(w => w.url.includes('undefined')))
+})
+
+t.test('the adapter refuses to read or write one object of a collection without an item path, and says why', async t => {
+  const dir = t.testdir()
+  const parsed = parsePolicy(readFileSync(policy(dir, 'http://127.0.0.1:1', 'http://127.0.0.1:2'), 'utf8'), 'policy.yaml')
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors))
+  const metrics = new Metrics()
+  t.teardown(() => metrics.shutdown())
+  const adapter = new RestAdapter('new', parsed.policy, new Throttle(10), metrics)
+  t.teardown(() => adapter.close())
+  const receiver = parsed.policy.resources.find(r => r.type === 'receiver')!
+  await t.rejects(adapter.put(receiver, '', 'pager', {}), { message: 'receiver has no item path: the sync cannot read or write one of its objects' })
 })
