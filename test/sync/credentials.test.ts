@@ -16,6 +16,7 @@ import { runCli } from '../helpers/cli.ts'
 import { KubeSecretVolume } from '../helpers/kube-secret.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { ShapeApi, type ListRoute } from '../helpers/shape-api.ts'
+import { TestUpstream } from '../helpers/upstream.ts'
 
 const LISTS: ListRoute[] = [{ path: /^\/api\/v1\/tenants\/([^/]+)\/rules$/, members: m => new RegExp(`^/api/v1/tenants/${m[1]}/rules/[^/]+$`), wrap: items => ({ items }) }]
 
@@ -92,6 +93,16 @@ t.test('a side without headers that the store refuses says the sync sends none',
   const { log } = captureLog()
   const err = await syncOnce({ policyFile: policy(dir, old.url, neu.url, { old: '{}', new: '{}' }), stateDir: dir, log }).catch((e: Error) => e)
   t.match(err, { name: 'CredentialsRefused', status: 401, message: /^401 from old: check upstreams\.old\.headers \(the sync sends no credentials to it; GET \/api\/v1\/tenants answered/ })
+})
+
+t.test('a 403 without a body says so', async t => {
+  const old = await TestUpstream.start('old')
+  t.teardown(() => old.close())
+  old.behaviour = { status: 403, body: '' }
+  const dir = t.testdir()
+  const { log } = captureLog()
+  const err = await syncOnce({ policyFile: policy(dir, old.url, 'http://127.0.0.1:1', { old: '{ x-api-key: "wrong-key-0001" }', new: '{}' }), stateDir: dir, log }).catch((e: Error) => e)
+  t.match(err, { status: 403, message: '403 from old: check upstreams.old.headers (the sync sent x-api-key from the policy (literal); GET /api/v1/tenants answered: no body)' })
 })
 
 t.test('a variable that is not set is a clear error naming the key, not a crash', async t => {

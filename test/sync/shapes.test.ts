@@ -108,6 +108,17 @@ t.test('an item of a list without the value one of its path parameters comes fro
   t.notOk(neu.writes().some(w => w.url.includes('undefined')))
 })
 
+t.test('a list described as a top-level array that answers something else is an error that says so', async t => {
+  const { old, neu } = await stores(t)
+  const dir = t.testdir()
+  const other = await ShapeApi.start(t, { lists: LISTS.filter(l => !String(l.path).includes('silences')) })
+  for (const [path, doc] of old.docs) other.docs.set(path, doc)
+  other.docs.set('/api/v2/silences', { silences: [] })
+  const { log } = captureLog()
+  const err = await syncOnce({ policyFile: policy(dir, other.url, neu.url), stateDir: dir, log }).catch((e: Error) => e)
+  t.match(err, { message: 'old: /api/v2/silences has no item list at the top level (list.items: "")' })
+})
+
 t.test('the adapter refuses to read or write one object of a collection without an item path, and says why', async t => {
   const dir = t.testdir()
   const parsed = parsePolicy(readFileSync(policy(dir, 'http://127.0.0.1:1', 'http://127.0.0.1:2'), 'utf8'), 'policy.yaml')
