@@ -90,6 +90,8 @@ const resource = z.strictObject({
   params: z.record(z.string().min(1), pointer).default({}),
   /** How the sync writes an object to its own path (item or singleton). */
   write: z.strictObject({ method: z.enum(WRITE_METHODS).default('PUT') }).prefault({}),
+  /** false: read-only (a status document, a list from a config file): compared, never written by the sync. */
+  sync: z.boolean().default(true),
   list: z.strictObject({
     items: pointer.default('/items'),
     next: pointer.default('/nextCursor'),

@@ -35,9 +35,12 @@ export function listingPath(resource: Resource): string {
   return resource.singleton ?? resource.collection!
 }
 
-/** Whether the sync can write the resource's objects one by one: it needs an item path, or a singleton. */
-export function isWritable(resource: Resource): boolean {
-  return resource.item !== undefined || resource.singleton !== undefined
+/**
+ * Whether the sync copies the resource's objects: not with `sync: false` (read-only), and only
+ * where it can write them one by one (an item path, or a singleton).
+ */
+export function isSynced(resource: Resource): boolean {
+  return resource.sync && (resource.item !== undefined || resource.singleton !== undefined)
 }
 
 /**
@@ -144,15 +147,16 @@ const SHAPE_NAMES: Record<ResourceShape, string> = {
 export function describeShape(resource: Resource, policy: Policy): string[] {
   const shape = shapeOf(resource)
   const method = resource.write.method === 'PUT' ? 'PUT' : `${resource.write.method} (write.method)`
+  const readOnly = 'sync:   none (sync: false: compared, never written)'
   if (resource.singleton !== undefined) {
-    return [SHAPE_NAMES[shape], `object: ${resource.singleton}, one document compared whole`, `sync:   ${method} ${resource.singleton}, DELETE when the source has none`]
+    return [SHAPE_NAMES[shape], `object: ${resource.singleton}, one document compared whole`, resource.sync ? `sync:   ${method} ${resource.singleton}, DELETE when the source has none` : readOnly]
   }
   const { list } = resource
   const items = list.items === '' ? 'the answer is the array itself' : `items at ${list.items}, next page at ${list.next}`
   const keys = keyPointers(resource)
   const lines = [SHAPE_NAMES[shape], `list:   ${resource.collection!} (${items}), compared as a set of items matched by ${keys.join(' + ')}`]
-  if (resource.item === undefined) return [...lines, 'sync:   none (no path to write one object to)']
+  if (resource.item === undefined) return [...lines, resource.sync ? 'sync:   none (no path to write one object to)' : readOnly]
   const params = keyParams(resource.item, policy.identity.tenant.pathParam)
   const from = params.length > 1 ? `; ${params.map((p, i) => `:${p} from ${keys[i]!}`).join(', ')}` : ''
-  return [...lines, `object: ${resource.item}, compared whole${from}`, `sync:   ${method} item, DELETE item`]
+  return [...lines, `object: ${resource.item}, compared whole${from}`, resource.sync ? `sync:   ${method} item, DELETE item` : readOnly]
 }

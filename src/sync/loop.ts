@@ -12,7 +12,7 @@ import type { Lease } from '../state/lease.ts'
 import type { StateStore } from '../state/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import { isWritable } from '../policy/shape.ts'
+import { isSynced } from '../policy/shape.ts'
 import { RestAdapter, type ResourceAdapter } from './adapter.ts'
 import { KeyApplier } from './apply.ts'
 import { ChangeDrain } from './drain.ts'
@@ -79,8 +79,8 @@ export class SyncLoop {
     this.source = source
     this.target = target
     const { sync } = this.#policy
-    // A collection without an item path is compared, never synced: there is nowhere to write one of its objects.
-    const resources = this.#policy.resources.filter(isWritable)
+    // Read-only resources (sync: false, or a collection without an item path) are compared, never written.
+    const resources = this.#policy.resources.filter(isSynced)
     this.#leader = new LeaseHolder(o.state.lease, o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, sync.leaseTtlMs, o.log)
     this.#adapters = o.adapters ?? {
       old: new RestAdapter('old', this.#policy, new Throttle(sync.maxWritesPerSecond), o.metrics),

@@ -55,6 +55,9 @@ t.test('each shape is described: what its paths answer, how they are compared, w
   - { type: c, singleton: /c/:tenant/tree, write: { method: PATCH } }
   - { type: d, collection: /d/:tenant/rules, item: "/d/:tenant/folders/:folder/rules/:uid", id: /uid, params: { folder: /folderUid }, list: { items: /data } }
   - { type: e, singleton: /e }
+  - { type: f, singleton: /f, sync: false }
+  - { type: g, collection: /g, sync: false }
+  - { type: h, collection: /h, item: "/h/:id", sync: false }
 `)
   t.same(policy.resources.map(r => describeShape(r, policy)), [
     ['collection + item', 'list:   /a/:tenant (items at /items, next page at /nextCursor), compared as a set of items matched by /id', 'object: /a/:tenant/:id, compared whole', 'sync:   PUT item, DELETE item'],
@@ -62,6 +65,9 @@ t.test('each shape is described: what its paths answer, how they are compared, w
     ['singleton', 'object: /c/:tenant/tree, one document compared whole', 'sync:   PATCH (write.method) /c/:tenant/tree, DELETE when the source has none'],
     ['collection + item', 'list:   /d/:tenant/rules (items at /data, next page at /nextCursor), compared as a set of items matched by /folderUid + /uid', 'object: /d/:tenant/folders/:folder/rules/:uid, compared whole; :folder from /folderUid, :uid from /uid', 'sync:   PUT item, DELETE item'],
     ['singleton', 'object: /e, one document compared whole', 'sync:   PUT /e, DELETE when the source has none'],
+    ['singleton', 'object: /f, one document compared whole', 'sync:   none (sync: false: compared, never written)'],
+    ['collection without an item path', 'list:   /g (items at /items, next page at /nextCursor), compared as a set of items matched by /id', 'sync:   none (sync: false: compared, never written)'],
+    ['collection + item', 'list:   /h (items at /items, next page at /nextCursor), compared as a set of items matched by /id', 'object: /h/:id, compared whole', 'sync:   none (sync: false: compared, never written)'],
   ])
 })
 

@@ -43,6 +43,9 @@ resources:
     collection: /api/v2/silences
     item: /api/v2/silence/:id
     list: { items: "" }
+  - type: status
+    singleton: /api/v2/status
+    sync: false
 rules:
   - name: default
     primary: old
@@ -65,6 +68,8 @@ async function stores(t: { teardown(fn: () => unknown): void }) {
   old.docs.set('/api/v1/tenants/acme/folders/eu%2Fwest/rules/r2', { uid: 'r2', folderUid: 'eu/west', title: 'disk' })
   neu.docs.set('/api/v1/tenants/acme/folders/f1/rules/r9', { uid: 'r9', folderUid: 'f1', title: 'stale' })
   old.docs.set('/api/v2/silence/s1', { id: 's1', comment: 'maintenance' })
+  old.docs.set('/api/v2/status', { uptime: '2024-01-01T00:00:00Z' })
+  neu.docs.set('/api/v2/status', { uptime: '2024-06-01T00:00:00Z' })
   return { old, neu }
 }
 
@@ -81,6 +86,8 @@ t.test('the sync copies a singleton, items under any pointer and at the top leve
   t.notOk(neu.docs.has('/api/v1/tenants/globex/policy-tree'), 'a singleton the source does not have is deleted')
   t.same(neu.under('/api/v2/silence'), old.under('/api/v2/silence'), 'a top-level array list with an item path is synced')
   t.same(neu.under('/receivers'), { '/receivers/email': { name: 'email', type: 'email' } }, 'a collection without an item path is compared, never written')
+  t.same(neu.docs.get('/api/v2/status'), { uptime: '2024-06-01T00:00:00Z' }, 'a resource with sync: false is never written, and its difference is not counted')
+  t.notOk(old.seen.some(s => s.url === '/api/v2/status') || neu.seen.some(s => s.url === '/api/v2/status'), 'nor even read')
   t.same(neu.writes().map(w => `${w.method} ${w.url}`).sort(), [
     'DELETE /api/v1/tenants/acme/folders/f1/rules/r9',
     'DELETE /api/v1/tenants/globex/policy-tree',
