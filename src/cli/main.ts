@@ -7,6 +7,7 @@ import { compilePolicy } from '../policy/compile.ts'
 import { explainRequest } from '../policy/explain.ts'
 import { parsePolicy } from '../policy/parse.ts'
 import { formatProblem } from '../policy/problems.ts'
+import { describePolicy } from './policy-summary.ts'
 import { PolicyLoadError } from '../policy/source.ts'
 import { DEFAULT_STATE_DIR, startProxySidecar } from '../sidecar/proxy-sidecar.ts'
 import { DEFAULT_SYNC_ADMIN, startSyncProcess, syncOnce } from '../sidecar/sync-process.ts'
@@ -122,6 +123,7 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
       }
       const p = result.policy
       io.out(`${file}: ok (hash ${result.hash}; ${p.resources.length} resource type(s), ${p.rules.length} rule(s), authority ${p.authority})\n`)
+      io.out(describePolicy(p))
     })
   policy.command('explain')
     .description('show which rule matches a request, which backend serves it, and why')

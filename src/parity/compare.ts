@@ -3,6 +3,7 @@
 // scheduler fetches, this decides ('lag' is the scheduler's call, after a recheck).
 import type { ResourceKind } from '../policy/compile.ts'
 import type { Resource } from '../policy/schema.ts'
+import { keyPointers } from '../policy/shape.ts'
 import { canonicalJson, canonicalSha256, sameJson } from './canonical.ts'
 import { decodeBody, MAX_DECODED_BYTES, type BodyAnswer } from './decode.ts'
 import { addDifferingPointers } from './diff.ts'
@@ -59,8 +60,9 @@ export interface ComparePlan {
   readonly next: readonly string[]
   /** The templated pointer of an item in a collection: `/items/*`. */
   readonly itemPattern: string
-  readonly id: readonly string[]
-  readonly idPointer: string
+  /** What identifies an item of a list: its id, preceded by the other item-path parameters' pointers. */
+  readonly keys: ReadonlyArray<readonly string[]>
+  readonly keyPointers: readonly string[]
   readonly version: readonly string[] | undefined
   readonly maxDecodedBytes: number
 }
@@ -85,8 +87,8 @@ export function compilePlan(resource: Resource, options: PlanOptions = {}): Comp
     itemsPointer: list.items,
     next: parsePointer(list.next),
     itemPattern: `${list.items}/${WILDCARD}`,
-    id: parsePointer(resource.id),
-    idPointer: resource.id,
+    keys: keyPointers(resource).map(parsePointer),
+    keyPointers: keyPointers(resource),
     version: resource.version === undefined ? undefined : parsePointer(resource.version),
     maxDecodedBytes: options.maxDecodedBytes ?? MAX_DECODED_BYTES,
   }
@@ -118,9 +120,9 @@ export function compareAnswers(plan: ComparePlan, kind: ResourceKind, oldAnswer:
   return compareDocuments(plan, kind, oldBody.doc, newBody.doc)
 }
 
-/** compareAnswers for two already parsed 2xx bodies. */
+/** compareAnswers for two already parsed 2xx bodies: a list as a set of items, an item or a singleton whole. */
 export function compareDocuments(plan: ComparePlan, kind: ResourceKind, oldDoc: unknown, newDoc: unknown): Comparison {
-  return kind === 'item' ? compareItems(plan, oldDoc, newDoc) : compareCollections(plan, oldDoc, newDoc)
+  return kind === 'collection' ? compareCollections(plan, oldDoc, newDoc) : compareItems(plan, oldDoc, newDoc)
 }
 
 /** The templated pointers that differ between two reads (for noise learning: two reads of the same side). */
@@ -187,15 +189,21 @@ function hasNextPage(plan: ComparePlan, page: unknown): boolean {
   return next !== undefined && next !== null && next !== ''
 }
 
-/** A page's items by the canonical form of their id (a repeated id gets "#2", "#3"...), or why there are none. */
+/**
+ * A page's items by the canonical form of their id (a repeated id gets "#2", "#3"...), or why
+ * there are none. With several key pointers (an item path with several parameters), the id is
+ * the list of their values.
+ */
 function indexItems(plan: ComparePlan, page: unknown): Map<string, IndexedItem> | string {
   const items = valueAt(page, plan.items)
-  if (!Array.isArray(items)) return `body has no item list at ${plan.itemsPointer}`
+  if (!Array.isArray(items)) return `body has no item list at ${plan.itemsPointer === '' ? 'the top level (list.items: "")' : plan.itemsPointer}`
   const index = new Map<string, IndexedItem>()
   for (let i = 0; i < items.length; i++) {
     const raw: unknown = items[i]
-    const id = valueAt(raw, plan.id)
-    if (id === undefined) return `item ${i} has no id at ${plan.idPointer} (check the resource's id pointer)`
+    const parts = plan.keys.map(k => valueAt(raw, k))
+    const missing = parts.indexOf(undefined)
+    if (missing !== -1) return `item ${i} has no ${missing === parts.length - 1 ? 'id' : 'key'} at ${plan.keyPointers[missing]} (check the resource's ${missing === parts.length - 1 ? 'id pointer' : 'params'})`
+    const id = parts.length === 1 ? parts[0] : parts
     const canonicalId = canonicalJson(id)
     let key = canonicalId
     for (let n = 2; index.has(key); n++) key = `${canonicalId}#${n}`

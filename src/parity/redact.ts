@@ -2,7 +2,7 @@
 // still sees that two secrets are equal (or not) without seeing either.
 import type { ComparePlan } from './compare.ts'
 import { createHmac, randomBytes } from 'node:crypto'
-import { looksLikeCredential } from '../telemetry/secrets.ts'
+import { holdsKnownSecret, looksLikeCredential } from '../telemetry/secrets.ts'
 import { canonicalJson } from './canonical.ts'
 import { diffOperations } from './diff.ts'
 import { childFor, escapeSegment, parsePointer, setOwn, valueAt, type PointerTree } from './pointer.ts'
@@ -111,9 +111,9 @@ function redactValue(value: unknown, rules: PointerTree<true> | undefined): unkn
   return out
 }
 
-/** A string that is (or holds) a secret: a URL with credentials, or a credential such as "Bearer abc". */
+/** A string that is (or holds) a secret: a URL with credentials, a credential such as "Bearer abc", or one this process sends upstream. */
 function secretText(text: string): boolean {
-  return hasCredentials(text) || looksLikeCredential(text)
+  return hasCredentials(text) || looksLikeCredential(text) || holdsKnownSecret(text)
 }
 
 /**

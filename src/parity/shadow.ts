@@ -152,7 +152,7 @@ export class ShadowReader {
       // Compare pointers are relative to an item: a collection's `/items/*/etag` is `/etag`
       // (and an item that came and went between two reads is not a pointer to ignore).
       const within = `${plan.itemPattern}/`
-      const pointers = job.kind === 'item' ? differing : differing.filter(p => p.startsWith(within)).map(p => p.slice(within.length - 1))
+      const pointers = job.kind !== 'collection' ? differing : differing.filter(p => p.startsWith(within)).map(p => p.slice(within.length - 1))
       if (pointers.length > 0) {
         this.#o.recorder.recordNoise(job.rule.name, job.resourceType, job.compiled.policy.gates.rollbackOnCriticalDrift.windowSec, pointers)
       }
@@ -185,17 +185,28 @@ export class ShadowReader {
     this.#o.metrics.shadowSkipped.add(1, { reason })
   }
 
-  /** One read of `side` for comparison: the shadow breaker, the shadow timeout, a bounded body. */
+  /**
+   * One read of `side` for comparison: the shadow breaker, the shadow timeout, a bounded body;
+   * with `shadow.credentials: upstream`, the side's own credentials instead of the client's (read
+   * again once when refused and a credential file has changed since: a rotated Secret; `ms` is
+   * then the latency of the read that answered).
+   */
   async #read(job: ShadowJob, side: Side): Promise<TimedAnswer> {
     const { shadow } = job.compiled.policy
-    const started = performance.now()
-    const collector = new BodyCollector(shadow.maxBodyBytes)
-    let contentEncoding: string | undefined
-    const status = await job.upstreams.get(side).read('shadow', { ...job.request, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
-      contentEncoding = headers['content-encoding']
-      return collector
-    })
-    return { status, body: collector.body(), ms: performance.now() - started, ...(contentEncoding ? { contentEncoding } : {}) }
+    const upstream = job.upstreams.get(side)
+    const own = shadow.credentials === 'upstream'
+    for (let fresh = false; ; fresh = true) {
+      const headers = own ? await upstream.credentials.replaceCredentials(job.request.headers, fresh) : job.request.headers
+      const started = performance.now()
+      const collector = new BodyCollector(shadow.maxBodyBytes)
+      let contentEncoding: string | undefined
+      const status = await upstream.read('shadow', { ...job.request, headers, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
+        contentEncoding = headers['content-encoding']
+        return collector
+      })
+      if (own && !fresh && (status === 401 || status === 403) && await upstream.credentials.refresh()) continue
+      return { status, body: collector.body(), ms: performance.now() - started, ...(contentEncoding ? { contentEncoding } : {}) }
+    }
   }
 
   #plan(compiled: CompiledPolicy, resourceType: string): ComparePlan {

@@ -1,12 +1,15 @@
 // A validated policy turned into what the request path needs: a path router for resources.
 import Router from 'find-my-way'
 import type { Policy, Resource } from './schema.ts'
+import { routesOf, shapeOf, type ResourceKind, type ResourceShape } from './shape.ts'
 
-export type ResourceKind = 'collection' | 'item'
+export type { ResourceKind, ResourceShape }
 
 export interface ResourceMatch {
   resource: Resource
+  /** Which of the resource's paths the request addressed. */
   kind: ResourceKind
+  shape: ResourceShape
   params: Record<string, string | undefined>
 }
 
@@ -27,9 +30,7 @@ export const NO_HANDLER = Function.prototype as () => void
 export function compilePolicy(policy: Policy, hash: string): CompiledPolicy {
   const router = Router(ROUTER_OPTIONS)
   for (const resource of policy.resources) {
-    for (const kind of ['collection', 'item'] as const) {
-      router.on('GET', resource[kind], NO_HANDLER, { resource, kind })
-    }
+    for (const { kind, pattern } of routesOf(resource)) router.on('GET', pattern, NO_HANDLER, { resource, kind })
   }
   return {
     policy,
@@ -38,7 +39,7 @@ export function compilePolicy(policy: Policy, hash: string): CompiledPolicy {
       const found = router.find('GET', path)
       if (!found) return undefined
       const store = found.store as { resource: Resource, kind: ResourceKind }
-      return { resource: store.resource, kind: store.kind, params: found.params }
+      return { resource: store.resource, kind: store.kind, shape: shapeOf(store.resource), params: found.params }
     },
   }
 }

@@ -3,6 +3,10 @@ import { chooseBackend, otherSide, ruleMatches } from './choose.ts'
 import type { CompiledPolicy } from './compile.ts'
 import { classify } from '../proxy/classify.ts'
 import { resolveTarget } from '../proxy/target.ts'
+import { describeSource } from '../credentials/upstream-headers.ts'
+import type { ResourceMatch } from './compile.ts'
+import type { Policy, Side } from './schema.ts'
+import { keyPointers } from './shape.ts'
 
 export interface ExplainRequest {
   method: string
@@ -29,6 +33,7 @@ export function explainRequest(compiled: CompiledPolicy, req: ExplainRequest): s
   }
   const { slice, match } = c
   out.push(`resource:  ${match.resource.type} (${match.kind} ${match.resource[match.kind]})`)
+  out.push(`shape:     ${explainShape(match)}`)
   out.push(`tenant:    ${slice.tenant ?? '(none: no path parameter or header)'}`)
   out.push(`region:    ${slice.region}${req.headers[policy.identity.region.header] ? '' : ' (default)'}`)
   if (c.kind === 'passthrough') {
@@ -52,7 +57,32 @@ export function explainRequest(compiled: CompiledPolicy, req: ExplainRequest): s
     : d.rule.newPercent > 0 ? `primary; tenant is outside the sticky newPercent ${d.rule.newPercent}% share` : 'primary'
   out.push(`served by: ${d.serve}; reason: ${d.reason} (${why})`)
   out.push(`shadow:    ${d.rule.shadowPercent}% of these reads are also sent to ${otherSide(d.serve)} and compared`)
+  if (d.rule.shadowPercent > 0 && policy.shadow.credentials === 'upstream') out.push(`           ${shadowCredentials(policy, otherSide(d.serve))}`)
   out.push(`fallback:  ${d.rule.fallback ? `on error, timeout, 5xx or open breaker, ${otherSide(d.serve)} serves` : 'off: errors from the serving side reach the client'}`)
   out.push(`overrides: a rollback of "${d.rule.name}" or a recent write through the proxy would send it to ${policy.authority} instead`)
   return out
+}
+
+/** Which shape the matched path belongs to, and how its answers are compared. */
+function explainShape(match: ResourceMatch): string {
+  const { resource, kind } = match
+  const items = resource.list.items === '' ? 'the answer is the array itself' : `items at ${resource.list.items}`
+  const byKey = `matched by ${keyPointers(resource).join(' + ')}`
+  switch (match.shape) {
+    case 'singleton':
+      return 'singleton: one document, compared whole'
+    case 'collection':
+      return `collection without an item path: a list (${items}), compared as a set of items ${byKey}`
+    default:
+      return kind === 'collection'
+        ? `collection + item: the list (${items}), compared as a set of items ${byKey}`
+        : 'collection + item: one object, compared whole'
+  }
+}
+
+/** What a shadow read carries with `shadow.credentials: upstream`: header names and sources, never values. */
+function shadowCredentials(policy: Policy, side: Side): string {
+  const headers = Object.entries(policy.upstreams[side].headers)
+  if (headers.length === 0) return `shadow reads carry no credentials (shadow.credentials: upstream, and upstreams.${side}.headers is empty)`
+  return `shadow reads carry upstreams.${side}.headers instead of the client's credentials: ${headers.map(([name, source]) => `${name.toLowerCase()} from ${describeSource(source)}`).join(', ')}`
 }

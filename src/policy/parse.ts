@@ -5,6 +5,7 @@ import type { z } from 'zod'
 import leven from 'leven'
 import { policySchema, type Policy } from './schema.ts'
 import { checkSemantics } from './semantic.ts'
+import { checkCredentials } from '../credentials/check.ts'
 import { formatKey, locate, type KeyPath, type PolicyProblem } from './problems.ts'
 import { toPlainData } from './yaml-data.ts'
 
@@ -48,7 +49,7 @@ export function parsePolicy(text: string, file: string): ParseResult {
     const errors = parsed.error.issues.flatMap(issue => problemsFromIssue(issue, doc, lines, file))
     return { ok: false, errors, warnings: [], hash }
   }
-  const problems = checkSemantics(parsed.data).map(({ path, severity, message, fix }): PolicyProblem => ({
+  const problems = [...checkSemantics(parsed.data), ...checkCredentials(parsed.data)].map(({ path, severity, message, fix }): PolicyProblem => ({
     file, ...locate(doc, lines, path), key: formatKey(path), severity, message, fix,
   }))
   const errors = problems.filter(p => p.severity === 'error')
@@ -82,6 +83,11 @@ function problemsFromIssue(issue: z.core.$ZodIssue, doc: Document, lines: LineCo
       return [at(path, `${describe(issue.input)} is too small: ${issue.message}`, `use a value ${bound(issue.inclusive, 'greater than', 'of at least')} ${String(issue.minimum)}`)]
     case 'too_big':
       return [at(path, `${describe(issue.input)} is too large: ${issue.message}`, `use a value ${bound(issue.inclusive, 'less than', 'of at most')} ${String(issue.maximum)}`)]
+    case 'invalid_key': {
+      // A record key (a header name, a pointer) that is not valid: the key's own rule says why.
+      const inner = issue.issues.map(i => i.message).join('; ')
+      return [at(path, `the key ${describe(path[path.length - 1])} is not valid: ${inner}`, inner.startsWith('expected') ? inner.replace(/^expected/, 'use') : 'see the policy reference in README.md')]
+    }
     default:
       return [at(path, issue.message, issue.message.startsWith('expected') ? issue.message.replace(/^expected/, 'use') : 'see the policy reference in README.md')]
   }

@@ -13,11 +13,28 @@ const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d{1,5}$/, '
 /** A JSON Pointer (RFC 6901); compare pointers may use `*` for one segment. */
 export const pointer = z.string().regex(/^(\/([^~]|~[01])*)*$/, 'expected a JSON Pointer such as /routing/receiver (start with "/", escape "~" as ~0 and "/" as ~1)')
 
+/** An HTTP field name (RFC 9110 token), such as authorization or x-api-key. */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name such as authorization or x-api-key')
+
+/**
+ * Where a header's value comes from: an environment variable, a file (re-read when it changes:
+ * a rotated Kubernetes Secret), or the value itself (allowed; `policy check` warns when it looks
+ * like a credential). `prefix` goes before what the variable or file holds ("Bearer ").
+ */
+const headerValue = z.union([
+  z.string(),
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as NEW_API_TOKEN'), prefix: z.string().optional() }),
+  z.strictObject({ file: z.string().min(1), prefix: z.string().optional() }),
+], { error: 'expected a value, { env: NAME } or { file: PATH } (each may add prefix: "Bearer ")' })
+export type HeaderValue = z.infer<typeof headerValue>
+
 const upstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
   timeoutMs: positiveInt.default(2000),
   /** Keep-alive connections per upstream. */
   connections: positiveInt.default(64),
+  /** Sent by the sync on every call, and by shadow reads with `shadow.credentials: upstream`. */
+  headers: z.record(headerName, headerValue).default({}),
 })
 
 const breaker = z.strictObject({
@@ -56,10 +73,25 @@ const compare = z.strictObject({
   redact: z.array(pointer).default([]),
 })
 
+/** The verbs the sync may write an object to its own path (item or singleton) with. */
+export const WRITE_METHODS = ['PUT', 'POST', 'PATCH'] as const
+
+/**
+ * A resource's shape is given by its paths (see shape.ts): `collection` + `item`, `collection`
+ * alone (a list with no item path), or `singleton` (one document).
+ */
 const resource = z.strictObject({
   type: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a lower-case name such as alert-rule'),
-  collection: routePattern,
-  item: routePattern,
+  collection: routePattern.optional(),
+  item: routePattern.optional(),
+  /** One document at this path, compared whole; no list, no id. */
+  singleton: routePattern.optional(),
+  /** Item-path parameters other than the tenant and the last one (the id): where each is in an object. */
+  params: z.record(z.string().min(1), pointer).default({}),
+  /** How the sync writes an object to its own path (item or singleton). */
+  write: z.strictObject({ method: z.enum(WRITE_METHODS).default('PUT') }).prefault({}),
+  /** false: read-only (a status document, a list from a config file): compared, never written by the sync. */
+  sync: z.boolean().default(true),
   list: z.strictObject({
     items: pointer.default('/items'),
     next: pointer.default('/nextCursor'),
@@ -168,6 +200,8 @@ export const policySchema = z.strictObject({
     maxBodyBytes: positiveInt.default(1_048_576),
     timeoutMs: positiveInt.default(2000),
     recheckLagMs: z.int().min(0).default(1000),
+    /** Shadow reads carry the client's own headers (`client`), or the side's `upstreams.<side>.headers` instead of the client's credentials. */
+    credentials: z.enum(['client', 'upstream']).default('client'),
   }).prefault({}),
   sync: sync.prefault({}),
   /** The coordinated write cutover that runs when `authority` is edited (or `dualread cutover`). */

@@ -4,6 +4,7 @@ import Router from 'find-my-way'
 import { NO_HANDLER, ROUTER_OPTIONS } from './compile.ts'
 import type { KeyPath } from './problems.ts'
 import type { Policy, Rule } from './schema.ts'
+import { routesOf, shapeProblems } from './shape.ts'
 
 export interface SemanticProblem {
   path: KeyPath
@@ -28,6 +29,7 @@ export function checkSemantics(policy: Policy): SemanticProblem[] {
   policy.resources.forEach((r, i) => {
     if (types.has(r.type)) error(['resources', i, 'type'], `resource type "${r.type}" is defined twice`, 'give each resource a distinct type or merge the two entries')
     types.add(r.type)
+    for (const p of shapeProblems(r, policy.identity.tenant.pathParam)) error(['resources', i, ...p.path], p.message, p.fix)
     const ignored = new Set(r.compare.ignore)
     r.compare.critical.forEach((p, k) => {
       if (ignored.has(p)) error(['resources', i, 'compare', 'critical', k], `${p} is both critical and ignored, so its drift would never be seen`, `remove ${p} from compare.ignore or from compare.critical`)
@@ -78,11 +80,11 @@ function covers(earlier: Rule, later: Rule): boolean {
 function checkRoutes(policy: Policy, error: (path: KeyPath, message: string, fix: string) => void) {
   const router = Router(ROUTER_OPTIONS)
   policy.resources.forEach((r, i) => {
-    for (const kind of ['collection', 'item'] as const) {
+    for (const { kind, pattern } of routesOf(r)) {
       try {
-        router.on('GET', r[kind], NO_HANDLER)
+        router.on('GET', pattern, NO_HANDLER)
       } catch (e) {
-        error(['resources', i, kind], `path pattern ${r[kind]} clashes with another resource: ${(e as Error).message}`, 'make every collection and item pattern distinct')
+        error(['resources', i, kind], `path pattern ${pattern} clashes with another resource: ${(e as Error).message}`, 'make every collection, item and singleton pattern distinct')
       }
     }
   })

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Writable } from 'node:stream'
 import { chooseBackend, matchRule, otherSide, type Decision, type Reason } from '../policy/choose.ts'
-import type { CompiledPolicy, ResourceKind, ResourceMatch } from '../policy/compile.ts'
+import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
+import { keyOfMatch } from '../policy/shape.ts'
 import { BodyCapture } from '../parity/capture.ts'
 import type { ShadowReader } from '../parity/shadow.ts'
 import type { Side } from '../policy/schema.ts'
@@ -200,7 +201,7 @@ export class ReadProxy {
           if (status >= 300) return
           const at = Date.now()
           this.#o.readYourWrites.record(c.slice.tenant, c.slice.resourceType, policy.readYourWrites.windowMs, at)
-          announced = this.#o.onWrite?.({ resourceType: c.slice.resourceType, tenant: c.slice.tenant ?? '', id: c.match.kind === 'item' ? itemId(c.match) : undefined, at })
+          announced = this.#o.onWrite?.({ resourceType: c.slice.resourceType, tenant: c.slice.tenant ?? '', id: keyOfMatch(c.match.resource, c.match.kind, policy.identity.tenant.pathParam, c.match.params), at })
         }
       : undefined
     this.#forwarder.web(req, res, upstream.config.url, {
@@ -252,11 +253,6 @@ function fallbackCondition(from: Side, breakerOpen: boolean): Condition {
       }
 }
 
-/** The id parameter of an item path: the last parameter that is not the tenant. */
-function itemId(match: ResourceMatch): string | undefined {
-  const names = match.resource.item.split('/').filter(s => s.startsWith(':')).map(s => s.slice(1))
-  return match.params[names[names.length - 1]!]
-}
 
 /** Where the body of a failed answer goes when the other side will answer instead. */
 function discardSink(): Writable {

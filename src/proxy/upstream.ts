@@ -7,6 +7,7 @@ import { Pool } from 'undici'
 import type { Logger } from '../telemetry/logger.ts'
 import type { BreakerReading, BreakerStateName, Metrics } from '../telemetry/metrics.ts'
 import type { BreakerConfig, Side, UpstreamConfig } from '../policy/schema.ts'
+import { UpstreamHeaders } from '../credentials/upstream-headers.ts'
 
 export type Role = 'primary' | 'shadow' | 'sync'
 
@@ -37,6 +38,8 @@ const KEEP_ALIVE_MS = 30_000
 export class Upstream {
   readonly side: Side
   readonly config: UpstreamConfig
+  /** upstreams.<side>.headers: what shadow reads send with `shadow.credentials: upstream`. */
+  readonly credentials: UpstreamHeaders
   #pool: Pool
   #breakerConfig: BreakerConfig
   #breakers = new Map<Role, CircuitBreaker<[() => Promise<number>], number>>()
@@ -50,6 +53,7 @@ export class Upstream {
   constructor(side: Side, config: UpstreamConfig, breaker: BreakerConfig, metrics: Metrics, log: Logger) {
     this.side = side
     this.config = config
+    this.credentials = new UpstreamHeaders(side, config.headers)
     this.#breakerConfig = breaker
     this.#metrics = metrics
     this.#log = log

@@ -333,7 +333,8 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
     writes: writes.describe(),
     upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {
       const u = gen.upstreams.get(side)
-      return [side, { url: u.config.url, breakers: Object.fromEntries(u.breakerStates().map(b => [b.role, b.state])) }]
+      // Header names and where their values come from; never the values.
+      return [side, { url: u.config.url, breakers: Object.fromEntries(u.breakerStates().map(b => [b.role, b.state])), headers: u.credentials.sources() }]
     })),
     overrides: { ...overrides.describe(), entries: overrides.entries() },
     rules: policy.rules.map(r => ({

@@ -1,9 +1,13 @@
-// Reads and writes one store the way its REST API is described in the policy: collection and
-// item paths, list pointers and parameters, id. No resource-specific code; a store that needs
-// some implements ResourceAdapter itself.
+// Reads and writes one store the way its REST API is described in the policy: the resource's
+// shape (collection and item paths, or a singleton), list pointers and parameters, id, and the
+// upstream's credential headers. No resource-specific code; a store that needs some implements
+// ResourceAdapter itself.
 import { Pool } from 'undici'
+import { UpstreamHeaders, type UpstreamHeadersOptions } from '../credentials/upstream-headers.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
+import { joinKey, keyParams, keyPointers, listingPath, splitKey } from '../policy/shape.ts'
 import { parsePointer, valueAt } from '../parity/pointer.ts'
+import { maskCredentials } from '../telemetry/secrets.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { retryAfterMs, type Throttle } from './throttle.ts'
 
@@ -28,7 +32,10 @@ export type Precondition = { ifMatch: string } | { ifNoneMatch: '*' }
 export interface ResourceAdapter {
   readonly side: Side
   listTenants(): Promise<string[]>
-  /** One page of a tenant's objects of one type (tenant '' for resources without a tenant). */
+  /**
+   * One page of a tenant's objects of one type (tenant '' for resources without a tenant). An
+   * object's id is its key (shape.ts: joinKey); a singleton's one document has the id "".
+   */
   listPage(resource: Resource, tenant: string, cursor: string | undefined, limit: number): Promise<Page>
   /** The object, or undefined when the store says 404. */
   get(resource: Resource, tenant: string, id: string): Promise<unknown>
@@ -48,10 +55,20 @@ export interface ResourceAdapter {
 
 export class SyncHttpError extends Error {
   readonly status: number
-  constructor(side: Side, method: string, path: string, status: number, body: string) {
-    super(`${side} answered ${status} to ${method} ${path}: ${body.slice(0, 200)}`)
+  constructor(side: Side, method: string, path: string, status: number, body: string, message?: string) {
+    // An upstream may echo what it was sent: the credentials this process sends are masked.
+    super(message ?? `${side} answered ${status} to ${method} ${path}: ${maskCredentials(body.slice(0, 200))}`)
     this.name = 'SyncHttpError'
     this.status = status
+  }
+}
+
+/** 401 or 403: the store refused the sync's credentials (or wants some). */
+export class CredentialsRefused extends SyncHttpError {
+  constructor(side: Side, method: string, path: string, status: number, body: string, sent: string) {
+    const what = sent === 'none' ? 'the sync sends no credentials to it' : `the sync sent ${sent}`
+    super(side, method, path, status, body, `${status} from ${side}: check upstreams.${side}.headers (${what}; ${method} ${path} answered: ${maskCredentials(body.slice(0, 200)) || 'no body'})`)
+    this.name = 'CredentialsRefused'
   }
 }
 
@@ -65,9 +82,9 @@ export class PreconditionFailed extends SyncHttpError {
 
 const CONNECTIONS = 16
 
-/** Does a resource's collection path carry the tenant? Resources without one are synced once. */
+/** Does a resource's listing path (collection or singleton) carry the tenant? Resources without one are synced once. */
 export function isTenantScoped(resource: Resource, policy: Policy): boolean {
-  return resource.collection.split('/').includes(`:${policy.identity.tenant.pathParam}`)
+  return listingPath(resource).split('/').includes(`:${policy.identity.tenant.pathParam}`)
 }
 
 export class RestAdapter implements ResourceAdapter {
@@ -80,10 +97,13 @@ export class RestAdapter implements ResourceAdapter {
   #timeoutMs: number
   #attributes: { upstream: Side, role: 'sync' }
   #conditional = false
+  #credentials: UpstreamHeaders
 
-  constructor(side: Side, policy: Policy, throttle: Throttle, metrics: Metrics) {
+  /** `o.credentials`: where env values and the time come from for upstreams.<side>.headers (tests inject them). */
+  constructor(side: Side, policy: Policy, throttle: Throttle, metrics: Metrics, o: { credentials?: UpstreamHeadersOptions } = {}) {
     this.side = side
     this.#policy = policy
+    this.#credentials = new UpstreamHeaders(side, policy.upstreams[side].headers, o.credentials)
     const url = new URL(policy.upstreams[side].url)
     this.#pool = new Pool(url.origin, { connections: CONNECTIONS, keepAliveTimeout: 30_000 })
     this.#base = url.pathname.replace(/\/$/, '')
@@ -111,17 +131,30 @@ export class RestAdapter implements ResourceAdapter {
   }
 
   async listPage(resource: Resource, tenant: string, cursor: string | undefined, limit: number): Promise<Page> {
+    if (resource.singleton !== undefined) {
+      const { body } = await this.#request('GET', this.#fill(resource.singleton, tenant), { notFoundIsAbsent: true })
+      return { items: body === undefined ? [] : [{ id: '', doc: body }], next: undefined }
+    }
     const { list } = resource
-    const params = new URLSearchParams({ [list.limitParam]: String(limit) })
-    if (cursor !== undefined) params.set(list.cursorParam, cursor)
-    const path = `${this.#fill(resource.collection, tenant)}?${params.toString()}`
+    // A top-level array is the whole list: it has nowhere to say there is more, so no page is asked for.
+    const whole = list.items === ''
+    const params = new URLSearchParams(whole ? {} : { [list.limitParam]: String(limit) })
+    if (cursor !== undefined && !whole) params.set(list.cursorParam, cursor)
+    const query = params.size === 0 ? '' : `?${params.toString()}`
+    const path = `${this.#fill(resource.collection!, tenant)}${query}`
     const page = await this.#json(path)
     const items = valueAt(page, parsePointer(list.items))
-    if (!Array.isArray(items)) throw new Error(`${this.side}: ${path} has no item list at ${list.items}`)
-    const idAt = parsePointer(resource.id)
+    if (!Array.isArray(items)) throw new Error(`${this.side}: ${path} has no item list at ${whole ? 'the top level (list.items: "")' : list.items}`)
+    const pointers = keyPointers(resource)
+    const keyAt = pointers.map(parsePointer)
     return {
-      items: items.map(doc => ({ id: String(valueAt(doc, idAt)), doc })),
-      next: cursorOf(valueAt(page, parsePointer(list.next))),
+      items: items.map((doc, i) => {
+        const parts = keyAt.map(p => valueAt(doc, p))
+        const missing = parts.indexOf(undefined)
+        if (missing !== -1) throw new Error(`${this.side}: item ${i} of ${path} has nothing at ${pointers[missing]}, which identifies it (check the resource's id and params)`)
+        return { id: joinKey(parts.map(String)), doc }
+      }),
+      next: whole ? undefined : cursorOf(valueAt(page, parsePointer(list.next))),
     }
   }
 
@@ -138,25 +171,34 @@ export class RestAdapter implements ResourceAdapter {
   }
 
   async getTagged(resource: Resource, tenant: string, id: string): Promise<Tagged> {
-    const { body, etag } = await this.#request('GET', this.#fill(resource.item, tenant, id), { notFoundIsAbsent: true })
+    const { body, etag } = await this.#request('GET', this.#objectPath(resource, tenant, id), { notFoundIsAbsent: true })
     return { doc: body, etag }
   }
 
   async put(resource: Resource, tenant: string, id: string, doc: unknown, precondition?: Precondition): Promise<void> {
-    await this.#request('PUT', this.#fill(resource.item, tenant, id), { body: doc, precondition })
+    await this.#request(resource.write.method, this.#objectPath(resource, tenant, id), { body: doc, precondition })
   }
 
   async delete(resource: Resource, tenant: string, id: string, precondition?: Precondition): Promise<void> {
-    await this.#request('DELETE', this.#fill(resource.item, tenant, id), { notFoundIsAbsent: true, precondition })
+    await this.#request('DELETE', this.#objectPath(resource, tenant, id), { notFoundIsAbsent: true, precondition })
   }
 
-  /** A path pattern with the tenant and the (last) id parameter filled in. */
-  #fill(pattern: string, tenant: string, id?: string): string {
-    const tenantParam = `:${this.#policy.identity.tenant.pathParam}`
+  /** Where one object lives: the singleton's path, or the item path filled in from its key. */
+  #objectPath(resource: Resource, tenant: string, key: string): string {
+    if (resource.singleton !== undefined) return this.#fill(resource.singleton, tenant)
+    if (resource.item === undefined) throw new Error(`${resource.type} has no item path: the sync cannot read or write one of its objects`)
+    return this.#fill(resource.item, tenant, key)
+  }
+
+  /** A path pattern with the tenant and, from an object's key, the parameters that identify it filled in. */
+  #fill(pattern: string, tenant: string, key = ''): string {
+    const tenantParam = this.#policy.identity.tenant.pathParam
+    const values = splitKey(key, keyParams(pattern, tenantParam).length)
+    let next = 0
     return pattern.split('/').map(segment => {
-      if (segment === tenantParam) return encodeURIComponent(tenant)
-      if (segment.startsWith(':') && id !== undefined) return encodeURIComponent(id)
-      return segment
+      if (!segment.startsWith(':')) return segment
+      if (segment.slice(1) === tenantParam) return encodeURIComponent(tenant)
+      return encodeURIComponent(values[next++]!)
     }).join('/')
   }
 
@@ -165,12 +207,15 @@ export class RestAdapter implements ResourceAdapter {
   }
 
   /** One exchange (429s waited out); the parsed body, and the answer's strong ETag if any. */
-  async #request(method: 'GET' | 'PUT' | 'DELETE', path: string, o: { body?: unknown, notFoundIsAbsent?: boolean, precondition?: Precondition | undefined }): Promise<{ body: unknown, etag: string | undefined }> {
+  async #request(method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', path: string, o: { body?: unknown, notFoundIsAbsent?: boolean, precondition?: Precondition | undefined }): Promise<{ body: unknown, etag: string | undefined }> {
     const { body, precondition } = o
-    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
-    if (precondition && 'ifMatch' in precondition) headers['if-match'] = precondition.ifMatch
-    if (precondition && 'ifNoneMatch' in precondition) headers['if-none-match'] = precondition.ifNoneMatch
+    const own: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
+    if (precondition && 'ifMatch' in precondition) own['if-match'] = precondition.ifMatch
+    if (precondition && 'ifNoneMatch' in precondition) own['if-none-match'] = precondition.ifNoneMatch
+    // Refused credentials are read again once: a Secret rotated since the last read has new ones.
+    let reread = false
     for (;;) {
+      const headers = { ...await this.#credentials.values(reread), ...own }
       await this.#throttle.acquire(method !== 'GET')
       const started = performance.now()
       let res
@@ -195,6 +240,14 @@ export class RestAdapter implements ResourceAdapter {
       if (o.notFoundIsAbsent && res.statusCode === 404) {
         await res.body.dump()
         return { body: undefined, etag: undefined }
+      }
+      if (res.statusCode === 401 || res.statusCode === 403) {
+        const text = await res.body.text()
+        if (!reread && await this.#credentials.refresh()) {
+          reread = true
+          continue
+        }
+        throw new CredentialsRefused(this.side, method, path, res.statusCode, text, this.#credentials.describe())
       }
       if (res.statusCode === 412) throw new PreconditionFailed(this.side, method, path, await res.body.text())
       if (res.statusCode >= 300) throw new SyncHttpError(this.side, method, path, res.statusCode, await res.body.text())

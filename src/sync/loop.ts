@@ -12,6 +12,7 @@ import type { Lease } from '../state/lease.ts'
 import type { StateStore } from '../state/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { isSynced } from '../policy/shape.ts'
 import { RestAdapter, type ResourceAdapter } from './adapter.ts'
 import { KeyApplier } from './apply.ts'
 import { ChangeDrain } from './drain.ts'
@@ -77,7 +78,9 @@ export class SyncLoop {
     const { source, target } = syncDirection(this.#policy, this.#authority)
     this.source = source
     this.target = target
-    const { sync, resources } = this.#policy
+    const { sync } = this.#policy
+    // Read-only resources (sync: false, or a collection without an item path) are compared, never written.
+    const resources = this.#policy.resources.filter(isSynced)
     this.#leader = new LeaseHolder(o.state.lease, o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, sync.leaseTtlMs, o.log)
     this.#adapters = o.adapters ?? {
       old: new RestAdapter('old', this.#policy, new Throttle(sync.maxWritesPerSecond), o.metrics),

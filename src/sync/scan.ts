@@ -2,6 +2,7 @@
 // deletions. It is the backfill, and it catches writes that bypassed the proxy.
 import type { Policy, Resource, Side } from '../policy/schema.ts'
 import type { CheckpointStore } from '../state/checkpoints.ts'
+import { isSynced } from '../policy/shape.ts'
 import { isTenantScoped, type ResourceAdapter } from './adapter.ts'
 import type { KeyApplier } from './apply.ts'
 import type { SyncProgress } from './progress.ts'
@@ -30,7 +31,7 @@ export class Scanner {
   async pass(summary: PassSummary, until: () => boolean): Promise<void> {
     const { policy, progress } = this.#o
     const tenants = await this.#tenants()
-    for (const resource of policy.resources) {
+    for (const resource of policy.resources.filter(isSynced)) {
       const scopes = isTenantScoped(resource, policy) ? tenants : ['']
       progress.begin(resource.type, scopes.length)
       for (const tenant of scopes) {
@@ -83,7 +84,7 @@ export class Scanner {
     const { policy, source, target } = this.#o
     let count = 0
     const tenants = await this.#tenants()
-    for (const resource of policy.resources) {
+    for (const resource of policy.resources.filter(isSynced)) {
       for (const tenant of isTenantScoped(resource, policy) ? tenants : ['']) {
         const [a, b] = await Promise.all([this.#hashes(source, resource, tenant), this.#hashes(target, resource, tenant)])
         for (const [id, hash] of a) if (b.get(id) !== hash) count++

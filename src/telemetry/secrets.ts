@@ -1,5 +1,6 @@
 // What looks like a credential, for log lines and diff samples alike: header names, values in an
-// HTTP authentication scheme (Bearer, Basic, Token, ApiKey...), URLs with userinfo, query strings.
+// HTTP authentication scheme (Bearer, Basic, Token, ApiKey...), URLs with userinfo, query strings,
+// and the values this process itself sends as upstream credentials (known secrets).
 
 /** Header names that carry credentials: authorization, cookie, x-auth, x-api-key, x-session-id... */
 export const SECRET_HEADER = /auth|token|secret|key|cookie|session|passw|credential/i
@@ -22,12 +23,49 @@ export function looksLikeCredential(text: string): boolean {
 }
 
 /**
+ * A known secret shorter than this is not looked for in text: a short value ("1", "on") would
+ * match harmless text, and masking it inside a JSON line could break the line.
+ */
+export const MIN_KNOWN_SECRET_LENGTH = 8
+/** Upstream credential values this process sends, as written and as they appear inside a JSON string. */
+const KNOWN_SECRETS = new Set<string>()
+
+/**
+ * Remembers a credential value this process sends upstream, so that it is masked wherever it
+ * turns up: a log line, an error message, a diff sample (an upstream that echoes it back). For
+ * "Bearer abc..." the credential after the scheme is remembered too.
+ * @example rememberSecret(process.env.NEW_API_TOKEN)
+ */
+export function rememberSecret(value: string): void {
+  const space = value.indexOf(' ')
+  for (const v of space === -1 ? [value] : [value, value.slice(space + 1).trim()]) {
+    if (v.length < MIN_KNOWN_SECRET_LENGTH) continue
+    KNOWN_SECRETS.add(v)
+    KNOWN_SECRETS.add(JSON.stringify(v).slice(1, -1))
+  }
+}
+
+/** Whether `text` holds a remembered upstream credential. */
+export function holdsKnownSecret(text: string): boolean {
+  for (const secret of KNOWN_SECRETS) if (text.includes(secret)) return true
+  return false
+}
+
+/** `text` with every remembered upstream credential replaced by "[redacted]". */
+export function maskKnownSecrets(text: string): string {
+  let out = text
+  for (const secret of KNOWN_SECRETS) if (out.includes(secret)) out = out.replaceAll(secret, '[redacted]')
+  return out
+}
+
+/**
  * `text` with every scheme credential and URL userinfo replaced, the scheme kept:
- * "Bearer abc" becomes "Bearer [redacted]", "https://u:p@host" becomes "https://[redacted]@host".
+ * "Bearer abc" becomes "Bearer [redacted]", "https://u:p@host" becomes "https://[redacted]@host";
+ * and remembered upstream credentials replaced whole.
  * Used on whole serialized log lines, so it keeps JSON intact (it never touches `"` or `\`).
  */
 export function maskCredentials(text: string): string {
-  return text.replace(SCHEME_CREDENTIAL, (_match, scheme: string) => `${scheme} [redacted]`).replace(URL_USERINFO, '://[redacted]@')
+  return maskKnownSecrets(text).replace(SCHEME_CREDENTIAL, (_match, scheme: string) => `${scheme} [redacted]`).replace(URL_USERINFO, '://[redacted]@')
 }
 
 /**

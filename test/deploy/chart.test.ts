@@ -275,6 +275,33 @@ t.test('existing Secrets and an existing policy ConfigMap replace the rendered o
   t.throws(() => render(helm, CHART_DIR, ['--set', 'redis.url=']), /set redis\.url \(redis:\/\/HOST:PORT\/DB\) or redis\.existingSecret/)
 })
 
+t.test('the stores\' credentials come from Secrets: variables by secretKeyRef, files as whole Secret directories, for the sync (and the sidecars only when they need them)', { skip }, async t => {
+  if ('missing' in helm) return
+  const args = ['--set', 'credentials.env[0].name=NEW_API_TOKEN,credentials.env[0].secretName=next-api,credentials.env[0].key=token',
+    '--set', 'credentials.files[0].secretName=old-api,credentials.files[0].mountPath=/var/run/secrets/dualread/old']
+  const ms = render(helm, CHART_DIR, args)
+  const sync = named(ms, 'Deployment', 'rel-dualread-sync')
+  const c = containerOf(sync, 'dualread-sync')
+  t.same(env(c, 'NEW_API_TOKEN')?.valueFrom?.secretKeyRef, { name: 'next-api', key: 'token' })
+  const mount = c.volumeMounts?.find(m => m.mountPath === '/var/run/secrets/dualread/old')
+  t.match(mount, { name: 'dualread-credentials-0', readOnly: true })
+  t.equal(mount?.subPath, undefined, 'a whole directory: the kubelet\'s ..data swap reaches it')
+  t.same(sync.spec?.template?.spec.volumes?.find(v => v.name === 'dualread-credentials-0'), { name: 'dualread-credentials-0', secret: { secretName: 'old-api' } })
+  const sidecar = containerOf(named(ms, 'Deployment', 'rel-dualread'), 'dualread')
+  t.equal(env(sidecar, 'NEW_API_TOKEN'), undefined, 'the sidecars do not get the sync\'s credentials by default')
+  t.notOk(named(ms, 'Deployment', 'rel-dualread').spec?.template?.spec.volumes?.some(v => v.name.startsWith('dualread-credentials')))
+  for (const more of [['--set', 'credentials.sidecar=true'], ['--set', 'policy.content.shadow.credentials=upstream']]) {
+    const d = named(render(helm, CHART_DIR, [...args, ...more]), 'Deployment', 'rel-dualread')
+    const s = containerOf(d, 'dualread')
+    t.same(env(s, 'NEW_API_TOKEN')?.valueFrom?.secretKeyRef, { name: 'next-api', key: 'token' }, more.join(' '))
+    t.ok(s.volumeMounts?.some(m => m.mountPath === '/var/run/secrets/dualread/old') && d.spec?.template?.spec.volumes?.some(v => v.name === 'dualread-credentials-0'), more.join(' '))
+  }
+  const lint = helm.run(['lint', '--strict', CHART_DIR, ...args])
+  t.equal(lint.code, 0, lint.stdout + lint.stderr)
+  const bad = helm.run(['lint', CHART_DIR, '--set', 'credentials.files[0].secretName=x,credentials.files[0].mountPath=relative'])
+  t.not(bad.code, 0, 'a mount path must be absolute')
+})
+
 t.test('for an existing Deployment, the example patch adds exactly the sidecar the chart renders', { skip }, async t => {
   if ('missing' in helm) return
   // The example is written for the release name "dualread".

@@ -55,14 +55,23 @@ async function dualread(...args: string[]): Promise<Run> {
 t.test('policy check accepts the reference policy and summarises it', async t => {
   const run = await dualread('policy', 'check', REFERENCE_FILE)
   const hash = hashPolicyText(readFileSync(REFERENCE_FILE, 'utf8'))
-  t.equal(run.out, `${REFERENCE_FILE}: ok (hash ${hash}; 5 resource type(s), 3 rule(s), authority old)\n`)
+  const [summary, ...rest] = run.out.split('\n')
+  t.equal(summary, `${REFERENCE_FILE}: ok (hash ${hash}; 5 resource type(s), 3 rule(s), authority old)`)
+  t.same(rest.slice(0, 5), [
+    'resources:',
+    '  alert-rule: collection + item',
+    '    list:   /api/v1/tenants/:tenant/alert-rules (items at /items, next page at /nextCursor), compared as a set of items matched by /id',
+    '    object: /api/v1/tenants/:tenant/alert-rules/:id, compared whole',
+    '    sync:   PUT item, DELETE item',
+  ], 'each resource\'s shape: what its paths answer, how they are compared, how the sync writes')
+  t.same(rest.slice(-4), ['credentials (sent by the sync; shadow reads carry the client\'s own):', '  old: none', '  new: none', ''])
   t.equal(run.err, '')
   t.equal(run.exitCode, 0)
 })
 
 t.test('policy check of the minimal policy says ok', async t => {
   const run = await dualread('policy', 'check', MINIMAL_FILE)
-  t.match(run.out, /: ok \(hash [0-9a-f]{16}; 1 resource type\(s\), 1 rule\(s\), authority old\)\n$/)
+  t.match(run.out, /: ok \(hash [0-9a-f]{16}; 1 resource type\(s\), 1 rule\(s\), authority old\)\nresources:\n  alert-rule: collection \+ item\n/)
   t.equal(run.exitCode, 0)
 })
 
@@ -104,6 +113,7 @@ t.test('policy explain shows the routing decision for a request', async t => {
   t.equal(run.out, [
     'request:   GET /api/v1/tenants/acme/alert-rules',
     'resource:  alert-rule (collection /api/v1/tenants/:tenant/alert-rules)',
+    'shape:     collection + item: the list (items at /items), compared as a set of items matched by /id',
     'tenant:    acme',
     'region:    eu-west-1',
     'rule:      "acme-on-new" (match {"tenants":["acme"],"resourceTypes":["alert-rule"]})',

@@ -17,6 +17,7 @@ t.test('explain says which rules were skipped and why, then which rule serves', 
   t.same(lines, [
     `request:   GET /api/v1/tenants/${tenant}/alert-rules`,
     'resource:  alert-rule (collection /api/v1/tenants/:tenant/alert-rules)',
+    'shape:     collection + item: the list (items at /items), compared as a set of items matched by /id',
     `tenant:    ${tenant}`,
     'region:    eu-west-1',
     'skipped:   rule "acme-on-new" (match {"tenants":["acme"],"resourceTypes":["alert-rule"]})',
@@ -41,6 +42,7 @@ t.test('explain shows the first matching rule and no skipped rules when the firs
   t.same(lines, [
     'request:   GET /api/v1/tenants/acme/alert-rules/r1',
     'resource:  alert-rule (item /api/v1/tenants/:tenant/alert-rules/:id)',
+    'shape:     collection + item: one object, compared whole',
     'tenant:    acme',
     'region:    us-east-1 (default)',
     'rule:      "acme-on-new" (match {"tenants":["acme"],"resourceTypes":["alert-rule"]})',
@@ -86,6 +88,7 @@ t.test('explain says a write goes to the authority only and starts read-your-wri
   t.same(lines, [
     'request:   PUT /api/v1/tenants/acme/alert-rules/r1',
     'resource:  alert-rule (item /api/v1/tenants/:tenant/alert-rules/:id)',
+    'shape:     collection + item: one object, compared whole',
     'tenant:    acme',
     'region:    us-east-1 (default)',
     'served by: old (the authority); reason: write',
@@ -131,4 +134,20 @@ t.test('explain says a method that changes nothing goes to the authority without
     'served by: old (the authority), streamed untouched; reason: passthrough',
     '           OPTIONS neither reads nor changes state: no read-your-writes, nothing announced to the sync',
   ])
+})
+
+t.test('with shadow.credentials: upstream, explain says which headers shadow reads carry, by name and source only', async t => {
+  const resources = [{ type: 'alert-rule', collection: '/r', item: '/r/:id' }]
+  const rules = [{ name: 'default', primary: 'old' as const, shadowPercent: 5 }]
+  const withHeaders = compilePolicy(policyWith({
+    resources, rules, shadow: { credentials: 'upstream' },
+    upstreams: { old: { url: 'http://a' }, new: { url: 'http://b', headers: { Authorization: { env: 'NEW_TOKEN', prefix: 'Bearer ' }, 'x-org': 'literal-value-1' } } },
+  }), 'h')
+  const lines = explainRequest(withHeaders, { method: 'GET', path: '/r/1', headers: {} })
+  t.ok(lines.includes('           shadow reads carry upstreams.new.headers instead of the client\'s credentials: authorization from env NEW_TOKEN, after "Bearer", x-org from the policy (literal)'), lines.join('\n'))
+  t.notMatch(lines.join('\n'), /literal-value-1/)
+  const without = compilePolicy(policyWith({ resources, rules, shadow: { credentials: 'upstream' } }), 'h')
+  t.ok(explainRequest(without, { method: 'GET', path: '/r/1', headers: {} }).includes('           shadow reads carry no credentials (shadow.credentials: upstream, and upstreams.new.headers is empty)'))
+  const client = compilePolicy(policyWith({ resources, rules }), 'h')
+  t.notOk(explainRequest(client, { method: 'GET', path: '/r/1', headers: {} }).some(l => l.includes('shadow reads carry')), 'nothing extra with the default: the client\'s own headers, as always')
 })

@@ -43,7 +43,7 @@ t.test('a minimal policy gets the documented defaults', async t => {
   t.equal(p.migration, 'default')
   t.equal(p.listen, '0.0.0.0:8080')
   t.equal(p.admin, '127.0.0.1:9090')
-  t.same(p.upstreams.old, { url: 'http://127.0.0.1:8081', timeoutMs: 2000, connections: 64 })
+  t.same(p.upstreams.old, { url: 'http://127.0.0.1:8081', timeoutMs: 2000, connections: 64, headers: {} })
   t.same(p.breaker, { errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 })
   t.same(p.identity, { tenant: { pathParam: 'tenant', header: 'x-tenant-id' }, region: { header: 'x-region', default: 'us-east-1' } })
   t.same(p.resources[0]!.list, { items: '/items', next: '/nextCursor', cursorParam: 'cursor', limitParam: 'limit' })
@@ -53,7 +53,7 @@ t.test('a minimal policy gets the documented defaults', async t => {
   t.same(p.rules[0], { name: 'default', match: {}, primary: 'old', newPercent: 0, shadowPercent: 1, fallback: true })
   t.same(p.gates.rollbackOnCriticalDrift, { enabled: true, threshold: 1, windowSec: 300, minSamples: 20 })
   t.same(p.readYourWrites, { windowMs: 5000 })
-  t.same(p.shadow, { maxInFlight: 64, maxBodyBytes: 1_048_576, timeoutMs: 2000, recheckLagMs: 1000 })
+  t.same(p.shadow, { maxInFlight: 64, maxBodyBytes: 1_048_576, timeoutMs: 2000, recheckLagMs: 1000, credentials: 'client' })
   t.same(p.sync, { enabled: true, state: 'file:.dualread/state', direction: 'auto', batchSize: 200, concurrency: 4, maxWritesPerSecond: 200, fullScanIntervalSec: 600, leaseTtlMs: 10_000 })
 })
 

@@ -104,7 +104,7 @@ rules:
     primary: old
 `)
   t.same(where(errors), ['11:5 resources[1].collection', '12:5 resources[1].item'], 'a different parameter name is still the same path')
-  t.match(errors[0], { message: /^path pattern \/api\/v1\/tenants\/:tenant\/alert-rules clashes with another resource/, fix: 'make every collection and item pattern distinct' })
+  t.match(errors[0], { message: /^path pattern \/api\/v1\/tenants\/:tenant\/alert-rules clashes with another resource/, fix: 'make every collection, item and singleton pattern distinct' })
 })
 
 t.test('a collection and an item that are the same pattern clash', async t => {
@@ -116,7 +116,8 @@ rules:
   - name: default
     primary: old
 `)
-  t.same(where(errors), ['9:5 resources[0].item'])
+  t.same(where(errors), ['9:5 resources[0].item', '9:5 resources[0].item'])
+  t.match(errors, [{ message: /no parameter for the object's id/ }, { message: /clashes with another resource/ }], 'the item has no id, and it is the collection\'s path')
 })
 
 t.test('patterns that differ only by a trailing slash clash (requests ignore trailing slashes)', async t => {
@@ -157,9 +158,10 @@ rules:
 })
 
 t.test('any valid set of resource patterns compiles (property)', async t => {
-  const segment = fc.constantFrom('a', 'b', 'A', ':id', ':tenant', '')
+  const segment = fc.constantFrom('a', 'b', 'A', ':tenant', '')
   const pattern = fc.array(segment, { minLength: 1, maxLength: 3 }).map(parts => `/${parts.join('/')}`)
-  const resources = fc.array(fc.record({ collection: pattern, item: pattern }), { minLength: 1, maxLength: 3 })
+  const itemPattern = fc.tuple(pattern, fc.constantFrom('/:id', '/a/:id', '/:id/b', '')).map(([a, b]) => a + b)
+  const resources = fc.array(fc.record({ collection: pattern, item: itemPattern }), { minLength: 1, maxLength: 3 })
   let valid = 0
   fc.assert(fc.property(resources, list => {
     const input = {

@@ -73,7 +73,8 @@ sidecar), but the API container's port through the Service RELEASE-dualread-dire
 {{/*
 The environment both commands read: the policy file, where the last good policy is kept, Redis
 and the admin token (both from Secrets), the log level.
-Call with (dict "root" $ "component" .Values.sidecar "policyKey" "policy.yaml").
+Call with (dict "root" $ "component" .Values.sidecar "policyKey" "policy.yaml" "credentials" true);
+"credentials": whether the container gets credentials.env (see dualread.credentialsInSidecar).
 */}}
 {{- define "dualread.env" -}}
 - name: DUALREAD_POLICY
@@ -92,6 +93,15 @@ Call with (dict "root" $ "component" .Values.sidecar "policyKey" "policy.yaml").
       key: {{ .root.Values.adminToken.secretKey }}
 - name: LOG_LEVEL
   value: {{ .component.logLevel | quote }}
+{{- if .credentials }}
+{{- range .root.Values.credentials.env }}
+- name: {{ required "credentials.env[].name is the variable an { env: NAME } header reads" .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "credentials.env[].secretName is required" .secretName }}
+      key: {{ required "credentials.env[].key is required" .key }}
+{{- end }}
+{{- end }}
 {{- with .component.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -110,6 +120,21 @@ never see the update.
   mountPath: /var/lib/dualread
 {{- end -}}
 
+{{/*
+Secrets for upstreams.<side>.headers `{ file: PATH }`, mounted as whole directories (never subPath)
+for the same reason as the policy: the kubelet rotates a Secret by swapping the directory's `..data`
+symlink, and dualread reads the file again. Call with (dict "root" $ "credentials" BOOL).
+*/}}
+{{- define "dualread.credentialMounts" -}}
+{{- if .credentials }}
+{{- range $i, $f := .root.Values.credentials.files }}
+- name: dualread-credentials-{{ $i }}
+  mountPath: {{ required "credentials.files[].mountPath is the directory the { file: PATH } headers read from" $f.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "dualread.volumes" -}}
 - name: dualread-policy
   configMap:
@@ -117,6 +142,31 @@ never see the update.
 - name: dualread-state
   emptyDir:
     sizeLimit: 16Mi
+{{- end -}}
+
+{{/* The Secret volumes behind dualread.credentialMounts. Call with (dict "root" $ "credentials" BOOL). */}}
+{{- define "dualread.credentialVolumes" -}}
+{{- if .credentials }}
+{{- range $i, $f := .root.Values.credentials.files }}
+- name: dualread-credentials-{{ $i }}
+  secret:
+    secretName: {{ required "credentials.files[].secretName is required" $f.secretName }}
+    {{- with $f.items }}
+    items:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Whether the sidecars get the credentials too: they need them only for shadow reads with the
+policy's shadow.credentials: upstream (read from policy.content), or when credentials.sidecar says so.
+*/}}
+{{- define "dualread.credentialsInSidecar" -}}
+{{- if or .Values.credentials.sidecar (eq (dig "shadow" "credentials" "client" .Values.policy.content) "upstream") -}}
+true
+{{- end -}}
 {{- end -}}
 
 {{/* The dualread sidecar container: `dualread proxy` on the pod's network, in front of the API container. */}}
@@ -139,10 +189,12 @@ never see the update.
     - name: dualread-admin
       containerPort: {{ .Values.sidecar.ports.admin }}
       protocol: TCP
+  {{- $credentials := eq (include "dualread.credentialsInSidecar" .) "true" }}
   env:
-    {{- include "dualread.env" (dict "root" . "component" .Values.sidecar "policyKey" "policy.yaml") | nindent 4 }}
+    {{- include "dualread.env" (dict "root" . "component" .Values.sidecar "policyKey" "policy.yaml" "credentials" $credentials) | nindent 4 }}
   volumeMounts:
     {{- include "dualread.volumeMounts" . | nindent 4 }}
+    {{- include "dualread.credentialMounts" (dict "root" . "credentials" $credentials) | nindent 4 }}
   livenessProbe:
     {{- toYaml .Values.sidecar.livenessProbe | nindent 4 }}
   readinessProbe:
