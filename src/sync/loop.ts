@@ -10,6 +10,7 @@ import type { Policy, Side } from '../policy/schema.ts'
 import type { ChangeEvent } from '../state/change-stream.ts'
 import type { Lease } from '../state/lease.ts'
 import type { StateStore } from '../state/state-store.ts'
+import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { isSynced } from '../policy/shape.ts'
@@ -25,6 +26,15 @@ import type { SyncProgress } from './progress.ts'
 
 const CHANGE_POLL_MS = 100
 const STATE_RETRY_MS = 1000
+/** The two workers of a leading loop, each paused by its own errors. */
+type Worker = 'changes' | 'scan'
+
+const paused = (worker: Worker): Condition => ({
+  fields: { worker },
+  began: 'sync paused by an error; retrying',
+  summary: (n, s) => `${n} more errors paused the sync's ${worker === 'scan' ? 'full scan' : 'change stream'} (last ${s} s); it keeps retrying`,
+  ended: n => `the sync's ${worker === 'scan' ? 'full scan' : 'change stream'} works again after ${n} error(s)`,
+})
 
 export interface SyncLoopOptions {
   compiled: CompiledPolicy
@@ -70,9 +80,11 @@ export class SyncLoop {
   #paused: Promise<void> | undefined
   #resume: (() => void) | undefined
   #working: Promise<unknown> | undefined
+  #errors: ConditionLog
 
   constructor(o: SyncLoopOptions) {
     this.#o = o
+    this.#errors = new ConditionLog(o.log)
     this.#policy = o.compiled.policy
     this.#authority = o.authority ?? this.#policy.authority
     const { source, target } = syncDirection(this.#policy, this.#authority)
@@ -207,9 +219,10 @@ export class SyncLoop {
     while (this.#active) {
       try {
         const applied = await this.drainChanges(this.totals)
+        this.#errors.end('changes')
         if (applied === 0) await this.#pause(CHANGE_POLL_MS)
       } catch (err) {
-        await this.#recover(err)
+        await this.#recover(err, 'changes')
       }
     }
   }
@@ -218,20 +231,22 @@ export class SyncLoop {
     while (this.#active) {
       try {
         await this.pass(this.totals, () => !this.#active)
+        this.#errors.end('scan')
         await this.#pause(this.#policy.sync.fullScanIntervalSec * 1000, () => !this.#active)
       } catch (err) {
-        await this.#recover(err)
+        await this.#recover(err, 'scan')
       }
     }
   }
 
-  async #recover(err: unknown): Promise<void> {
+  async #recover(err: unknown, worker: Worker): Promise<void> {
     if (err instanceof LeaseLostError) {
       this.#o.log.warn(err.message)
       this.#leader.drop()
       return
     }
-    this.#o.log.warn({ err: { message: (err as Error).message } }, 'sync paused by an error; retrying')
+    // One line when it begins, a count per interval, one when work goes through again.
+    this.#errors.event(worker, () => paused(worker), { err: { message: (err as Error).message } })
     await this.#pause(STATE_RETRY_MS)
   }
 
@@ -304,6 +319,7 @@ export class SyncLoop {
     this.resume()
     await this.#running
     await this.#leader.release()
+    this.#errors.close()
     await Promise.all([this.#adapters.old.close(), this.#adapters.new.close()])
   }
 }

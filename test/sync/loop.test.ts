@@ -214,3 +214,25 @@ t.test('settling keys for a cutover: whole collections are scanned, unknown type
   adapters.new.ignoreDeletes = true
   t.equal(await loop.settle([change('b')], Date.now() + 60, summary), 1, 'so is a deletion the target does not carry out')
 })
+
+t.test('a store that keeps refusing is one line when the scan pauses, not one per retry, and one when it works again', async t => {
+  const { loop, adapters, logs } = await setup(t)
+  let refusals = 0
+  let refusing = true
+  const listTenants = adapters.old.listTenants.bind(adapters.old)
+  adapters.old.listTenants = async () => {
+    if (!refusing) return listTenants()
+    refusals++
+    throw new Error('401 from old: check upstreams.old.headers')
+  }
+  void loop.start()
+  const deadline = Date.now() + 10_000
+  while (refusals < 3 && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+  t.ok(refusals >= 3, 'retried')
+  t.equal(logs.filter(l => l.includes('sync paused by an error')).length, 1, 'one line for the whole outage')
+  t.ok(logs.some(l => l.includes('401 from old: check upstreams.old.headers')), 'with the reason')
+  refusing = false
+  const until = Date.now() + 10_000
+  while (!logs.some(l => l.includes('full scan works again')) && Date.now() < until) await new Promise(r => setTimeout(r, 50))
+  t.match(logs.find(l => l.includes('full scan works again')), /after \d+ error\(s\)/)
+})
