@@ -15,6 +15,7 @@ import { AdminConfigError, DEFAULT_HISTORY_LIMIT, type HistoryReport } from '../
 import { createLogger } from '../telemetry/logger.ts'
 import { renderParity, type ParityStatus } from './parity-table.ts'
 import { renderHistory } from './history-table.ts'
+import { buildReport, renderReportMarkdown, type ReportStatus } from './report.ts'
 import { startDemo } from '../demo/demo.ts'
 import type { CutoverReport } from '../cutover/request.ts'
 import type { Side } from '../policy/schema.ts'
@@ -160,6 +161,43 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
       }
     })
 
+  program.command('report')
+    .description('the migration\'s evidence for sign-off: rules, slices and their gate signals across the fleet, gate trips, sync and its last verification, the decommission bar, the history')
+    .option('--admin <url>', 'admin URL of a running proxy', 'http://127.0.0.1:9090')
+    .option('--format <format>', 'md or json', 'md')
+    .action(async (opts: { admin: string, format: string }) => {
+      if (opts.format !== 'md' && opts.format !== 'json') {
+        io.err(`--format ${opts.format}: expected md or json\n`)
+        process.exitCode = 2
+        return
+      }
+      try {
+        const [status, history] = await Promise.all([
+          fetch(new URL('/status', opts.admin), { headers: authHeader() }),
+          fetch(new URL(`/history?limit=${REPORT_HISTORY_LIMIT}`, opts.admin), { headers: authHeader() }),
+        ])
+        if (!status.ok) {
+          io.err(`the admin server answered ${status.status} to /status: ${await status.text()}\n`)
+          process.exitCode = 1
+          return
+        }
+        const body = await status.json() as ReportStatus & { role?: string }
+        if (body.role === 'sync') {
+          io.err(`${opts.admin} is a sync process; the report reads a proxy's admin port (its /status holds the fleet's evidence)\n`)
+          process.exitCode = 1
+          return
+        }
+        // Without the record the report still stands; it says the history could not be read.
+        const entries = history.ok ? (await history.json() as HistoryReport).entries : []
+        const report = buildReport(body, entries, new Date())
+        io.out(opts.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReportMarkdown(report))
+        if (!history.ok) io.err(`the history could not be read (${history.status}); the report has none\n`)
+      } catch (err) {
+        io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
+        process.exitCode = 1
+      }
+    })
+
   program.command('history')
     .description('the migration\'s record: policy generations, rollbacks, gate trips and cutover steps, newest first')
     .option('--admin <url>', 'admin URL of a running proxy or sync', 'http://127.0.0.1:9090')
@@ -238,6 +276,8 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
 }
 
 const CUTOVER_POLL_MS = 250
+/** History entries a report carries. */
+const REPORT_HISTORY_LIMIT = 1000
 
 /** Asks for the cutover, then follows GET /cutover until the authority is `to`, the run aborted, or time is up. */
 async function runCutover(admin: string, to: Side, waitMs: number): Promise<{ ok: boolean, message: string }> {

@@ -198,10 +198,19 @@ export async function syncOnce(o: SyncProcessOptions): Promise<OnceResult> {
   const progress = new SyncProgress({ log: o.log, metrics, bars: o.bars })
   const authority = await effectiveAuthority(state, loaded.compiled.policy)
   const loop = new SyncLoop({ compiled: loaded.compiled, state, log: o.log, metrics, progress, authority })
+  // The result goes into the migration's record: the last verification is evidence for sign-off.
+  const conditions = new ConditionLog(o.log)
+  const recorder = new AuditRecorder({ audit: state.audit, role: 'sync', replica: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, conditions })
   try {
     const summary = await loop.runOnce(ONCE_LEASE_WAIT_MS)
-    return { ...summary, converged: summary.differences === 0 && summary.errors === 0 }
+    const converged = summary.differences === 0 && summary.errors === 0
+    recorder.record('verification', `sync --once ${loop.source} → ${loop.target}`,
+      converged ? 'converged: both stores hold the same objects' : `NOT converged: ${summary.differences} key(s) differ, ${summary.errors} error(s)`,
+      { converged, differences: summary.differences, errors: summary.errors, scanned: summary.scanned, upserted: summary.upserted, deleted: summary.deleted, conflicts: summary.conflicts })
+    await recorder.flush()
+    return { ...summary, converged }
   } finally {
+    conditions.close()
     progress.stop()
     await loop.stop()
     if (owned) await state.close()

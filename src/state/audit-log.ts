@@ -11,7 +11,7 @@ export const FILE_AUDIT_LOG_LIMIT = 1000
 
 export const AUDIT_EVENTS = [
   'policy-applied', 'rollback-set', 'rollback-cleared', 'gate-tripped',
-  'cutover-step', 'cutover-switched', 'cutover-aborted', 'cutover-refused',
+  'cutover-step', 'cutover-switched', 'cutover-aborted', 'cutover-refused', 'verification',
 ] as const
 
 /** One entry; the schema also checks entries read back from a state file. */

@@ -1,0 +1,93 @@
+// `dualread report`: the evidence a reviewer signs off on, from a running proxy, as Markdown and
+// JSON: rules, slices with their gate signals, gate trips, the sync and its last verification
+// (`sync --once` records it), the decommission bar and the history.
+import { readFileSync, writeFileSync } from 'node:fs'
+import t from 'tap'
+import { seededId } from '../../src/reference/index.ts'
+import { syncOnce } from '../../src/sidecar/sync-process.ts'
+import { buildReport, renderReportMarkdown, type ReportStatus } from '../../src/cli/report.ts'
+import { runCli } from '../helpers/cli.ts'
+import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { refusedPort } from '../helpers/upstream.ts'
+import { startEmbedded, startSyncFixture } from '../helpers/sync.ts'
+
+t.test('a report from a running proxy says what was compared, what tripped, and the last verification', async t => {
+  const dir = t.testdir()
+  const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 3 } } })
+  // Shadow every read, and serve acme's alert rules from new so the gate is armed.
+  writeFileSync(f.policyFile, readFileSync(f.policyFile, 'utf8').replace(`rules:
+  - name: default
+    primary: old`, `rules:
+  - name: acme-rules
+    match: { tenants: [acme], resourceTypes: [alert-rule] }
+    primary: new
+    shadowPercent: 100
+  - name: default
+    primary: old
+    shadowPercent: 100
+gates:
+  rollbackOnCriticalDrift: { threshold: 1, windowSec: 60, minSamples: 2 }`))
+  const once = await syncOnce({ policyFile: f.policyFile, stateDir: dir, log: captureLog().log })
+  t.equal(once.converged, true)
+  const e = await startEmbedded(t, f)
+  // New's copy of one rule drifts on a critical pointer.
+  const id = seededId('alert-rule', 1)
+  f.new.store.put('alert-rule', 'acme', id, { ...f.old.store.get('alert-rule', 'acme', id) as object, threshold: 999 })
+  await (await e.proxy.get(`/api/v1/tenants/acme/alert-rules/${id}`)).arrayBuffer()
+  await (await e.proxy.get(`/api/v1/tenants/acme/teams/${seededId('team', 1)}`)).arrayBuffer()
+  const status = async () => (await (await fetch(`${e.proxy.adminUrl}/status`)).json()) as ReportStatus & { overrides: { entries: Record<string, unknown> } }
+  await eventually(status, s => s.overrides.entries['acme-rules'] !== undefined && s.evidence.slices.length === 2, 10_000)
+
+  const md = await runCli('report', '--admin', e.proxy.adminUrl)
+  t.equal(md.code, 0)
+  t.match(md.out, /^# Migration default: evidence for sign-off/)
+  t.match(md.out, /\*\*Decommission bar:\*\* not met — 0 of 168 clean hours in a row/)
+  t.match(md.out, /\| acme-rules \| new \| 0 \| 100 \| yes \| not-ready \| 1 critical difference\(s\) in 60 s \|/)
+  t.match(md.out, /\| acme-rules \| alert-rule \| 0 \/ 1 \| 0 \| 0 \| 1 \| 0 \| 0 \| 1 \| 0 \| 0 \/ 0 \|/, 'served by new once, one critical sample')
+  t.match(md.out, /## Gate trips\n\n- \S+ rule acme-rules: gate: 1 critical difference\(s\) in 60 s/)
+  t.match(md.out, /Last verification \(`dualread sync --once`\): \S+ — converged: both stores hold the same objects/)
+  t.match(md.out, /\| \S+ \| verification \| sync --once old → new \|/)
+
+  const json = await runCli('report', '--admin', e.proxy.adminUrl, '--format', 'json')
+  const report = JSON.parse(json.out) as ReturnType<typeof buildReport>
+  t.match(report.sync.lastVerification, { event: 'verification', detail: { converged: true, differences: 0 } })
+  t.match(report.slices.find(s => s.resourceType === 'team'), { rule: 'default', servedBy: { old: 1, new: 0 }, window: { samples: 1 } })
+  t.equal(report.gateTrips.length, 1)
+
+  t.match(await runCli('report', '--admin', e.proxy.adminUrl, '--format', 'pdf'), { code: 2, out: /--format pdf: expected md or json/ })
+  t.match(await runCli('report', '--admin', e.sync.adminUrl), { code: 1, out: /is a sync process; the report reads a proxy's admin port/ })
+  t.match(await runCli('report', '--admin', 'http://127.0.0.1:1'), { code: 1, out: /cannot reach the admin server/ })
+})
+
+t.test('the Markdown says so when there is nothing yet, and when the sync cannot be seen', async t => {
+  const status: ReportStatus = {
+    migration: { name: 'm', phase: 'shadow', reason: 'r', decommission: { ready: true, cleanHours: 168, neededHours: 168, reason: '168 clean hours in a row across every slice' } },
+    policy: { generation: 1, hash: 'h' },
+    writes: { effective: 'old' },
+    evidence: { store: 'redis', replicas: 0, at: null, unavailable: 'evidence in redis: cannot read', slices: [] },
+    rules: [],
+    traffic: [],
+    sync: { unavailable: 'no sync process has published its status lately' },
+  }
+  const md = renderReportMarkdown(buildReport(status, [], new Date(0)))
+  t.match(md, /\*\*Decommission bar:\*\* met/)
+  t.match(md, /as of never; evidence in redis: cannot read/)
+  t.match(md, /No comparison in the window across the fleet/)
+  t.match(md, /## Gate trips\n\nNone recorded/)
+  t.match(md, /Sync status: no sync process has published its status lately/)
+  t.match(md, /Conflicts: no sync process has published/)
+  t.match(md, /Last verification .*: none recorded/)
+  t.match(md, /## History \(newest first\)\n\nNothing recorded/)
+  const withConflicts = buildReport({ ...status, sync: { totals: { scanned: 3 }, conflicts: [{ key: 'team/acme/t1' }, { key: 'team/acme/t2' }] } }, [], new Date(0))
+  t.same(withConflicts.conflicts, { total: 2, byResourceType: { team: 2 } })
+  t.match(renderReportMarkdown(withConflicts), /Totals: scanned 3[\s\S]*Recent conflicts \(the authority won\): 2 — team 2/)
+})
+
+t.test('with the record out of reach the report still stands, and says the history could not be read', async t => {
+  const dir = t.testdir()
+  const f = await startSyncFixture(t, dir)
+  const proxy = await startTestSidecar(t, { policyFile: f.policyFile, stateDir: dir, redisUrl: `redis://127.0.0.1:${await refusedPort()}` })
+  const r = await runCli('report', '--admin', proxy.adminUrl)
+  t.equal(r.code, 0)
+  t.match(r.out, /# Migration default: evidence for sign-off[\s\S]*the history could not be read \(503\); the report has none/)
+})
