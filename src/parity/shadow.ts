@@ -4,6 +4,7 @@
 // Bounded: sampled, at most shadow.maxInFlight at once, bodies up to maxBodyBytes, its own
 // breaker per upstream and its own timeout. What is not compared is counted, never queued.
 import { setTimeout as sleep } from 'node:timers/promises'
+import { QUEUE_TIMEOUT } from '../connections/budget.ts'
 import { otherSide, type Reason } from '../policy/choose.ts'
 import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
 import type { Rule, Side } from '../policy/schema.ts'
@@ -21,8 +22,12 @@ import type { ParityRecorder, ParityResult } from './report.ts'
 /** Every this many comparisons, the serving side is read a second time to tell noise from drift. */
 export const NOISE_EVERY = 20
 
-/** Why a sampled read was not compared; `no_body`: a HEAD, or a GET both of whose answers had no body (204, 304). */
-export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed' | 'no_body'
+/**
+ * Why a sampled read was not compared; `no_body`: a HEAD, or a GET both of whose answers had no
+ * body (204, 304); `connections_busy`: no read connection to the shadow side was free (a shadow
+ * read never waits for one, so it never takes one from a client's read).
+ */
+export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed' | 'no_body' | 'connections_busy'
 
 export interface ShadowJob {
   compiled: CompiledPolicy
@@ -112,6 +117,8 @@ export class ShadowReader {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'BODY_TOO_LARGE') return this.#skipped('body_too_large')
+      // Every connection busy is this proxy's saturation, not a failure of the shadow side: no evidence against it.
+      if (code === QUEUE_TIMEOUT) return this.#skipped('connections_busy')
       // A side whose shadow breaker is open is failing: that counts against it, like an error.
       this.#o.evidence.observe({ ...slice, failed: [shadowSide] })
       if (code === 'EOPENBREAKER') return this.#skipped('breaker_open')

@@ -28,11 +28,25 @@ const headerValue = z.union([
 ], { error: 'expected a value, { env: NAME } or { file: PATH } (each may add prefix: "Bearer ")' })
 export type HeaderValue = z.infer<typeof headerValue>
 
+/** Connection budgets per role, per upstream: at most this many requests of the role at once. */
+export const DEFAULT_CONNECTIONS = { reads: 64, writes: 256, sync: 16 } as const
+
+const connections = z.strictObject({
+  /** Primary and shadow reads (and the /readyz probe). */
+  reads: positiveInt.default(DEFAULT_CONNECTIONS.reads),
+  /** Writes, passthrough and websocket upgrades sent to this upstream while it is the authority. */
+  writes: positiveInt.default(DEFAULT_CONNECTIONS.writes),
+  /** The sync loop's reads and writes of this store (in the sync process). */
+  sync: positiveInt.default(DEFAULT_CONNECTIONS.sync),
+})
+
 const upstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
   timeoutMs: positiveInt.default(2000),
-  /** Keep-alive connections per upstream. */
-  connections: positiveInt.default(64),
+  /** Per role; a bare number is the reads budget (what the key meant before it had roles). */
+  connections: z.preprocess(v => typeof v === 'number' ? { reads: v } : v, connections).prefault({}),
+  /** Longest a request waits for a free connection of its role; past it, it fails like an unreachable upstream. */
+  queueTimeoutMs: z.int().min(0).default(250),
   /** Sent by the sync on every call, and by shadow reads with `shadow.credentials: upstream`. */
   headers: z.record(headerName, headerValue).default({}),
 })

@@ -1,17 +1,21 @@
-// Writes, unmatched paths and websocket upgrades: streamed to the authority by http-proxy-3.
-// The other side never sees them. The caller gives the resolved target and the headers the
-// upstream should see (the same policy as for reads); upstream hop-by-hop headers stop here.
-import http from 'node:http'
-import https from 'node:https'
+// Writes, unmatched paths and websocket upgrades: streamed to the authority by http-proxy-3,
+// on the authority's write connections (a request waits a bounded time for a free one, then
+// gets 503 with Retry-After: it is never sent anywhere else). The other side never sees them.
+// The caller gives the resolved target and the headers the upstream should see (the same policy
+// as for reads); upstream hop-by-hop headers stop here.
+import type http from 'node:http'
 import type { Duplex } from 'node:stream'
 import { createProxyServer } from 'http-proxy-3'
+import type { BoundedAgent } from '../connections/bounded-agent.ts'
+import type { QueueTimeoutError } from '../connections/budget.ts'
 import type { Side } from '../policy/schema.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { pathOnly } from '../telemetry/secrets.ts'
 import { clientResponseHeaders } from './headers.ts'
 import { describeFailure, WRITE_TIMEOUT } from './upstream-failure.ts'
 
-const MAX_SOCKETS = 256
+/** A write refused for want of a connection may be retried soon: connections free up as answers finish. */
+const BUSY_RETRY_AFTER_SEC = 1
 
 /** Called with the upstream status before the response reaches the client. */
 export type OnForwarded = (req: http.IncomingMessage, status: number) => void
@@ -21,11 +25,15 @@ export interface Forwarded {
   url: string
   /** The request headers as the upstream should see them (see headers.ts). */
   headers: Record<string, string | string[]>
+  /** The authority's write connections. */
+  connections: BoundedAgent
 }
 
 export interface ForwardedWeb extends Forwarded {
   side: Side
   timeoutMs: number
+  /** Longest wait for a free write connection. */
+  queueTimeoutMs: number
   /** The request may change state: a failure says whether it may have been applied. */
   mutating: boolean
   onForwarded?: OnForwarded
@@ -38,10 +46,6 @@ interface InFlight extends ForwardedWeb {
 export class AuthorityForwarder {
   #proxy: ReturnType<typeof createProxyServer>
   #pending = new WeakMap<http.IncomingMessage, InFlight>()
-  #agents = {
-    http: new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
-    https: new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
-  }
 
   constructor(log: Logger) {
     // Forwarding headers come with the caller's headers (one policy for reads and writes), so no xfwd.
@@ -71,17 +75,37 @@ export class AuthorityForwarder {
     })
   }
 
-  /** Streams one request to `target` (the upstream's base URL); `onForwarded` sees the status before the client does. */
+  /**
+   * Streams one request to `target` (the upstream's base URL) once a write connection is free;
+   * `onForwarded` sees the status before the client does. A client that leaves while waiting is
+   * never forwarded.
+   */
   web(req: http.IncomingMessage, res: http.ServerResponse, target: string, o: ForwardedWeb): void {
+    const { budget } = o.connections
+    const giveUp = budget.take(o.queueTimeoutMs, () => {
+      res.once('close', () => budget.release())
+      this.#send(req, res, target, o)
+    }, err => this.#refuse(res, o, err))
+    res.once('close', giveUp)
+  }
+
+  #send(req: http.IncomingMessage, res: http.ServerResponse, target: string, o: ForwardedWeb): void {
     this.#pending.set(req, { ...o, timedOut: false })
     const headers = { ...o.headers }
     // The body is re-framed for the next hop: chunked in, chunked out (Node encodes it).
     if (req.headers['transfer-encoding']) headers['transfer-encoding'] = 'chunked'
-    this.#as(req, { url: o.url, headers }, () => this.#proxy.web(req, res, { target, agent: this.#agent(target), proxyTimeout: o.timeoutMs }))
+    this.#as(req, { url: o.url, headers }, () => this.#proxy.web(req, res, { target, agent: o.connections.agent, proxyTimeout: o.timeoutMs }))
+  }
+
+  /** Every write connection stayed busy: 503, and the client may retry shortly (the request went nowhere). */
+  #refuse(res: http.ServerResponse, o: ForwardedWeb, err: QueueTimeoutError): void {
+    const failure = describeFailure(o.side, err, { timeoutMs: o.timeoutMs, write: o.mutating })
+    res.setHeader('retry-after', String(BUSY_RETRY_AFTER_SEC))
+    sendError(res, failure.status, 'authority_unavailable', failure.detail)
   }
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, target: string, o: Forwarded): void {
-    this.#as(req, o, () => this.#proxy.ws(req, socket, head, { target, agent: this.#agent(target) }))
+    this.#as(req, o, () => this.#proxy.ws(req, socket, head, { target, agent: o.connections.agent }))
   }
 
   /**
@@ -89,7 +113,7 @@ export class AuthorityForwarder {
    * http-proxy-3 copies both synchronously when it builds the outgoing request, so the client's
    * originals are back in place for everything after (logs included).
    */
-  #as(req: http.IncomingMessage, o: Forwarded, proxy: () => unknown): void {
+  #as(req: http.IncomingMessage, o: Pick<Forwarded, 'url' | 'headers'>, proxy: () => unknown): void {
     const { url, headers } = req
     req.url = o.url
     req.headers = o.headers as http.IncomingHttpHeaders
@@ -101,14 +125,8 @@ export class AuthorityForwarder {
     }
   }
 
-  #agent(target: string): http.Agent {
-    return target.startsWith('https:') ? this.#agents.https : this.#agents.http
-  }
-
   close(): void {
     this.#proxy.close()
-    this.#agents.http.destroy()
-    this.#agents.https.destroy()
   }
 }
 

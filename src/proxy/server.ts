@@ -113,7 +113,8 @@ export class ReadProxy {
       return
     }
     const headers = upstreamRequestHeaders(req, policy.forwarded, { upgrade: true })
-    this.#forwarder.ws(req, socket, head, gen.upstreams.get(this.#o.writes.authority()).config.url, { url: target.url, headers })
+    const authority = gen.upstreams.get(this.#o.writes.authority())
+    this.#forwarder.ws(req, socket, head, authority.config.url, { url: target.url, headers, connections: authority.writes })
   }
 
   async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, resourceType: string, kind: ResourceKind): Promise<void> {
@@ -209,6 +210,8 @@ export class ReadProxy {
       headers: upstreamRequestHeaders(req, policy.forwarded),
       side: authority,
       timeoutMs: upstream.config.timeoutMs,
+      connections: upstream.writes,
+      queueTimeoutMs: upstream.config.queueTimeoutMs,
       // An unmatched POST may change state too: its failure says so.
       mutating: methodKind(req.method!, url, req.headers) === 'write',
       onForwarded,

@@ -1,9 +1,14 @@
-// One backend (old or new): a keep-alive undici pool and a circuit breaker per role, so shadow
-// traffic can never open the breaker that guards the primary path.
+// One backend (old or new): its read connections (an undici pool, shared by primary and shadow
+// reads) and write connections (an agent for http-proxy-3), each sized and with a bounded wait
+// for a free connection, and a circuit breaker per role, so shadow traffic can never open the
+// breaker that guards the primary path.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Writable } from 'node:stream'
 import CircuitBreaker from 'opossum'
-import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
+import { BoundedAgent } from '../connections/bounded-agent.ts'
+import { BoundedPool } from '../connections/bounded-pool.ts'
+import { QUEUE_TIMEOUT, type BudgetReading } from '../connections/budget.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { BreakerReading, BreakerStateName, Metrics } from '../telemetry/metrics.ts'
 import type { BreakerConfig, Side, UpstreamConfig } from '../policy/schema.ts'
@@ -33,14 +38,17 @@ export class UpstreamStatusError extends Error {
 }
 
 const BREAKER_BUCKETS = 10
-const KEEP_ALIVE_MS = 30_000
 
 export class Upstream {
   readonly side: Side
   readonly config: UpstreamConfig
   /** upstreams.<side>.headers: what shadow reads send with `shadow.credentials: upstream`. */
   readonly credentials: UpstreamHeaders
-  #pool: Pool
+  #reads: BoundedPool
+  /** Primary reads wait up to queueTimeoutMs for a free connection; shadow reads take a free one or none. */
+  #dispatchers: { primary: Dispatcher, shadow: Dispatcher }
+  /** Where writes go out (see forward.ts). */
+  readonly writes: BoundedAgent
   #breakerConfig: BreakerConfig
   #breakers = new Map<Role, CircuitBreaker<[() => Promise<number>], number>>()
   #metrics: Metrics
@@ -57,11 +65,10 @@ export class Upstream {
     this.#breakerConfig = breaker
     this.#metrics = metrics
     this.#log = log
-    this.#pool = new Pool(new URL(config.url).origin, {
-      connections: config.connections,
-      keepAliveTimeout: KEEP_ALIVE_MS,
-      connectTimeout: config.timeoutMs,
-    })
+    const refused = (pool: 'reads' | 'writes') => () => metrics.queueTimeouts.add(1, { upstream: side, pool })
+    this.#reads = new BoundedPool(config.url, { side, role: 'reads', connections: config.connections.reads, timeoutMs: config.timeoutMs, onRefused: refused('reads') })
+    this.#dispatchers = { primary: this.#reads.waiting(config.queueTimeoutMs), shadow: this.#reads.waiting(0) }
+    this.writes = new BoundedAgent(config.url, { side, connections: config.connections.writes, onRefused: refused('writes') })
     this.#unobserve = metrics.observeBreakers(() => this.breakerStates())
     const { pathname } = new URL(config.url)
     this.basePath = pathname === '/' ? '' : pathname.replace(/\/$/, '')
@@ -82,7 +89,7 @@ export class Upstream {
   async #stream(role: Role, req: UpstreamRequest, sink: BodySink): Promise<number> {
     const started = performance.now()
     let status = 0
-    await this.#pool.stream({
+    await (role === 'shadow' ? this.#dispatchers.shadow : this.#dispatchers.primary).stream({
       path: this.basePath + req.path,
       method: req.method,
       headers: req.headers,
@@ -111,6 +118,8 @@ export class Upstream {
       rollingCountBuckets: BREAKER_BUCKETS,
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
+      // A shadow read finding every connection busy is skipped, not a failure of the shadow side.
+      errorFilter: (err: NodeJS.ErrnoException) => role === 'shadow' && err.code === QUEUE_TIMEOUT,
     })
     const fields = { upstream: this.side, role }
     breaker.on('open', () => this.#log.warn(fields, `breaker for ${this.side} (${role}) opened: its calls fail fast for ${c.resetTimeoutMs} ms`))
@@ -130,10 +139,13 @@ export class Upstream {
     return [...this.#breakers.keys()].map(role => ({ upstream: this.side, role, state: this.breakerState(role) }))
   }
 
-  /** Any HTTP answer at the base URL counts as reachable (used by /readyz). */
+  /**
+   * Any HTTP answer at the base URL counts as reachable (used by /readyz). It waits for a read
+   * connection like a primary read: an upstream whose connections all stay busy is not ready.
+   */
   async probe(timeoutMs: number): Promise<boolean> {
     try {
-      const res = await this.#pool.request({ path: this.basePath || '/', method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+      const res = await this.#dispatchers.primary.request({ path: this.basePath || '/', method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
       await res.body.dump()
       return true
     } catch {
@@ -141,11 +153,17 @@ export class Upstream {
     }
   }
 
-  /** Stops the breakers and closes the pool once its in-flight requests finish. */
+  /** How busy its connections are, for /status. */
+  connections(): Record<'reads' | 'writes', BudgetReading> {
+    return { reads: this.#reads.budget.reading(), writes: this.writes.budget.reading() }
+  }
+
+  /** Stops the breakers and closes the read pool once its in-flight requests finish, then the write agent. */
   async close(): Promise<void> {
     this.#unobserve()
     for (const b of this.#breakers.values()) b.shutdown()
-    await this.#pool.close()
+    await this.#reads.close()
+    this.writes.destroy()
   }
 }
 

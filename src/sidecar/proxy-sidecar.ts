@@ -334,7 +334,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
     upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {
       const u = gen.upstreams.get(side)
       // Header names and where their values come from; never the values.
-      return [side, { url: u.config.url, breakers: Object.fromEntries(u.breakerStates().map(b => [b.role, b.state])), headers: u.credentials.sources() }]
+      return [side, { url: u.config.url, breakers: Object.fromEntries(u.breakerStates().map(b => [b.role, b.state])), headers: u.credentials.sources(), connections: u.connections() }]
     })),
     overrides: { ...overrides.describe(), entries: overrides.entries() },
     rules: policy.rules.map(r => ({

@@ -2,7 +2,8 @@
 // shape (collection and item paths, or a singleton), list pointers and parameters, id, and the
 // upstream's credential headers. No resource-specific code; a store that needs some implements
 // ResourceAdapter itself.
-import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
+import { BoundedPool } from '../connections/bounded-pool.ts'
 import { UpstreamHeaders, type UpstreamHeadersOptions } from '../credentials/upstream-headers.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
 import { joinKey, keyParams, keyPointers, listingPath, splitKey } from '../policy/shape.ts'
@@ -80,8 +81,6 @@ export class PreconditionFailed extends SyncHttpError {
   }
 }
 
-const CONNECTIONS = 16
-
 /** Does a resource's listing path (collection or singleton) carry the tenant? Resources without one are synced once. */
 export function isTenantScoped(resource: Resource, policy: Policy): boolean {
   return listingPath(resource).split('/').includes(`:${policy.identity.tenant.pathParam}`)
@@ -89,7 +88,9 @@ export function isTenantScoped(resource: Resource, policy: Policy): boolean {
 
 export class RestAdapter implements ResourceAdapter {
   readonly side: Side
-  #pool: Pool
+  #connections: BoundedPool
+  /** Calls wait up to the upstream's queueTimeoutMs for one of its sync connections, then fail (the loop retries). */
+  #pool: Dispatcher
   #base: string
   #policy: Policy
   #throttle: Throttle
@@ -104,12 +105,16 @@ export class RestAdapter implements ResourceAdapter {
     this.side = side
     this.#policy = policy
     this.#credentials = new UpstreamHeaders(side, policy.upstreams[side].headers, o.credentials)
-    const url = new URL(policy.upstreams[side].url)
-    this.#pool = new Pool(url.origin, { connections: CONNECTIONS, keepAliveTimeout: 30_000 })
-    this.#base = url.pathname.replace(/\/$/, '')
+    const upstream = policy.upstreams[side]
+    this.#connections = new BoundedPool(upstream.url, {
+      side, role: 'sync', connections: upstream.connections.sync, timeoutMs: upstream.timeoutMs,
+      onRefused: () => metrics.queueTimeouts.add(1, { upstream: side, pool: 'sync' }),
+    })
+    this.#pool = this.#connections.waiting(upstream.queueTimeoutMs)
+    this.#base = new URL(upstream.url).pathname.replace(/\/$/, '')
     this.#throttle = throttle
     this.#metrics = metrics
-    this.#timeoutMs = policy.upstreams[side].timeoutMs
+    this.#timeoutMs = upstream.timeoutMs
     this.#attributes = { upstream: side, role: 'sync' }
   }
 
@@ -259,7 +264,7 @@ export class RestAdapter implements ResourceAdapter {
   }
 
   async close(): Promise<void> {
-    await this.#pool.close()
+    await this.#connections.close()
   }
 }
 

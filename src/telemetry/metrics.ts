@@ -22,6 +22,7 @@ export interface TrafficRow { rule: string, resourceType: string, old: number, n
 export class Metrics {
   readonly upstreamDuration: Histogram
   readonly fallbacks: Counter
+  readonly queueTimeouts: Counter
   readonly policyReloads: Counter
   readonly gateRollbacks: Counter
   readonly shadowComparisons: Counter
@@ -59,6 +60,9 @@ export class Metrics {
     this.fallbacks = meter.createCounter('dualread_fallbacks_total', {
       description: 'Reads served by the other side because the chosen side failed, by from and to',
     })
+    this.queueTimeouts = meter.createCounter('dualread_upstream_queue_timeouts_total', {
+      description: 'Requests refused for want of a free connection to the upstream, by upstream and pool (reads, writes, sync): a primary read, write or sync call that waited queueTimeoutMs, or a shadow read that found none free',
+    })
     this.policyReloads = meter.createCounter('dualread_policy_reloads_total', {
       description: 'Policy reload attempts, by result (applied, rejected)',
     })
@@ -69,7 +73,7 @@ export class Metrics {
       description: 'Shadow comparisons, by rule, resource type and result (match, cosmetic, critical, lag, error)',
     })
     this.shadowSkipped = meter.createCounter('dualread_shadow_skipped_total', {
-      description: 'Sampled reads not shadow-compared, by reason (max_in_flight, body_too_large, breaker_open, primary_failed, no_body)',
+      description: 'Sampled reads not shadow-compared, by reason (max_in_flight, body_too_large, breaker_open, primary_failed, no_body, connections_busy)',
     })
     this.driftPointers = meter.createCounter('dualread_drift_pointers_total', {
       description: 'Differing JSON Pointers (templated, e.g. /items/*/enabled), by resource type and severity',

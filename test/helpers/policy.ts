@@ -10,6 +10,8 @@ export interface PolicyParts {
   extra?: string
   breaker?: string
   timeoutMs?: number
+  /** More keys inside each upstream's mapping, e.g. `connections: 2, queueTimeoutMs: 100`. */
+  upstreamKeys?: Partial<Record<'old' | 'new', string>>
 }
 
 export const THREE_RULES = `
@@ -30,8 +32,8 @@ export const THREE_RULES = `
 export function policyYaml(p: PolicyParts): string {
   return `version: 1
 upstreams:
-  old: { url: ${p.oldUrl}, timeoutMs: ${p.timeoutMs ?? 2000} }
-  new: { url: ${p.newUrl}, timeoutMs: ${p.timeoutMs ?? 2000} }
+  old: { url: ${p.oldUrl}, timeoutMs: ${p.timeoutMs ?? 2000}${p.upstreamKeys?.old ? `, ${p.upstreamKeys.old}` : ''} }
+  new: { url: ${p.newUrl}, timeoutMs: ${p.timeoutMs ?? 2000}${p.upstreamKeys?.new ? `, ${p.upstreamKeys.new}` : ''} }
 breaker: ${p.breaker ?? '{ errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeoutMs: 10000 }'}
 authority: ${p.authority ?? 'old'}
 resources:
