@@ -112,7 +112,7 @@ const KNOWN_KEYS = collectKeys(policySchema)
 
 function collectKeys(schema: z.ZodType, out = new Set<string>()): Set<string> {
   const def = (schema as unknown as { def: Record<string, unknown> }).def
-  const inner = ['innerType', 'element', 'valueType', 'in'].map(k => def[k]).filter(Boolean) as z.ZodType[]
+  const inner = ['innerType', 'element', 'valueType', 'in', 'out'].map(k => def[k]).filter(Boolean) as z.ZodType[]
   for (const s of inner) collectKeys(s, out)
   const shape = def['shape'] as Record<string, z.ZodType> | undefined
   for (const [key, value] of Object.entries(shape ?? {})) {

@@ -1,9 +1,10 @@
 // Cross-key checks the schema cannot express: unique names, a catch-all last rule,
-// rules shadowed by an earlier one, references to unknown resource types, conflicting routes.
+// rules shadowed by an earlier one, references to unknown resource types, conflicting routes,
+// a sync busier than its connections.
 import Router from 'find-my-way'
 import { NO_HANDLER, ROUTER_OPTIONS } from './compile.ts'
 import type { KeyPath } from './problems.ts'
-import type { Policy, Rule } from './schema.ts'
+import { SIDES, type Policy, type Rule } from './schema.ts'
 import { routesOf, shapeProblems } from './shape.ts'
 
 export interface SemanticProblem {
@@ -23,6 +24,12 @@ export function checkSemantics(policy: Policy): SemanticProblem[] {
 
   if (policy.upstreams.old.url === policy.upstreams.new.url) {
     error(['upstreams', 'new', 'url'], 'old and new point at the same URL, so every comparison would trivially match', 'point upstreams.new.url at the new store')
+  }
+  for (const side of SIDES) {
+    const { sync } = policy.upstreams[side].connections
+    if (policy.sync.concurrency > sync) {
+      warn(['upstreams', side, 'connections', 'sync'], `the sync applies ${policy.sync.concurrency} keys at once (sync.concurrency) over ${sync} connections, so its calls queue and may fail after queueTimeoutMs`, `raise upstreams.${side}.connections.sync to at least ${policy.sync.concurrency}, or lower sync.concurrency`)
+    }
   }
 
   const types = new Set<string>()

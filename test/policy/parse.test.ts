@@ -43,7 +43,7 @@ t.test('a minimal policy gets the documented defaults', async t => {
   t.equal(p.migration, 'default')
   t.equal(p.listen, '0.0.0.0:8080')
   t.equal(p.admin, '127.0.0.1:9090')
-  t.same(p.upstreams.old, { url: 'http://127.0.0.1:8081', timeoutMs: 2000, connections: 64, headers: {} })
+  t.same(p.upstreams.old, { url: 'http://127.0.0.1:8081', timeoutMs: 2000, connections: { reads: 64, writes: 256, sync: 16 }, queueTimeoutMs: 250, headers: {} })
   t.same(p.breaker, { errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 })
   t.same(p.identity, { tenant: { pathParam: 'tenant', header: 'x-tenant-id' }, region: { header: 'x-region', default: 'us-east-1' } })
   t.same(p.resources[0]!.list, { items: '/items', next: '/nextCursor', cursorParam: 'cursor', limitParam: 'limit' })
@@ -216,6 +216,37 @@ shadow: { maxInFlight: 0 }
 `)
   t.same(where(errors), ['9:11 shadow.maxInFlight'])
   t.equal(errors[0]!.fix, 'use a value greater than 0')
+})
+
+t.test('each upstream has a connection budget per role; a bare number is the reads budget, as before roles', async t => {
+  const parsed = (keys: string) => {
+    const r = parsePolicy(`version: 1
+upstreams:
+  old: { url: http://127.0.0.1:8081, ${keys} }
+  new: { url: http://127.0.0.1:8082 }
+authority: old
+rules:
+  - name: default
+    primary: old
+`, 'policy.yaml')
+    if (!r.ok) throw new Error(JSON.stringify(r.errors))
+    return r.policy.upstreams
+  }
+  t.same(parsed('connections: 8').old.connections, { reads: 8, writes: 256, sync: 16 })
+  t.same(parsed('connections: { writes: 4, sync: 2 }, queueTimeoutMs: 0').old, { url: 'http://127.0.0.1:8081', timeoutMs: 2000, connections: { reads: 64, writes: 4, sync: 2 }, queueTimeoutMs: 0 })
+  t.same(parsed('timeoutMs: 500').new.connections, { reads: 64, writes: 256, sync: 16 }, 'the other side keeps the defaults')
+  const errors = rejected(`version: 1
+upstreams:
+  old: { url: http://127.0.0.1:8081, connections: { read: 4, sync: 0 } }
+  new: { url: http://127.0.0.1:8082, queueTimeoutMs: -1 }
+authority: old
+rules:
+  - name: default
+    primary: old
+`)
+  t.same(where(errors), ['3:53 upstreams.old.connections.read', '3:62 upstreams.old.connections.sync', '4:38 upstreams.new.queueTimeoutMs'])
+  t.match(problemAt(errors, 'upstreams.old.connections.read'), { fix: 'did you mean "reads"? otherwise remove it' })
+  t.match(problemAt(errors, 'upstreams.new.queueTimeoutMs'), { fix: 'use a value of at least 0' })
 })
 
 t.test('a policy without rules is told to add a catch-all rule', async t => {

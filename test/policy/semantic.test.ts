@@ -329,3 +329,19 @@ t.test('a catch-all rule that is not last hides every rule after it', async t =>
 t.test('an explicitly empty match counts as a catch-all', async t => {
   t.same(checkSemantics(policyWith({ rules: [{ name: 'everything', match: {}, primary: 'old' }] })), [])
 })
+
+t.test('a sync applying more keys at once than it has connections to a store is a warning', async t => {
+  const result = parsePolicy(`version: 1
+upstreams:
+  old: { url: http://127.0.0.1:8081 }
+  new: { url: http://127.0.0.1:8082, connections: { sync: 2 } }
+authority: old
+rules:
+  - name: default
+    primary: old
+sync: { concurrency: 8 }
+`, 'policy.yaml')
+  t.equal(result.ok, true, 'the policy is still accepted')
+  t.same(where(result.warnings), ['4:53 upstreams.new.connections.sync'])
+  t.match(result.warnings[0], { message: 'the sync applies 8 keys at once (sync.concurrency) over 2 connections, so its calls queue and may fail after queueTimeoutMs', fix: 'raise upstreams.new.connections.sync to at least 8, or lower sync.concurrency' })
+})

@@ -107,3 +107,15 @@ t.test('a shadow read never waits for a connection: with none free it is skipped
   t.equal((await status()).upstreams.new.breakers['shadow'], 'closed', 'a busy pool is not a failing upstream')
   readers.close()
 })
+
+t.test('a read waiting for a connection is served by its own side as soon as one comes free', async t => {
+  const { oldUp, newUp, sidecar, readers, status } = await setup(t, { old: 'connections: 1, queueTimeoutMs: 30000' })
+  readers.open(sidecar.proxyUrl, BIG, 1)
+  await eventually(() => oldUp.reads().length, n => n === 1)
+  const waiting = read(sidecar.proxyUrl + ITEM)
+  t.match(await eventually(status, s => s.upstreams.old.connections.reads.waiting === 1), { upstreams: { old: { connections: { reads: { inUse: 1, waiting: 1 } } } } })
+  readers.close()
+  const r = await waiting
+  t.same([r.status, r.servedBy, r.reason], [200, 'old', 'rule'], 'the slow reader\'s connection went to the waiting read')
+  t.equal(newUp.reads().length, 0)
+})
