@@ -233,7 +233,7 @@ rules:
     return r.policy.upstreams
   }
   t.same(parsed('connections: 8').old.connections, { reads: 8, writes: 256, sync: 16 })
-  t.same(parsed('connections: { writes: 4, sync: 2 }, queueTimeoutMs: 0').old, { url: 'http://127.0.0.1:8081', timeoutMs: 2000, connections: { reads: 64, writes: 4, sync: 2 }, queueTimeoutMs: 0 })
+  t.same(parsed('connections: { writes: 4, sync: 2 }, queueTimeoutMs: 0').old, { url: 'http://127.0.0.1:8081', timeoutMs: 2000, connections: { reads: 64, writes: 4, sync: 2 }, queueTimeoutMs: 0, headers: {} })
   t.same(parsed('timeoutMs: 500').new.connections, { reads: 64, writes: 256, sync: 16 }, 'the other side keeps the defaults')
   const errors = rejected(`version: 1
 upstreams:
