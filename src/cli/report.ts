@@ -24,7 +24,7 @@ export interface Report {
   slices: Array<SliceVerdict & { servedBy: { old: number, new: number, fallbacks: number, errors: number } }>
   gateTrips: AuditEntry[]
   conflicts: { total: number, byResourceType: Record<string, number> } | { unavailable: string }
-  sync: { totals: Record<string, number> | null, lastVerification: AuditEntry | null, unavailable: string | null }
+  sync: { totals: Record<string, number>, lastVerification: AuditEntry | null, unavailable: string | null }
   history: AuditEntry[]
 }
 
@@ -41,8 +41,8 @@ export function buildReport(status: ReportStatus, history: AuditEntry[], now: Da
     evidence,
     rules: status.rules,
     slices: slices.map(s => {
-      const t = traffic.get(`${s.rule}\u0000${s.resourceType}`)
-      return { ...s, servedBy: { old: t?.old ?? 0, new: t?.new ?? 0, fallbacks: t?.fallbacks ?? 0, errors: t?.errors ?? 0 } }
+      const { old, new: neu, fallbacks, errors } = traffic.get(`${s.rule}\u0000${s.resourceType}`) ?? NO_TRAFFIC
+      return { ...s, servedBy: { old, new: neu, fallbacks, errors } }
     }),
     gateTrips: history.filter(e => e.event === 'gate-tripped'),
     conflicts: conflicts ? {
@@ -54,7 +54,7 @@ export function buildReport(status: ReportStatus, history: AuditEntry[], now: Da
       }, {}),
     } : { unavailable: String(status.sync?.conflicts ?? status.sync?.unavailable ?? 'no sync status') },
     sync: {
-      totals: status.sync?.totals ?? null,
+      totals: status.sync?.totals ?? {},
       lastVerification: history.find(e => e.event === 'verification') ?? null,
       unavailable: status.sync?.unavailable ?? null,
     },
@@ -62,7 +62,9 @@ export function buildReport(status: ReportStatus, history: AuditEntry[], now: Da
   }
 }
 
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(1)}%`)
+const NO_TRAFFIC = { old: 0, new: 0, fallbacks: 0, errors: 0 }
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`
 const ms = (x: number | null) => (x === null ? '–' : `${x.toFixed(1)} ms`)
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ')
 
@@ -101,7 +103,7 @@ export function renderReportMarkdown(r: Report): string {
     '',
     '## Sync',
     '',
-    r.sync.unavailable ? `Sync status: ${r.sync.unavailable}` : `Totals: ${Object.entries(r.sync.totals ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    r.sync.unavailable ? `Sync status: ${r.sync.unavailable}` : `Totals: ${Object.entries(r.sync.totals).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     '',
     `Last verification (\`dualread sync --once\`): ${r.sync.lastVerification ? `${r.sync.lastVerification.at} — ${r.sync.lastVerification.reason}` : 'none recorded'}`,
     '',

@@ -29,12 +29,15 @@ const STATE_RETRY_MS = 1000
 /** The two workers of a leading loop, each paused by its own errors. */
 type Worker = 'changes' | 'scan'
 
-const paused = (worker: Worker): Condition => ({
-  fields: { worker },
-  began: 'sync paused by an error; retrying',
-  summary: (n, s) => `${n} more errors paused the sync's ${worker === 'scan' ? 'full scan' : 'change stream'} (last ${s} s); it keeps retrying`,
-  ended: n => `the sync's ${worker === 'scan' ? 'full scan' : 'change stream'} works again after ${n} error(s)`,
-})
+function paused(worker: Worker): Condition {
+  const what = worker === 'scan' ? 'full scan' : 'change stream'
+  return {
+    fields: { worker },
+    began: 'sync paused by an error; retrying',
+    summary: (n, s) => `${n} more errors paused the sync's ${what} (last ${s} s); it keeps retrying`,
+    ended: n => `the sync's ${what} works again after ${n} error(s)`,
+  }
+}
 
 export interface SyncLoopOptions {
   compiled: CompiledPolicy

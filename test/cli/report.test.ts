@@ -78,6 +78,24 @@ t.test('the Markdown says so when there is nothing yet, and when the sync cannot
   t.match(md, /Conflicts: no sync process has published/)
   t.match(md, /Last verification .*: none recorded/)
   t.match(md, /## History \(newest first\)\n\nNothing recorded/)
+  const slice = (signals: Record<string, unknown>) => ({
+    rule: 'acme', resourceType: 'team', readiness: 'not-ready', reason: 'r', trips: true, signals,
+    window: { seconds: 60, samples: 40, results: { match: 30, cosmetic: 10, critical: 0, lag: 0 }, errors: { old: 0, new: 2 }, p99Ms: { old: 5, new: null } },
+  }) as never
+  const signals = renderReportMarkdown(buildReport({ ...status, evidence: { ...status.evidence, slices: [slice({
+    matchRate: { verdict: 'fail', trips: true, value: 0.75, reason: 'match rate 75.0% under 99.0% in 60 s' },
+    p99: { verdict: 'fail', trips: true, value: 3, reason: 'slow' },
+    errorRate: { verdict: 'inconclusive', trips: false, value: null, reason: 'few' },
+  })] }, sync: { conflicts: [] } }, [], new Date(0)))
+  t.match(signals, /\| acme \| team \| 0 \/ 0 \| 0 \| 0 \| 40 \|/, 'a slice this replica served nothing of')
+  t.match(signals, /5\.0 ms \/ – \|/, 'a side without timed answers')
+  t.match(signals, /matchRate: fail \(75\.0%\) — match rate 75\.0% under 99\.0%/)
+  t.match(signals, /p99: fail \(3\.00×\) — slow/)
+  t.match(signals, /errorRate: inconclusive — few/)
+  t.match(signals, /Totals: \n[\s\S]*Recent conflicts \(the authority won\): 0\n/)
+  t.same(buildReport({ ...status, sync: { conflicts: 'unavailable: redis is away' } }, [], new Date(0)).conflicts, { unavailable: 'unavailable: redis is away' })
+  const { sync: _sync, ...noSync } = status
+  t.same(buildReport(noSync, [], new Date(0)).conflicts, { unavailable: 'no sync status' })
   const withConflicts = buildReport({ ...status, sync: { totals: { scanned: 3 }, conflicts: [{ key: 'team/acme/t1' }, { key: 'team/acme/t2' }] } }, [], new Date(0))
   t.same(withConflicts.conflicts, { total: 2, byResourceType: { team: 2 } })
   t.match(renderReportMarkdown(withConflicts), /Totals: scanned 3[\s\S]*Recent conflicts \(the authority won\): 2 — team 2/)
