@@ -57,6 +57,7 @@ gates:
   t.match(await runCli('report', '--admin', e.proxy.adminUrl, '--format', 'pdf'), { code: 2, out: /--format pdf: expected md or json/ })
   t.match(await runCli('report', '--admin', e.sync.adminUrl), { code: 1, out: /is a sync process; the report reads a proxy's admin port/ })
   t.match(await runCli('report', '--admin', 'http://127.0.0.1:1'), { code: 1, out: /cannot reach the admin server/ })
+  t.match(await runCli('report', '--admin', f.old.url), { code: 1, out: /the admin server answered 404 to \/status/ }, 'not an admin port')
 })
 
 t.test('the Markdown says so when there is nothing yet, and when the sync cannot be seen', async t => {
