@@ -2,8 +2,10 @@
 // traffic can never open the breaker that guards the primary path.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Writable } from 'node:stream'
+import type { Context } from '@opentelemetry/api'
 import CircuitBreaker from 'opossum'
 import { Pool } from 'undici'
+import { ATTR, endWith, startUpstreamSpan, withTraceContext, type Traced } from '../telemetry/spans.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { BreakerReading, BreakerStateName, Metrics } from '../telemetry/metrics.ts'
 import type { BreakerConfig, Side, UpstreamConfig } from '../policy/schema.ts'
@@ -17,6 +19,8 @@ export interface UpstreamRequest {
   headers: Record<string, string | string[]>
   /** Overrides the upstream's timeoutMs (shadow reads use shadow.timeoutMs). */
   timeoutMs?: number
+  /** The span this read belongs to (only while tracing): the attempt is its child, and the upstream sees the attempt's context. */
+  trace?: Context
 }
 
 /** Told the status and headers, returns where the body should go (the client, or a discard). */
@@ -49,6 +53,7 @@ export class Upstream {
   /** The upstream's base path ("/api" in http://host/api), prefixed to every request path. */
   readonly basePath: string
   #durationAttributes = new Map<Role, { upstream: Side, role: Role }>()
+  #origin: URL
 
   constructor(side: Side, config: UpstreamConfig, breaker: BreakerConfig, metrics: Metrics, log: Logger) {
     this.side = side
@@ -63,6 +68,7 @@ export class Upstream {
       connectTimeout: config.timeoutMs,
     })
     this.#unobserve = metrics.observeBreakers(() => this.breakerStates())
+    this.#origin = new URL(new URL(config.url).origin)
     const { pathname } = new URL(config.url)
     this.basePath = pathname === '/' ? '' : pathname.replace(/\/$/, '')
     for (const role of ['primary', 'shadow', 'sync'] as const) this.#durationAttributes.set(role, { upstream: side, role })
@@ -76,16 +82,20 @@ export class Upstream {
    * breaker rejects.
    */
   read(role: Role, req: UpstreamRequest, sink: BodySink): Promise<number> {
-    return this.#breaker(role).fire(() => this.#stream(role, req, sink))
+    if (!req.trace) return this.#breaker(role).fire(() => this.#stream(role, req, sink))
+    // Traced: one span per attempt, an open breaker's refusal included.
+    const attempt = startUpstreamSpan(req.trace, this.side, role, req.method, this.#origin)
+    const fired = this.#breaker(role).fire(() => this.#stream(role, req, sink, attempt))
+    return endWith(attempt.span, fired, (span, status) => span.setAttribute(ATTR.status, status))
   }
 
-  async #stream(role: Role, req: UpstreamRequest, sink: BodySink): Promise<number> {
+  async #stream(role: Role, req: UpstreamRequest, sink: BodySink, attempt?: Traced): Promise<number> {
     const started = performance.now()
     let status = 0
     await this.#pool.stream({
       path: this.basePath + req.path,
       method: req.method,
-      headers: req.headers,
+      headers: attempt ? withTraceContext(req.headers, attempt.context) : req.headers,
       headersTimeout: req.timeoutMs ?? this.config.timeoutMs,
       bodyTimeout: req.timeoutMs ?? this.config.timeoutMs,
     }, ({ statusCode, headers }) => {
