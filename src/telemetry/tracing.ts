@@ -90,6 +90,7 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
     conditions.close()
     // Unregistered, so the process (an embedder, a test) can start tracing again.
     api.trace.disable()
+    api.logs.disable()
     api.propagation.disable()
     api.context.disable()
     api.diag.disable()
@@ -98,17 +99,16 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
 
 const failing = (): Condition => ({
   fields: {},
-  began: 'tracing: OpenTelemetry reported an error; spans it cannot export are dropped',
+  began: 'tracing: OpenTelemetry reported an error (a span export that fails drops its spans)',
   summary: (n, s) => `tracing: ${n} more errors from OpenTelemetry (last ${s} s)`,
 })
 
 /**
  * OpenTelemetry's own diagnostics as log lines. Errors (a failed export, on every batch while the
- * collector is away) and each kind of warning are conditions, never a line per batch; a header
- * value the exporter quotes is never logged.
+ * collector is away) and each kind of warning are conditions, never a line per batch.
  */
 function diagToLog(log: Logger, conditions: ConditionLog): DiagLogger {
-  const text = (message: string, args: unknown[]) => `tracing: ${format(message, ...args)}`.replace(/has invalid value \(.*?\)/g, 'has invalid value ([redacted])')
+  const text = (message: string, args: unknown[]) => `tracing: ${format(message, ...args)}`
   const detail = (message: string, ...args: unknown[]) => log.debug(text(message, args))
   return {
     error: (message, ...args) => conditions.event('otel-error', failing, { error: text(message, args) }),

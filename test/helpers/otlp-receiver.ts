@@ -16,6 +16,8 @@ export interface OtlpSpan {
   name: string
   /** 1 internal, 2 server, 3 client. */
   kind: number
+  /** Nanoseconds since the epoch, as a decimal string. */
+  startTimeUnixNano: string
   attributes: KeyValue[]
   links: OtlpLink[]
   status: { code: number, message?: string }
