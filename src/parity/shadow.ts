@@ -100,7 +100,7 @@ export class ShadowReader {
     // A HEAD answer has no body: two of them always "match", which would only inflate the match rate.
     if (job.request.method === 'HEAD') return this.skip('no_body')
     // Traced: the shadow read is a child of the request's span, and every read it makes is its child.
-    const traced = startShadowSpan(job.request.trace, otherSide(job.servedBy), job.rule.name, job.resourceType)
+    const traced = startShadowSpan(job.request.trace, otherSide(job.servedBy))
     void this.#run(traced ? { ...job, request: { ...job.request, trace: traced.context } } : job, traced)
       .catch((err: unknown) => { this.#o.log.error({ err }, 'shadow comparison failed unexpectedly'); return { skipped: 'failed' } })
       .then(outcome => endShadowSpan(traced, outcome)).finally(() => { this.#inFlight-- })

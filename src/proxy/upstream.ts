@@ -53,7 +53,6 @@ export class Upstream {
   /** The upstream's base path ("/api" in http://host/api), prefixed to every request path. */
   readonly basePath: string
   #durationAttributes = new Map<Role, { upstream: Side, role: Role }>()
-  #origin: URL
 
   constructor(side: Side, config: UpstreamConfig, breaker: BreakerConfig, metrics: Metrics, log: Logger) {
     this.side = side
@@ -68,7 +67,6 @@ export class Upstream {
       connectTimeout: config.timeoutMs,
     })
     this.#unobserve = metrics.observeBreakers(() => this.breakerStates())
-    this.#origin = new URL(new URL(config.url).origin)
     const { pathname } = new URL(config.url)
     this.basePath = pathname === '/' ? '' : pathname.replace(/\/$/, '')
     for (const role of ['primary', 'shadow', 'sync'] as const) this.#durationAttributes.set(role, { upstream: side, role })
@@ -84,7 +82,7 @@ export class Upstream {
   read(role: Role, req: UpstreamRequest, sink: BodySink): Promise<number> {
     if (!req.trace) return this.#breaker(role).fire(() => this.#stream(role, req, sink))
     // Traced: one span per attempt, an open breaker's refusal included.
-    const attempt = startUpstreamSpan(req.trace, this.side, role, req.method, this.#origin)
+    const attempt = startUpstreamSpan(req.trace, this.side, role)
     const fired = this.#breaker(role).fire(() => this.#stream(role, req, sink, attempt))
     return endWith(attempt.span, fired, (span, status) => span.setAttribute(ATTR.status, status))
   }

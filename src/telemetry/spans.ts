@@ -7,25 +7,23 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import {
   defaultTextMapGetter, defaultTextMapSetter, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace,
-  TraceFlags, type Attributes, type Context, type Link, type Span, type SpanContext, type TextMapPropagator, type Tracer,
+  TraceFlags, type Context, type Link, type Span, type SpanContext, type TextMapPropagator, type Tracer,
 } from '@opentelemetry/api'
 
-/** Attribute names: OpenTelemetry's HTTP conventions where they fit, `dualread.*` for the rest. */
+/**
+ * Attribute names: OpenTelemetry's HTTP conventions where they fit, `dualread.*` for the rest.
+ * Every attribute is paid for on every span exported (the OTLP encoding is most of what a span
+ * costs the proxy), so what a span's name already says (method, route, upstream) is not repeated.
+ */
 export const ATTR = {
-  method: 'http.request.method',
-  route: 'http.route',
   status: 'http.response.status_code',
   errorType: 'error.type',
-  serverAddress: 'server.address',
-  serverPort: 'server.port',
   rule: 'dualread.rule',
   resourceType: 'dualread.resource_type',
   servedBy: 'dualread.served_by',
   reason: 'dualread.reason',
   fallback: 'dualread.fallback',
-  upstream: 'dualread.upstream',
   role: 'dualread.role',
-  shadowSide: 'dualread.shadow.side',
   shadowSkipped: 'dualread.shadow.skipped',
   result: 'dualread.parity.result',
   pointerCount: 'dualread.parity.pointer_count',
@@ -69,14 +67,12 @@ function traced(span: Span, parent: Context): Traced {
 /**
  * The server span of one proxied request, continued from the client's trace context when it
  * sent one. Named by method and route template (`GET /api/v1/tenants/:tenant/alert-rules/:id`),
- * never by the path itself.
+ * never by the path itself; just the method when no resource matched.
  */
 export function startRequestSpan(headers: IncomingHttpHeaders, method: string, route: string | undefined): Traced | undefined {
   if (!on) return undefined
   const parent = propagation.extract(ROOT_CONTEXT, headers, defaultTextMapGetter)
-  const attributes: Attributes = { [ATTR.method]: method }
-  if (route !== undefined) attributes[ATTR.route] = route
-  return traced(on.tracer.startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent), parent)
+  return traced(on.tracer.startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER }, parent), parent)
 }
 
 /** What the proxy decided and answered, on the request span (the labels of dualread_requests_total). */
@@ -116,13 +112,9 @@ export function errorType(e: Error & { code?: string, statusCode?: number }): st
   return String(e.statusCode ?? e.code ?? e.name)
 }
 
-/** One call to an upstream (a primary attempt, a fallback, a shadow read or a recheck). */
-export function startUpstreamSpan(parent: Context, side: string, role: string, method: string, origin: URL): Traced {
-  const attributes: Attributes = {
-    [ATTR.upstream]: side, [ATTR.role]: role, [ATTR.method]: method,
-    [ATTR.serverAddress]: origin.hostname, [ATTR.serverPort]: Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80),
-  }
-  return traced(on!.tracer.startSpan(`upstream ${side}`, { kind: SpanKind.CLIENT, attributes }, parent), parent)
+/** One call to an upstream, `upstream old` or `upstream new`: a primary attempt, a fallback, a shadow read or a recheck. */
+export function startUpstreamSpan(parent: Context, side: string, role: string): Traced {
+  return traced(on!.tracer.startSpan(`upstream ${side}`, { kind: SpanKind.CLIENT, attributes: { [ATTR.role]: role } }, parent), parent)
 }
 
 /**
@@ -149,11 +141,10 @@ function spanContextOf(traceparent: string): SpanContext | undefined {
   return trace.getSpanContext(on!.w3c.extract(ROOT_CONTEXT, { traceparent }, defaultTextMapGetter))
 }
 
-/** The shadow read of a served read: a child of its request span, ending once compared (or skipped). */
-export function startShadowSpan(parent: Context | undefined, side: string, rule: string, resourceType: string): Traced | undefined {
+/** The shadow read of a served read (`shadow new`): a child of its request span, ending once compared (or skipped). */
+export function startShadowSpan(parent: Context | undefined, side: string): Traced | undefined {
   if (!parent) return undefined
-  const attributes = { [ATTR.shadowSide]: side, [ATTR.rule]: rule, [ATTR.resourceType]: resourceType }
-  return traced(on!.tracer.startSpan(`shadow ${side}`, { attributes }, parent), parent)
+  return traced(on!.tracer.startSpan(`shadow ${side}`, {}, parent), parent)
 }
 
 /** How a shadow read ended: its parity result, or why it was not compared. */

@@ -112,7 +112,8 @@ function diagToLog(log: Logger, conditions: ConditionLog): DiagLogger {
   const detail = (message: string, ...args: unknown[]) => log.debug(text(message, args))
   return {
     error: (message, ...args) => conditions.event('otel-error', failing, { error: text(message, args) }),
-    warn: (message, ...args) => conditions.event(`otel-warn:${message.slice(0, 40)}`, () => ({
+    // Keyed without numbers: "Dropped 512 spans" and "Dropped 2048 spans" are one condition.
+    warn: (message, ...args) => conditions.event(`otel-warn:${message.replace(/\d+/g, 'N').slice(0, 60)}`, () => ({
       fields: {}, began: text(message, args), summary: (n, s) => `tracing: ${n} more such warnings from OpenTelemetry (last ${s} s)`,
     })),
     info: detail,
