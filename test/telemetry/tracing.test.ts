@@ -1,5 +1,6 @@
 // The SDK's own messages as log lines (as conditions, never one per batch), export failures, and a
 // shutdown that does not wait forever for a collector that does not answer.
+import { diag } from '@opentelemetry/api'
 import t from 'tap'
 import { startRequestSpan } from '../../src/telemetry/spans.ts'
 import { startTracing, type Tracing, type TracingOptions } from '../../src/telemetry/tracing.ts'
@@ -31,6 +32,16 @@ t.test('OpenTelemetry\'s warnings and errors are log lines; its debug output is 
   t.ok(logged.some(l => l.level === 40 && l.msg.startsWith('tracing: OpenTelemetry reported an error') && /unknown OTEL_TRACES_SAMPLER value "sometimes"/.test(l.error!)), 'an error, with what it said')
   t.ok(logged.some(l => l.level === 20 && l.msg.startsWith('tracing: ')), 'debug output at debug level')
   t.notOk(logged.some(l => l.msg.includes('OTEL_TRACES_EXPORTER is empty')), 'messages are dualread log lines, not console output')
+  // Repeats (one warning on every batch while spans are dropped) are counted, and summed up on stop.
+  diag.warn('Dropped 5 spans because maxQueueSize reached')
+  diag.warn('Dropped 7 spans because maxQueueSize reached')
+  diag.error('another error')
+  const before = logs.length
+  await tracing.shutdown()
+  const stopped = lines(logs.slice(before)).map(l => l.msg)
+  t.ok(stopped.some(m => /^tracing: 1 more such warnings from OpenTelemetry \(last [\d.]+ s\)$/.test(m)), 'two drop warnings are one condition')
+  t.ok(stopped.some(m => /^tracing: 1 more errors from OpenTelemetry/.test(m)))
+  t.equal(lines(logs).filter(l => l.msg.startsWith('tracing: Dropped')).length, 1)
 })
 
 t.test('a collector that refuses an export is logged once, and spans keep flowing after', async t => {
