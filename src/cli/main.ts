@@ -45,7 +45,7 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
         })
         stopOnSignals(thenFlush(() => sidecar.stop(), tracing))
       } catch (err) {
-        await tracing?.shutdown()
+        await tracing.shutdown()
         if (err instanceof PolicyLoadError) {
           io.err(`${err.message}\n${err.problems.map(formatProblem).join('\n')}\n`)
         } else if (err instanceof AdminConfigError) {
@@ -85,7 +85,7 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
           io.out('demo stopped\n')
         }
       } catch (err) {
-        await tracing?.shutdown()
+        await tracing.shutdown()
         io.err(`dualread demo failed to start: ${(err as Error).message}\n`)
         process.exitCode = 1
       }
@@ -103,7 +103,7 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
       const base = { policyFile: opts.policy, stateDir: opts.stateDir, log, bars: progressBarStream(process.stderr, process.env) }
       try {
         if (opts.once) {
-          const r = await syncOnce(base).finally(() => tracing?.shutdown())
+          const r = await syncOnce(base).finally(() => tracing.shutdown())
           io.out(`sync pass: scanned ${r.scanned}, upserted ${r.upserted}, deleted ${r.deleted}, unchanged ${r.unchanged}, skipped ${r.skipped}, conflicts ${r.conflicts}, errors ${r.errors}; ${r.converged ? 'converged' : `NOT converged: ${r.differences} key(s) still differ`}\n`)
           process.exitCode = r.converged ? 0 : 1
           return
@@ -111,7 +111,7 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
         const sync = await startSyncProcess({ ...base, admin: opts.admin, adminToken: process.env['DUALREAD_ADMIN_TOKEN'] || undefined })
         stopOnSignals(thenFlush(() => sync.stop(), tracing))
       } catch (err) {
-        await tracing?.shutdown()
+        await tracing.shutdown()
         io.err(err instanceof PolicyLoadError ? `${err.message}\n${err.problems.map(formatProblem).join('\n')}\n` : `dualread sync failed: ${(err as Error).message}\n`)
         process.exitCode = 1
       }
@@ -330,9 +330,9 @@ function collectHeader(value: string, previous: Record<string, string>): Record<
 }
 
 /** Stops, then exports the spans still queued (the last requests' included); once, however often it is called. */
-function thenFlush(stop: () => Promise<void>, tracing: Tracing | undefined): () => Promise<void> {
+function thenFlush(stop: () => Promise<void>, tracing: Tracing): () => Promise<void> {
   let stopping: Promise<void> | undefined
-  return () => (stopping ??= stop().then(() => tracing?.shutdown()))
+  return () => (stopping ??= stop().then(() => tracing.shutdown()))
 }
 
 /** SIGTERM and SIGINT: stop accepting, drain, exit 0. A second signal exits at once. */

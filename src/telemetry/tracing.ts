@@ -17,11 +17,14 @@ const SHUTDOWN_TIMEOUT_MS = 5000
 const ENDPOINT_VARIABLES = ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const
 
 export interface Tracing {
-  /** Where spans go, for the start-up log line: `otlp http://collector:4318`, `console`... */
-  readonly destination: string
+  /** Where spans go (`otlp http://collector:4318`, `console`...); undefined when tracing is off. */
+  readonly destination: string | undefined
   /** Exports what is still queued (bounded by a timeout), then stops the SDK. */
   shutdown(): Promise<void>
 }
+
+/** What startTracing gives when nothing asks for traces: nothing to stop. */
+export const TRACING_OFF: Tracing = { destination: undefined, shutdown: async () => {} }
 
 export interface TracingOptions {
   /** Default process.env; the SDK itself reads process.env. */
@@ -47,16 +50,16 @@ export function tracingRequested(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /**
- * Starts the SDK when the environment asks for traces; resolves undefined (having loaded
+ * Starts the SDK when the environment asks for traces; resolves TRACING_OFF (having loaded
  * nothing) when it does not. Export failures are logged as a condition, never once per batch.
  * @example
  * const tracing = await startTracing(log)
  * // ... on SIGTERM, after the process drained:
- * await tracing?.shutdown()
+ * await tracing.shutdown()
  */
-export async function startTracing(log: Logger, o: TracingOptions = {}): Promise<Tracing | undefined> {
+export async function startTracing(log: Logger, o: TracingOptions = {}): Promise<Tracing> {
   const destination = tracingRequested(o.env ?? process.env)
-  if (destination === undefined) return undefined
+  if (destination === undefined) return TRACING_OFF
   const [{ NodeSDK }, { defaultResource, resourceFromAttributes }, core, api] = await Promise.all([
     import('@opentelemetry/sdk-node'), import('@opentelemetry/resources'), import('@opentelemetry/core'), import('@opentelemetry/api'),
   ])

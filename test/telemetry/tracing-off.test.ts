@@ -2,7 +2,7 @@
 // client's traceparent reaches the upstream untouched, as before tracing existed.
 import { join } from 'node:path'
 import t from 'tap'
-import { startTracing, tracingRequested } from '../../src/telemetry/tracing.ts'
+import { startTracing, TRACING_OFF, tracingRequested } from '../../src/telemetry/tracing.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { startProcess } from '../helpers/process.ts'
 import { captureLog } from '../helpers/sidecar.ts'
@@ -28,7 +28,7 @@ t.test('what asks for traces: an OTLP endpoint or a traces exporter, unless disa
   t.equal(tracingRequested({ OTEL_SDK_DISABLED: 'TRUE', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }), undefined, 'OTEL_SDK_DISABLED wins')
   t.equal(tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: '  ' }), undefined, 'a blank endpoint is none')
   const { logs, log } = captureLog()
-  t.equal(await startTracing(log, { env: { OTEL_SERVICE_NAME: 'dualread' } }), undefined)
+  t.equal(await startTracing(log, { env: { OTEL_SERVICE_NAME: 'dualread' } }), TRACING_OFF)
   t.same(logs, [], 'and says nothing')
 })
 

@@ -18,7 +18,7 @@ t.test('the sync links its apply to the write that caused it, and a cutover trac
   const { log } = captureLog()
   const tracing = await startTracing(log)
   t.teardown(async () => {
-    await tracing!.shutdown()
+    await tracing.shutdown()
     process.env = saved
   })
   const dir = t.testdir()

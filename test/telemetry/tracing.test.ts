@@ -12,7 +12,7 @@ async function traced(t: { teardown(fn: () => unknown): void }, env: Record<stri
   const saved = { ...process.env }
   Object.assign(process.env, env)
   const { logs, log } = captureLog('debug')
-  const tracing = (await startTracing(log, o))!
+  const tracing = await startTracing(log, o)
   t.teardown(async () => {
     await tracing.shutdown()
     process.env = saved
