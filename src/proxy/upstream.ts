@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream'
 import type { Context } from '@opentelemetry/api'
 import CircuitBreaker from 'opossum'
 import { Pool } from 'undici'
-import { ATTR, endWith, startUpstreamSpan, withTraceContext, type Traced } from '../telemetry/spans.ts'
+import { ATTR, endWith, startUpstreamSpan, withTraceContext } from '../telemetry/spans.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { BreakerReading, BreakerStateName, Metrics } from '../telemetry/metrics.ts'
 import type { BreakerConfig, Side, UpstreamConfig } from '../policy/schema.ts'
@@ -81,19 +81,21 @@ export class Upstream {
    */
   read(role: Role, req: UpstreamRequest, sink: BodySink): Promise<number> {
     if (!req.trace) return this.#breaker(role).fire(() => this.#stream(role, req, sink))
-    // Traced: one span per attempt, an open breaker's refusal included.
+    // Traced: one span per attempt, an open breaker's refusal included (none in a trace not sampled).
     const attempt = startUpstreamSpan(req.trace, this.side, role)
-    const fired = this.#breaker(role).fire(() => this.#stream(role, req, sink, attempt))
+    if (!attempt) return this.#breaker(role).fire(() => this.#stream(role, req, sink, req.trace))
+    const fired = this.#breaker(role).fire(() => this.#stream(role, req, sink, attempt.context))
     return endWith(attempt.span, fired, (span, status) => span.setAttribute(ATTR.status, status))
   }
 
-  async #stream(role: Role, req: UpstreamRequest, sink: BodySink, attempt?: Traced): Promise<number> {
+  /** `trace`: the context the upstream is sent (the attempt's, or an unsampled request's). */
+  async #stream(role: Role, req: UpstreamRequest, sink: BodySink, trace?: Context): Promise<number> {
     const started = performance.now()
     let status = 0
     await this.#pool.stream({
       path: this.basePath + req.path,
       method: req.method,
-      headers: attempt ? withTraceContext(req.headers, attempt.context) : req.headers,
+      headers: trace ? withTraceContext(req.headers, trace) : req.headers,
       headersTimeout: req.timeoutMs ?? this.config.timeoutMs,
       bodyTimeout: req.timeoutMs ?? this.config.timeoutMs,
     }, ({ statusCode, headers }) => {

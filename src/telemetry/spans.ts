@@ -77,6 +77,7 @@ export function startRequestSpan(headers: IncomingHttpHeaders, method: string, r
 
 /** What the proxy decided and answered, on the request span (the labels of dualread_requests_total). */
 export function recordDecision(span: Span, rule: string, resourceType: string, servedBy: string, reason: string, status: number): void {
+  if (!span.isRecording()) return
   span.setAttributes({
     [ATTR.rule]: rule, [ATTR.resourceType]: resourceType, [ATTR.servedBy]: servedBy, [ATTR.reason]: reason,
     [ATTR.fallback]: reason === 'fallback', [ATTR.status]: status,
@@ -112,8 +113,13 @@ export function errorType(e: Error & { code?: string, statusCode?: number }): st
   return String(e.statusCode ?? e.code ?? e.name)
 }
 
-/** One call to an upstream, `upstream old` or `upstream new`: a primary attempt, a fallback, a shadow read or a recheck. */
-export function startUpstreamSpan(parent: Context, side: string, role: string): Traced {
+/**
+ * One call to an upstream, `upstream old` or `upstream new`: a primary attempt, a fallback, a
+ * shadow read or a recheck. Undefined in a trace that is not sampled: no span would be kept, so
+ * none is made (the upstream is sent the request's context, unsampled, instead).
+ */
+export function startUpstreamSpan(parent: Context, side: string, role: string): Traced | undefined {
+  if (!trace.getSpan(parent)!.isRecording()) return undefined
   return traced(on!.tracer.startSpan(`upstream ${side}`, { kind: SpanKind.CLIENT, attributes: { [ATTR.role]: role } }, parent), parent)
 }
 

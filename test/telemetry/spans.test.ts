@@ -54,13 +54,13 @@ t.test('an upstream attempt is a client span; the upstream sees its context inst
   const { finished, off } = tracer()
   t.teardown(off)
   const request = startRequestSpan({ traceparent: CLIENT, tracestate: 'vendor=1' }, 'GET', '/x')!
-  const ok = startUpstreamSpan(request.context, 'old', 'primary')
+  const ok = startUpstreamSpan(request.context, 'old', 'primary')!
   const headers = withTraceContext({ traceparent: CLIENT, accept: 'application/json' }, ok.context)
   t.equal(headers['accept'], 'application/json')
   t.equal(headers['traceparent'], `00-4bf92f3577b34da6a3ce929d0e0e4736-${ok.span.spanContext().spanId}-01`)
   t.equal(headers['tracestate'], 'vendor=1', 'the client\'s trace state carries on')
   t.equal(await endWith(ok.span, Promise.resolve(200), (span, status) => span.setAttribute(ATTR.status, status)), 200)
-  const refused = startUpstreamSpan(request.context, 'new', 'shadow')
+  const refused = startUpstreamSpan(request.context, 'new', 'shadow')!
   await t.rejects(endWith(refused.span, Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), () => undefined))
   const [first, second] = finished()
   t.match(first, { name: 'upstream old', kind: SpanKind.CLIENT, parentSpanContext: { spanId: request.span.spanContext().spanId } })
@@ -119,11 +119,15 @@ t.test('writes are remembered per key until applied, bounded, and become links',
   t.same(apply.links.map(l => l.context.spanId), [writes[1]!.split('-')[2]])
 })
 
-t.test('an unsampled write leaves no trace context behind', async t => {
-  const { off } = tracer({ sampled: false })
+t.test('a trace that is not sampled makes no attempt spans and leaves no trace context behind', async t => {
+  const { finished, off } = tracer({ sampled: false })
   t.teardown(off)
   const w = startRequestSpan({}, 'PUT', '/x')!
   t.equal(traceparentOf(w.span), undefined)
+  t.equal(startUpstreamSpan(w.context, 'old', 'primary'), undefined)
+  recordDecision(w.span, 'default', 'alert-rule', 'old', 'write', 200)
+  w.span.end()
+  t.same(finished(), [])
 })
 
 t.test('a cutover run: one span, a child per step, an error unless it switched', async t => {

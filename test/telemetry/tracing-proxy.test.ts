@@ -9,6 +9,7 @@ import { OtlpReceiver, SPAN_KIND, tracingEnv, type ReceivedSpan } from '../helpe
 
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
 const CLIENT_SPAN = '00f067aa0ba902b7'
+const UNSAMPLED_TRACE = '5bf92f3577b34da6a3ce929d0e0e4737'
 const SECRET = 'Bearer s3cr3t-t0ken'
 const ITEM_ROUTE = '/api/v1/tenants/:tenant/alert-rules/:id'
 
@@ -48,6 +49,9 @@ t.test('a traced proxy: the span tree of a shadowed read, a fallback, a failed r
   // 1. Shadowed: served by old, compared with new (one pointer differs).
   const shadowed = await fetch(`http://${proxy}/api/v1/tenants/acme/alert-rules/r1`, { headers: { authorization: SECRET } })
   t.equal(shadowed.status, 200)
+  // 1b. In a trace the client did not sample.
+  t.equal((await fetch(`http://${proxy}/api/v1/tenants/other/alert-rules/r3`, { headers: { traceparent: `00-${UNSAMPLED_TRACE}-${CLIENT_SPAN}-00` } })).status, 200)
+  const unsampled = oldUp.reads().at(-1)!.headers.traceparent
   // 2. Fell back: old answers 503 (and its breaker opens), new serves; continued from the client's trace.
   oldUp.behaviour = { status: 503 }
   const fellBack = await fetch(`http://${proxy}/api/v1/tenants/other/alert-rules/r1`, { headers: { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01`, 'x-api-key': SECRET } })
@@ -79,7 +83,7 @@ t.test('a traced proxy: the span tree of a shadowed read, a fallback, a failed r
   const underShadow = childrenOf(spans, shadow!)
   t.match(underShadow.find(s => s.name === 'upstream new'), { kind: SPAN_KIND.client, attributes: { 'dualread.role': 'shadow', 'http.response.status_code': 200 } })
   t.match(underShadow.find(s => s.name === 'compare'), { attributes: { 'dualread.parity.result': 'cosmetic', 'dualread.parity.pointer_count': 1 } })
-  const [oldRead1, oldRead2] = oldUp.reads()
+  const [oldRead1, , oldRead2] = oldUp.reads()
   const [newRead1, newRead2] = newUp.reads()
   t.same(parentOf(oldRead1!.headers.traceparent), { traceId: read.traceId, spanId: primary!.spanId }, 'old saw the primary attempt as its parent')
   t.same(parentOf(newRead1!.headers.traceparent), { traceId: read.traceId, spanId: underShadow.find(s => s.name === 'upstream new')!.spanId }, 'new saw the shadow read as its parent')
@@ -103,6 +107,12 @@ t.test('a traced proxy: the span tree of a shadowed read, a fallback, a failed r
   t.match(write.attributes, { 'dualread.reason': 'write', 'dualread.served_by': 'old', 'http.response.status_code': 200 })
   t.same(parentOf(oldUp.writes()[0]!.headers.traceparent), { traceId: write.traceId, spanId: write.spanId })
   t.match(servers.find(s => s.name === 'GET')!.attributes, { 'dualread.reason': 'passthrough', 'dualread.rule': '(none)' })
+
+  // The unsampled read: nothing exported, and the upstream still sent the trace, unsampled, with the proxy as parent.
+  t.notOk(spans.some(s => s.traceId === UNSAMPLED_TRACE), 'a trace the client did not sample is not exported')
+  const [, traceId, parent, flags] = String(unsampled).split('-')
+  t.same({ traceId, flags }, { traceId: UNSAMPLED_TRACE, flags: '00' })
+  t.not(parent, CLIENT_SPAN, 'the proxy\'s own (unexported) span is the parent')
 
   // Nothing a client sent, nothing of a body, no id and no tenant.
   const values = spans.flatMap(s => Object.values(s.attributes).map(String))
