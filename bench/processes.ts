@@ -47,15 +47,23 @@ export class ChildProcesses {
     return this.#fork(name, 'reference-api.ts', seed ? [JSON.stringify(seed)] : [])
   }
 
+  /** An OTLP/HTTP collector stand-in that takes every export (bench/otlp-sink.ts). */
+  otlpSink(name: string): Promise<Started> {
+    return this.#fork(name, 'otlp-sink.ts', [])
+  }
+
   /** A bare http-proxy-3 pass-through to `target` (bench/bare-proxy.ts). */
   bareProxy(name: string, target: string): Promise<Started> {
     return this.#fork(name, 'bare-proxy.ts', [target])
   }
 
-  /** `dualread proxy` with a one-rule policy, started as an operator would; resolves once /readyz is 200. */
-  dualread(name: string, o: DualreadOptions): Promise<Started> {
+  /**
+   * `dualread proxy` with a one-rule policy, started as an operator would; resolves once /readyz is
+   * 200. `env` adds variables (OTEL_* for tracing); every OTEL_* variable of the bench's own is dropped.
+   */
+  dualread(name: string, o: DualreadOptions, env: Record<string, string> = {}): Promise<Started> {
     // Without REDIS_URL rollback overrides stay in memory: the bench measures the proxy alone.
-    return this.dualreadCommand(name, 'proxy', policyYaml(o), {})
+    return this.dualreadCommand(name, 'proxy', policyYaml(o), env)
   }
 
   /** `dualread proxy` or `dualread sync` with the given policy text and environment. */
@@ -65,7 +73,8 @@ export class ChildProcesses {
     const policyFile = join(dir, 'policy.yaml')
     await writeFile(policyFile, policy)
     const [listen, admin] = [await freePort(), await freePort()]
-    const { REDIS_URL: _redis, ...env } = process.env
+    const { REDIS_URL: _redis, ...inherited } = process.env
+    const env = Object.fromEntries(Object.entries(inherited).filter(([name]) => !name.startsWith('OTEL_')))
     const ports = command === 'proxy' ? ['--listen', `${HOST}:${listen}`, '--admin', `${HOST}:${admin}`] : ['--admin', `${HOST}:${admin}`]
     const child = spawn(process.execPath, [
       ...DUALREAD_NODE_ARGS, DUALREAD_BIN, command, '--policy', policyFile, ...ports, '--state-dir', join(dir, 'state'),

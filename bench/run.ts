@@ -10,6 +10,7 @@ import { measureCompareCost } from './compare-cost.ts'
 import { measureBackfill, measurePropagation } from './sync-bench.ts'
 import { measureCutoverHold } from './cutover-bench.ts'
 import { measureEvidenceCost } from './evidence-cost.ts'
+import type { SinkStats } from './otlp-sink.ts'
 
 const READ_PATH = '/api/v1/tenants/acme/alert-rules/r1'
 const CONNECTIONS = 32
@@ -32,11 +33,14 @@ const CUTOVER_RATE = 100
 const CUTOVER_SECONDS = 10
 const MAX_HOLD_P99_MS = 1000
 const MAX_HOLD_LAG_MS = 200
+const MAX_TRACING_COST = 0.1
 
 /** Everything a section may load; a section needing another setup starts it through `children`. */
 interface Bench {
   children: ChildProcesses
   direct: Started
+  /** The second upstream (dualread's new side). */
+  newUpstream: Started
   bareProxy: Started
   /** dualread with shadow reads off. */
   dualread: Started
@@ -48,7 +52,7 @@ interface Check { goal: string, measured: string, met: boolean }
 
 type Section = (bench: Bench) => Promise<Check[]>
 
-const SECTIONS: Section[] = [readThroughput, addedLatencyAtFixedRate, shadowLatencyAtFixedRate, compareCost, evidenceCost, syncBackfill, syncPropagation, cutoverHold]
+const SECTIONS: Section[] = [readThroughput, addedLatencyAtFixedRate, shadowLatencyAtFixedRate, compareCost, evidenceCost, syncBackfill, syncPropagation, cutoverHold, tracingCost]
 /** Shadow pairs per second a replica records in the evidence section (every read shadowed at the fixed rate). */
 const EVIDENCE_PAIRS_PER_SEC = FIXED_RATE
 /** Recording evidence may take this share of one core at that rate (the issue's "≤ 5% throughput"). */
@@ -140,6 +144,37 @@ async function cutoverHold(b: Bench): Promise<Check[]> {
   }]
 }
 
+/**
+ * 8. What tracing costs reads: off (no OTEL_* variable, so the SDK is not even loaded) vs on with
+ * every read sampled (and, for scale, one in ten), exported over OTLP/HTTP protobuf to a
+ * collector stand-in on this machine.
+ */
+async function tracingCost(b: Bench): Promise<Check[]> {
+  const sink = await b.children.otlpSink('otlp sink')
+  const upstreams = { oldUrl: b.direct.url, newUrl: b.newUpstream.url, shadowPercent: 0 }
+  const traced = await b.children.dualread('dualread traced 100%', upstreams, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'always_on' })
+  const tenth = await b.children.dualread('dualread traced 10%', upstreams, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1',
+  })
+  const targets = [b.dualread, traced, tenth]
+  const s = await inRounds(targets, (t, seconds) => saturate(t.url + READ_PATH, CONNECTIONS, seconds))
+  const exported = await (await fetch(`${sink.url}/stats`)).json() as SinkStats
+  printTable(
+    `Tracing cost: GET ${READ_PATH}, closed loop, ${CONNECTIONS} connections, ${ROUNDS} rounds × ${ROUND_SEC} s; a traced read is 2 spans (request, upstream attempt)`,
+    ['target', 'req/s', 'rounds min–max', 'p50 ms', 'p99 ms'],
+    targets.map(t => {
+      const { rps, rpsRange: [lo, hi], p50, p99 } = s.get(t)!
+      return [t.name, count(rps), `${count(lo)}–${count(hi)}`, ms(p50), ms(p99)]
+    }),
+  )
+  console.log(`  the collector stand-in took ${count(exported.exports)} exports, ${(exported.bytes / 1e6).toFixed(1)} MB (dropped spans, if any, are in the log summary below)`)
+  const cost = (t: Started) => 1 - s.get(t)!.rps / s.get(b.dualread)!.rps
+  return [
+    { goal: `read throughput cost of tracing at 100% sampling ≤ ${MAX_TRACING_COST * 100}%`, measured: `${(cost(traced) * 100).toFixed(1)}%`, met: cost(traced) <= MAX_TRACING_COST },
+    { goal: `(for scale) the same at 10% sampling ≤ ${MAX_TRACING_COST * 100}%`, measured: `${(cost(tenth) * 100).toFixed(1)}%`, met: cost(tenth) <= MAX_TRACING_COST },
+  ]
+}
+
 /** Open-loop rounds at FIXED_RATE against each target, printed as a latency table. */
 async function atFixedRate(targets: Started[], title: string): Promise<Map<Started, Summary>> {
   const loops = new Map(targets.map(t => [t, new OpenLoop(t.url + READ_PATH)]))
@@ -207,6 +242,7 @@ async function main(): Promise<void> {
     const bench: Bench = {
       children,
       direct: oldUpstream,
+      newUpstream,
       bareProxy: await children.bareProxy('http-proxy-3', oldUpstream.url),
       dualread: await children.dualread('dualread', { oldUrl: oldUpstream.url, newUrl: newUpstream.url, shadowPercent: 0 }),
       dualreadShadow: await children.dualread('dualread shadow 100%', { oldUrl: oldUpstream.url, newUrl: newUpstream.url, shadowPercent: 100 }),

@@ -13,6 +13,7 @@ import { DEFAULT_STATE_DIR, startProxySidecar } from '../sidecar/proxy-sidecar.t
 import { DEFAULT_SYNC_ADMIN, startSyncProcess, syncOnce } from '../sidecar/sync-process.ts'
 import { AdminConfigError, DEFAULT_HISTORY_LIMIT, type HistoryReport } from '../admin/server.ts'
 import { createLogger } from '../telemetry/logger.ts'
+import { startTracing, type Tracing } from '../telemetry/tracing.ts'
 import { renderParity, type ParityStatus } from './parity-table.ts'
 import { renderHistory } from './history-table.ts'
 import { buildReport, renderReportMarkdown, type ReportStatus } from './report.ts'
@@ -36,13 +37,15 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
     .addOption(new Option('--state-dir <dir>', 'where the last good policy is kept').env('DUALREAD_STATE_DIR').default(DEFAULT_STATE_DIR))
     .action(async (opts: { policy: string, listen?: string, admin?: string, stateDir: string }) => {
       const log = createLogger()
+      const tracing = await startTracing(log)
       try {
         const sidecar = await startProxySidecar({
           policyFile: opts.policy, listen: opts.listen, admin: opts.admin, stateDir: opts.stateDir,
           adminToken: process.env['DUALREAD_ADMIN_TOKEN'] || undefined, log,
         })
-        stopOnSignals(() => sidecar.stop())
+        stopOnSignals(thenFlush(() => sidecar.stop(), tracing))
       } catch (err) {
+        await tracing.shutdown()
         if (err instanceof PolicyLoadError) {
           io.err(`${err.message}\n${err.problems.map(formatProblem).join('\n')}\n`)
         } else if (err instanceof AdminConfigError) {
@@ -67,19 +70,22 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
     .action(async (opts: { listen: string, admin: string, syncAdmin: string, oldPort: string, newPort: string, stateDir: string, duration?: string, redis?: string }) => {
       await mkdir(opts.stateDir, { recursive: true })
       const log = createLogger({ destination: pino.destination({ dest: join(opts.stateDir, 'dualread.log'), sync: false }) })
+      const tracing = await startTracing(log)
       try {
         const demo = await startDemo({
           listen: opts.listen, admin: opts.admin, syncAdmin: opts.syncAdmin, oldPort: Number(opts.oldPort), newPort: Number(opts.newPort),
           stateDir: opts.stateDir, log, say: line => io.out(`${line}\n`), redisUrl: opts.redis,
         })
         io.out(`  logs: ${join(opts.stateDir, 'dualread.log')} · Ctrl-C stops everything\n`)
-        stopOnSignals(() => demo.stop())
+        const stop = thenFlush(() => demo.stop(), tracing)
+        stopOnSignals(stop)
         if (opts.duration) {
           await Promise.all([demo.finished, new Promise(r => setTimeout(r, Number(opts.duration) * 1000))])
-          await demo.stop()
+          await stop()
           io.out('demo stopped\n')
         }
       } catch (err) {
+        await tracing.shutdown()
         io.err(`dualread demo failed to start: ${(err as Error).message}\n`)
         process.exitCode = 1
       }
@@ -93,17 +99,19 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
     .addOption(new Option('--state-dir <dir>', 'where the last good policy is kept').env('DUALREAD_STATE_DIR').default(DEFAULT_STATE_DIR))
     .action(async (opts: { policy: string, once?: boolean, admin: string, stateDir: string }) => {
       const log = createLogger()
+      const tracing = await startTracing(log)
       const base = { policyFile: opts.policy, stateDir: opts.stateDir, log, bars: progressBarStream(process.stderr, process.env) }
       try {
         if (opts.once) {
-          const r = await syncOnce(base)
+          const r = await syncOnce(base).finally(() => tracing.shutdown())
           io.out(`sync pass: scanned ${r.scanned}, upserted ${r.upserted}, deleted ${r.deleted}, unchanged ${r.unchanged}, skipped ${r.skipped}, conflicts ${r.conflicts}, errors ${r.errors}; ${r.converged ? 'converged' : `NOT converged: ${r.differences} key(s) still differ`}\n`)
           process.exitCode = r.converged ? 0 : 1
           return
         }
         const sync = await startSyncProcess({ ...base, admin: opts.admin, adminToken: process.env['DUALREAD_ADMIN_TOKEN'] || undefined })
-        stopOnSignals(() => sync.stop())
+        stopOnSignals(thenFlush(() => sync.stop(), tracing))
       } catch (err) {
+        await tracing.shutdown()
         io.err(err instanceof PolicyLoadError ? `${err.message}\n${err.problems.map(formatProblem).join('\n')}\n` : `dualread sync failed: ${(err as Error).message}\n`)
         process.exitCode = 1
       }
@@ -319,6 +327,12 @@ function collectHeader(value: string, previous: Record<string, string>): Record<
   const i = value.indexOf(':')
   if (i <= 0) throw new InvalidArgumentError('expected "name: value"')
   return { ...previous, [value.slice(0, i).trim().toLowerCase()]: value.slice(i + 1).trim() }
+}
+
+/** Stops, then exports the spans still queued (the last requests' included); once, however often it is called. */
+function thenFlush(stop: () => Promise<void>, tracing: Tracing): () => Promise<void> {
+  let stopping: Promise<void> | undefined
+  return () => (stopping ??= stop().then(() => tracing.shutdown()))
 }
 
 /** SIGTERM and SIGINT: stop accepting, drain, exit 0. A second signal exits at once. */

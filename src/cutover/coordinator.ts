@@ -8,6 +8,7 @@ import type { StateStore } from '../state/state-store.ts'
 import { emptySummary, type SyncLoop } from '../sync/loop.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { startCutoverTrace } from '../telemetry/spans.ts'
 import type { AuditRecorder } from '../state/audit-recorder.ts'
 import type { AuditEntry, AuditEvent } from '../state/audit-log.ts'
 import { desiredAuthority, type ConfirmPhase, type CutoverRun, type CutoverState } from './state.ts'
@@ -91,11 +92,17 @@ export class CutoverCoordinator {
     const summary = emptySummary()
     // Named from the start, so the audit log ties the precheck and catch-up to the run they lead to.
     const id = randomUUID().slice(0, 8)
-    const note = (step: CutoverStep, reason: string) => this.#note('cutover-step', `run ${id}: ${step} ${from} → ${to}`, reason, { run: id, step, from, to, trigger })
+    // While tracing: the run is a span, each step a child span of it.
+    const traced = startCutoverTrace(id, from, to, trigger)
+    const note = (step: CutoverStep, reason: string) => {
+      traced.step(step)
+      this.#note('cutover-step', `run ${id}: ${step} ${from} → ${to}`, reason, { run: id, step, from, to, trigger })
+    }
     this.#step = 'precheck'
     note('precheck', trigger === 'command' ? 'asked by dualread cutover' : `the policy file says authority: ${to}`)
     const refusal = await this.#precheck(policy, loop, to)
     if (refusal) {
+      traced.end('refused', refusal)
       await this.#refuse(state, to, refusal, id)
       return
     }
@@ -106,14 +113,16 @@ export class CutoverCoordinator {
     try {
       await loop.pass(summary)
     } catch (err) {
-      await this.#refuse(state, to, `the catch-up pass failed: ${(err as Error).message}`, id)
+      const reason = `the catch-up pass failed: ${(err as Error).message}`
+      traced.end('refused', reason)
+      await this.#refuse(state, to, reason, id)
       return
     }
     const { maxHoldMs, lookBackMs } = policy.cutover
     const startedAt = await store.now()
     const run: CutoverRun = { id, from, to, startedAt, deadline: startedAt + maxHoldMs, trigger }
     const hold: CutoverState = { ...state, phase: 'hold', run }
-    if (!await store.transition(state, hold)) return // someone else moved the state; the next tick looks again
+    if (!await store.transition(state, hold)) return traced.end('superseded', 'the cutover state changed before the hold') // someone else moved the state; the next tick looks again
     this.#run = run
     const t0 = performance.now()
     const by = (share: number) => t0 + share * maxHoldMs
@@ -146,6 +155,7 @@ export class CutoverCoordinator {
         lastSwitch: { id: run.id, from, to, at: Date.now(), holdMs }, lastAbort: state.lastAbort,
       }
       if (!await store.transition(switching, done, { beforeDeadline: run.deadline })) throw new Abort(`the switch missed its deadline (cutover.maxHoldMs ${maxHoldMs} ms)`)
+      traced.end('switched')
       metrics.cutovers.add(1, { result: 'switched', to })
       this.#note('cutover-switched', `run ${id}: ${from} → ${to}`, `writes go to ${to} (epoch ${done.epoch}, held ${holdMs} ms); the sync now runs ${to} → ${from}`,
         { run: id, from, to, epoch: done.epoch, holdMs, trigger })
@@ -153,6 +163,7 @@ export class CutoverCoordinator {
       this.#o.onSwitched(done)
     } catch (err) {
       const reason = err instanceof Abort ? err.message : `failed: ${(err as Error).message}`
+      traced.end('aborted', reason)
       await this.#abort(current, reason)
       loop.resume()
       this.#retryAt.set(to, Date.now() + policy.cutover.retryAfterSec * 1000)

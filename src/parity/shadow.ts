@@ -12,6 +12,7 @@ import type { UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { endShadowSpan, startShadowSpan, traceComparison, type Traced } from '../telemetry/spans.ts'
 import { BodyCollector } from './capture.ts'
 import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
 import { explainDiff } from './redact.ts'
@@ -103,10 +104,14 @@ export class ShadowReader {
   launch(job: ShadowJob): void {
     // A HEAD answer has no body: two of them always "match", which would only inflate the match rate.
     if (job.request.method === 'HEAD') return this.skip('no_body')
-    void this.#run(job).catch(err => this.#o.log.error({ err }, 'shadow comparison failed unexpectedly')).finally(() => { this.#inFlight-- })
+    // Traced: the shadow read is a child of the request's span, and every read it makes is its child.
+    const traced = startShadowSpan(job.request.trace, otherSide(job.servedBy))
+    void this.#run(traced ? { ...job, request: { ...job.request, trace: traced.context } } : job, traced)
+      .catch((err: unknown) => { this.#o.log.error({ err }, 'shadow comparison failed unexpectedly'); return { skipped: 'failed' } })
+      .then(outcome => endShadowSpan(traced, outcome)).finally(() => { this.#inFlight-- })
   }
 
-  async #run(job: ShadowJob): Promise<void> {
+  async #run(job: ShadowJob, traced: Traced | undefined): Promise<{ result: ParityResult } | { skipped: SkipReason }> {
     const { policy } = job.compiled
     const plan = this.#plan(job.compiled, job.resourceType)
     const shadowSide = otherSide(job.servedBy)
@@ -130,7 +135,7 @@ export class ShadowReader {
     if (job.primary.body.length === 0 && shadow.body.length === 0 && job.primary.status === shadow.status) return this.#skipped('no_body')
     const answers = (a: BodyAnswer, b: BodyAnswer): [BodyAnswer, BodyAnswer] => job.servedBy === 'old' ? [a, b] : [b, a]
     let [oldAnswer, newAnswer] = answers(job.primary, shadow)
-    let comparison = compareAnswers(plan, job.kind, oldAnswer, newAnswer)
+    let comparison = traceComparison(traced, () => compareAnswers(plan, job.kind, oldAnswer, newAnswer))
     const latencyMs = job.servedBy === 'old' ? { old: job.primaryMs, new: shadow.ms } : { old: shadow.ms, new: job.primaryMs }
     // Only two real answers are a sample. A 5xx never gets here (a read answering 5xx fails, and is
     // counted above or as a failed primary); an answer that cannot be read counts against its side.
@@ -140,7 +145,7 @@ export class ShadowReader {
       await sleep(policy.shadow.recheckLagMs)
       try {
         ;[oldAnswer, newAnswer] = await Promise.all([this.#read(job, 'old'), this.#read(job, 'new')])
-        const again = compareAnswers(plan, job.kind, oldAnswer, newAnswer)
+        const again = traceComparison(traced, () => compareAnswers(plan, job.kind, oldAnswer, newAnswer))
         if (again.result === 'match') result = 'lag'
         else { comparison = again; result = again.result }
       } catch (err) {
@@ -149,7 +154,7 @@ export class ShadowReader {
     }
     if (result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
     if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
-    await this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
+    return this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
   }
 
   async #learnNoise(job: ShadowJob, plan: ComparePlan): Promise<void> {
@@ -169,7 +174,7 @@ export class ShadowReader {
   }
 
   /** `c` is the comparison behind `result` (for lag: the first one, whose differences went away). */
-  async #record(job: ShadowJob, plan: ComparePlan, result: ParityResult, c: Comparison, status: { old: number, new: number }): Promise<void> {
+  async #record(job: ShadowJob, plan: ComparePlan, result: ParityResult, c: Comparison, status: { old: number, new: number }): Promise<{ result: ParityResult }> {
     const pointers = result === 'lag' ? [] : c.pointers
     const sample = this.#o.recorder.record(job.compiled.policy, {
       rule: job.rule.name, resourceType: job.resourceType, result, pointers,
@@ -186,10 +191,12 @@ export class ShadowReader {
       this.#drift.event(`${name}\u0000${job.resourceType}`, () => driftCondition(name, job.resourceType), { sample })
     }
     this.#o.gate.noteSample(job.rule.name, result, sample?.id)
+    return { result }
   }
 
-  #skipped(reason: SkipReason): void {
+  #skipped(reason: SkipReason): { skipped: SkipReason } {
     this.#o.metrics.shadowSkipped.add(1, { reason })
+    return { skipped: reason }
   }
 
   /**

@@ -54,7 +54,10 @@ export class WriteAnnouncer {
 
   /** Resolves once the write is in the change stream, or once it has been given up on. */
   announce = (write: WriteEvent): Promise<void> => {
-    const change = { resourceType: write.resourceType, tenant: write.tenant, at: write.at, ...(write.id === undefined ? {} : { id: write.id }) }
+    const change = {
+      resourceType: write.resourceType, tenant: write.tenant, at: write.at,
+      ...(write.id === undefined ? {} : { id: write.id }), ...(write.traceparent === undefined ? {} : { traceparent: write.traceparent }),
+    }
     return this.#append(change)
   }
 

@@ -3,13 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Writable } from 'node:stream'
 import { chooseBackend, matchRule, otherSide, type Decision, type Reason } from '../policy/choose.ts'
-import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
+import type { CompiledPolicy, ResourceKind, ResourceMatch } from '../policy/compile.ts'
 import { keyOfMatch } from '../policy/shape.ts'
 import { BodyCapture } from '../parity/capture.ts'
 import type { ShadowReader } from '../parity/shadow.ts'
 import type { Side } from '../policy/schema.ts'
 import type { OverrideStore } from '../rollback/overrides.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
+import { recordDecision, startRequestSpan, traceparentOf, withTraceContext, type Traced } from '../telemetry/spans.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { classify, type Classified } from './classify.ts'
@@ -28,6 +29,8 @@ export interface WriteEvent {
   tenant: string
   id: string | undefined
   at: number
+  /** The W3C traceparent of the write's span, when it was traced (the sync's spans link to it). */
+  traceparent?: string
 }
 
 /** The policy in force together with the upstreams built for it. Swapped whole on reload. */
@@ -85,7 +88,8 @@ export class ReadProxy {
       const { slice } = c
       const recent = this.#o.readYourWrites.active(slice.tenant, slice.resourceType)
       const decision = chooseBackend(gen.compiled.policy, slice, this.#o.overrides.current, recent, this.#o.writes.authority())
-      void this.#serveRead(gen, req, res, target.url, decision, slice.resourceType, c.match.kind) // settles every outcome itself
+      const traced = startRequestSpan(req.headers, req.method!, routeOf(c.match))
+      void this.#serveRead(gen, req, res, target.url, decision, slice.resourceType, c.match.kind, traced) // settles every outcome itself
     } else {
       const admission = this.#o.writes.admit()
       if (admission instanceof Promise) {
@@ -117,13 +121,22 @@ export class ReadProxy {
     this.#forwarder.ws(req, socket, head, authority.config.url, { url: target.url, headers, connections: authority.writes })
   }
 
-  async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, resourceType: string, kind: ResourceKind): Promise<void> {
+  async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, resourceType: string, kind: ResourceKind, traced: Traced | undefined): Promise<void> {
+    try {
+      await this.#serveTraced(gen, req, res, url, decision, resourceType, kind, traced)
+    } finally {
+      traced?.span.end()
+    }
+  }
+
+  async #serveTraced(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, resourceType: string, kind: ResourceKind, traced: Traced | undefined): Promise<void> {
     const { rule } = decision
     const { shadow } = this.#o
     const request = {
       path: url,
       method: req.method === 'HEAD' ? 'HEAD' as const : 'GET' as const,
       headers: upstreamRequestHeaders(req, gen.compiled.policy.forwarded),
+      ...(traced ? { trace: traced.context } : {}),
     }
     let side: Side = decision.serve
     let reason: Reason = decision.reason
@@ -137,7 +150,7 @@ export class ReadProxy {
       // Set rather than passed to writeHead, so the access log can read the decision back.
       res.setHeaders(new Map(Object.entries({ ...clientResponseHeaders(headers), ...decisionHeaders(side, rule.name, reason) })))
       res.writeHead(status)
-      this.#count(rule.name, resourceType, side, reason, status)
+      this.#count(rule.name, resourceType, side, reason, status, traced)
       contentEncoding = headers['content-encoding']
       return sink
     }
@@ -152,7 +165,7 @@ export class ReadProxy {
       return
     } catch (err) {
       if (capture) shadow.skip('primary_failed', { rule: rule.name, resourceType, side })
-      if (res.headersSent || !rule.fallback) return this.#failed(gen, res, err as Error, side, rule.name, reason, resourceType)
+      if (res.headersSent || !rule.fallback) return this.#failed(gen, res, err as Error, side, rule.name, reason, resourceType, traced)
       const from = side
       side = otherSide(side)
       reason = 'fallback'
@@ -163,17 +176,17 @@ export class ReadProxy {
       await gen.upstreams.get(side).read('primary', request, toClient(false, res))
       this.#o.metrics.fallbacks.add(1, { from: otherSide(side), to: side })
     } catch (err) {
-      this.#failed(gen, res, err as Error, side, rule.name, reason, resourceType)
+      this.#failed(gen, res, err as Error, side, rule.name, reason, resourceType, traced)
     }
   }
 
   /** No side could answer: a clean error, unless the answer (a 5xx, or a cut body) already reached the client. */
-  #failed(gen: ProxyGeneration, res: ServerResponse, err: Error, side: Side, rule: string, reason: Reason, resourceType: string): void {
+  #failed(gen: ProxyGeneration, res: ServerResponse, err: Error, side: Side, rule: string, reason: Reason, resourceType: string, traced: Traced | undefined): void {
     if (res.headersSent) return
     const { status, detail } = describeFailure(side, err, { timeoutMs: gen.upstreams.get(side).config.timeoutMs })
     res.setHeaders(new Map(Object.entries(decisionHeaders(side, rule, reason))))
     sendError(res, status, 'upstream_unavailable', detail)
-    this.#count(rule, resourceType, side, reason, status)
+    this.#count(rule, resourceType, side, reason, status, traced)
   }
 
   /**
@@ -185,29 +198,36 @@ export class ReadProxy {
     const rule = c.slice ? matchRule(policy, c.slice).name : PASSTHROUGH_RULE
     const reason: Reason = c.kind === 'write' ? 'write' : 'passthrough'
     const resourceType = c.slice?.resourceType ?? NO_RESOURCE
+    const traced = startRequestSpan(req.headers, req.method!, c.match && routeOf(c.match))
+    if (traced) res.once('close', () => traced.span.end())
     if ('refused' in admission) {
       res.setHeader('retry-after', String(admission.refused.retryAfterSec))
       sendError(res, 503, 'write_held', `${admission.refused.reason}; the write was not sent anywhere`)
-      this.#count(rule, resourceType, this.#o.writes.authority(), reason, 503)
+      this.#count(rule, resourceType, this.#o.writes.authority(), reason, 503, traced)
       return
     }
     const authority = admission.side
     const upstream = gen.upstreams.get(authority)
     let announced: Promise<void> | void
     res.setHeaders(new Map(Object.entries(decisionHeaders(authority, rule, reason))))
-    res.once('finish', () => this.#count(rule, resourceType, authority, reason, res.statusCode))
+    res.once('finish', () => this.#count(rule, resourceType, authority, reason, res.statusCode, traced))
     res.once('close', () => admission.done(announced ?? undefined))
     const onForwarded = c.kind === 'write'
       ? (_req: IncomingMessage, status: number) => {
           if (status >= 300) return
           const at = Date.now()
           this.#o.readYourWrites.record(c.slice.tenant, c.slice.resourceType, policy.readYourWrites.windowMs, at)
-          announced = this.#o.onWrite?.({ resourceType: c.slice.resourceType, tenant: c.slice.tenant ?? '', id: keyOfMatch(c.match.resource, c.match.kind, policy.identity.tenant.pathParam, c.match.params), at })
+          const traceparent = traced && traceparentOf(traced.span)
+          announced = this.#o.onWrite?.({
+            resourceType: c.slice.resourceType, tenant: c.slice.tenant ?? '', id: keyOfMatch(c.match.resource, c.match.kind, policy.identity.tenant.pathParam, c.match.params), at,
+            ...(traceparent ? { traceparent } : {}),
+          })
         }
       : undefined
+    const headers = upstreamRequestHeaders(req, policy.forwarded)
     this.#forwarder.web(req, res, upstream.config.url, {
       url,
-      headers: upstreamRequestHeaders(req, policy.forwarded),
+      headers: traced ? withTraceContext(headers, traced.context) : headers,
       side: authority,
       timeoutMs: upstream.config.timeoutMs,
       connections: upstream.writes,
@@ -230,8 +250,9 @@ export class ReadProxy {
     }, 'request'))
   }
 
-  #count(rule: string, resourceType: string, servedBy: Side, reason: Reason, status: number): void {
+  #count(rule: string, resourceType: string, servedBy: Side, reason: Reason, status: number, traced: Traced | undefined): void {
     this.#o.metrics.countRequest(rule, resourceType, servedBy, reason, status)
+    if (traced) recordDecision(traced.span, rule, resourceType, servedBy, reason, status)
   }
 
   close(): void {
@@ -256,6 +277,10 @@ function fallbackCondition(from: Side, breakerOpen: boolean): Condition {
       }
 }
 
+/** The route template a request matched (`/api/v1/tenants/:tenant/alert-rules/:id`): what spans are named by, never the path. */
+function routeOf(match: ResourceMatch): string {
+  return match.resource[match.kind]! // the pattern of the kind it matched
+}
 
 /** Where the body of a failed answer goes when the other side will answer instead. */
 function discardSink(): Writable {

@@ -4,11 +4,13 @@
 // breaker that guards the primary path.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Writable } from 'node:stream'
+import type { Context } from '@opentelemetry/api'
 import CircuitBreaker from 'opossum'
 import type { Dispatcher } from 'undici'
 import { BoundedAgent } from '../connections/bounded-agent.ts'
 import { BoundedPool } from '../connections/bounded-pool.ts'
 import { QUEUE_TIMEOUT, type BudgetReading } from '../connections/budget.ts'
+import { ATTR, endWith, startUpstreamSpan, withTraceContext } from '../telemetry/spans.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { BreakerReading, BreakerStateName, Metrics } from '../telemetry/metrics.ts'
 import type { BreakerConfig, Side, UpstreamConfig } from '../policy/schema.ts'
@@ -22,6 +24,8 @@ export interface UpstreamRequest {
   headers: Record<string, string | string[]>
   /** Overrides the upstream's timeoutMs (shadow reads use shadow.timeoutMs). */
   timeoutMs?: number
+  /** The span this read belongs to (only while tracing): the attempt is its child, and the upstream sees the attempt's context. */
+  trace?: Context
 }
 
 /** Told the status and headers, returns where the body should go (the client, or a discard). */
@@ -83,16 +87,22 @@ export class Upstream {
    * breaker rejects.
    */
   read(role: Role, req: UpstreamRequest, sink: BodySink): Promise<number> {
-    return this.#breaker(role).fire(() => this.#stream(role, req, sink))
+    if (!req.trace) return this.#breaker(role).fire(() => this.#stream(role, req, sink))
+    // Traced: one span per attempt, an open breaker's refusal included (none in a trace not sampled).
+    const attempt = startUpstreamSpan(req.trace, this.side, role)
+    if (!attempt) return this.#breaker(role).fire(() => this.#stream(role, req, sink, req.trace))
+    const fired = this.#breaker(role).fire(() => this.#stream(role, req, sink, attempt.context))
+    return endWith(attempt.span, fired, (span, status) => span.setAttribute(ATTR.status, status))
   }
 
-  async #stream(role: Role, req: UpstreamRequest, sink: BodySink): Promise<number> {
+  /** `trace`: the context the upstream is sent (the attempt's, or an unsampled request's). */
+  async #stream(role: Role, req: UpstreamRequest, sink: BodySink, trace?: Context): Promise<number> {
     const started = performance.now()
     let status = 0
     await (role === 'shadow' ? this.#dispatchers.shadow : this.#dispatchers.primary).stream({
       path: this.basePath + req.path,
       method: req.method,
-      headers: req.headers,
+      headers: trace ? withTraceContext(req.headers, trace) : req.headers,
       headersTimeout: req.timeoutMs ?? this.config.timeoutMs,
       bodyTimeout: req.timeoutMs ?? this.config.timeoutMs,
     }, ({ statusCode, headers }) => {

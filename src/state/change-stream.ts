@@ -13,6 +13,8 @@ export interface ChangeEvent {
   id?: string
   /** ms since the epoch, when the proxy saw the write succeed. */
   at: number
+  /** The W3C traceparent of the write's span, when the proxy traced it: the sync's apply links to it. */
+  traceparent?: string
 }
 
 /** A change as a proxy announces it: the store gives it its offset. */
@@ -37,4 +39,5 @@ export const changeEvent = z.strictObject({
   tenant: z.string(),
   id: z.string().optional(),
   at: z.number(),
+  traceparent: z.string().optional(),
 }) satisfies z.ZodType<ChangeEvent>

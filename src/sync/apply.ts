@@ -7,6 +7,7 @@ import { canonicalHash, compilePlan, type ComparePlan } from '../parity/compare.
 import { parsePointer, valueAt } from '../parity/pointer.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { endWith, recordApply, startApplySpan, WriteLinks } from '../telemetry/spans.ts'
 import { PreconditionFailed, type Precondition, type ResourceAdapter } from './adapter.ts'
 import { decodeApplied, encodeApplied, type AppliedRecord } from './applied.ts'
 import { decide, type KeyFacts, type SyncOp } from './decide.ts'
@@ -14,6 +15,7 @@ import { LeaseLostError } from './fencing.ts'
 import type { PassSummary } from './summary.ts'
 import { syncKey, type SyncKey } from '../state/sync-key.ts'
 import type { StateStore } from '../state/state-store.ts'
+import type { ChangeEvent } from '../state/change-stream.ts'
 
 /** Writes of one key tried in a row while the target answers 412 (someone else keeps writing it). */
 const PRECONDITION_ATTEMPTS = 3
@@ -37,6 +39,8 @@ export class KeyApplier {
   #o: KeyApplierOptions
   #plans = new Map<string, ComparePlan>()
   #locks = new Map<SyncKey, Promise<unknown>>()
+  /** The traced writes behind keys the change stream named, for the apply spans to link to. */
+  #writes = new WriteLinks()
 
   constructor(o: KeyApplierOptions) {
     this.#o = o
@@ -46,6 +50,11 @@ export class KeyApplier {
   /** The hash the sync compares objects of `resourceType` by (their revision left out). */
   hash(resourceType: string, doc: unknown): string {
     return canonicalHash(this.#plans.get(resourceType)!, doc)
+  }
+
+  /** Notes the traced writes among `changes` (a no-op while tracing is off): applying their keys links to them. */
+  noteWrites(changes: ChangeEvent[]): void {
+    for (const c of changes) if (c.id !== undefined) this.#writes.note(syncKey(c.resourceType, c.tenant, c.id), c.traceparent)
   }
 
   /** Applies keys read from a page (source doc undefined = absent at the source). */
@@ -105,7 +114,7 @@ export class KeyApplier {
     const tombstoneUpdates: Array<[SyncKey, number | undefined]> = []
     await pMap(items, item => this.#locked(item.key, async () => {
       try {
-        const outcome = await this.#applyOne(resource, tenant, item)
+        const outcome = await this.#traced(resource, item, () => this.#applyOne(resource, tenant, item))
         summary.scanned++
         summary[counter(outcome.op)]++
         if (outcome.conflict) summary.conflicts++
@@ -187,6 +196,12 @@ export class KeyApplier {
       ? { applied: undefined, tombstone: decision.op === 'delete' ? Date.now() : item.tombstoneAt ?? Date.now() }
       : { applied: { hash: facts.sourceHash, sourceVersion: facts.sourceVersion }, tombstone: undefined }
     return { op: decision.op, conflict: decision.conflict, after }
+  }
+
+  /** The apply of one key as a span (while tracing), linked to the writes that caused it. */
+  #traced<T extends { op: SyncOp, conflict: boolean }>(resource: Resource, item: ApplyInput, apply: () => Promise<T>): Promise<T> {
+    const span = startApplySpan(resource.type, this.#o.source, this.#o.target, this.#writes.take(item.key))
+    return span ? endWith(span, apply(), recordApply) : apply()
   }
 
   /** One key at a time: a change and a scan never interleave their reads and writes of it. */

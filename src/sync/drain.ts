@@ -81,6 +81,7 @@ export class ChangeDrain {
       this.#oldestPending.clear()
       return 0
     }
+    this.#o.apply.noteWrites(changes)
     for (const change of changes) {
       if (!this.#resources.has(change.resourceType)) continue
       if (!this.#oldestPending.has(change.resourceType)) this.#oldestPending.set(change.resourceType, change.at)

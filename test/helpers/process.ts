@@ -5,9 +5,12 @@ import { join } from 'node:path'
 
 const BIN = join(import.meta.dirname, '../../bin/dualread.js')
 
-/** Starts `dualread ARGS`; `listening` resolves with the JSON log line that says it is up. */
-export function startProcess(args: string[], env: Record<string, string> = {}, readyMessage = 'dualread proxy listening') {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Starts `dualread ARGS`; `listening` resolves with the JSON log line that says it is up. `env`
+ * is added to this process's (an undefined value removes a variable); `nodeArgs` go before the script.
+ */
+export function startProcess(args: string[], env: Record<string, string | undefined> = {}, readyMessage = 'dualread proxy listening', nodeArgs: string[] = []) {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', d => { stdout += d })

@@ -94,6 +94,17 @@ export function stateStoreContract(t: Test, o: ContractOptions): void {
     t.ok(next && compareOffsets(offsets[2]!, next.offset) < 0, 'offsets keep rising after a restart')
   })
 
+  t.test('a traced write keeps its trace context in the change stream; an untraced one has none', async t => {
+    const { store, peer, reopen } = await o.open(t)
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    await store.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'r1', at: 1, traceparent })
+    await store.changes.append({ resourceType: 'alert-rule', tenant: 'acme', id: 'r2', at: 2 })
+    const [traced, untraced] = await peer.changes.read('0', 10)
+    t.equal(traced!.traceparent, traceparent)
+    t.notOk('traceparent' in untraced!, 'a change recorded without one (as every change before tracing) reads back without one')
+    t.same(await (await reopen()).changes.read('0', 10), [traced, untraced], 'and survives a restart')
+  })
+
   t.test('the change stream keeps the newest changes within its bound', async t => {
     const limit = 10
     const { store } = await o.open(t, { changeStreamLimit: limit })

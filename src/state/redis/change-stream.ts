@@ -19,6 +19,7 @@ export class RedisChangeStream implements ChangeStream {
   append(change: Change): Promise<void> {
     const fields = ['type', change.resourceType, 'tenant', change.tenant, 'at', String(change.at)]
     if (change.id !== undefined) fields.push('id', change.id)
+    if (change.traceparent !== undefined) fields.push('traceparent', change.traceparent)
     return inRedis(SYNC_STATE, 'append a change', async () => {
       await this.#redis.xadd(this.#keys.changes, 'MAXLEN', '~', this.#limit, '*', ...fields)
     })
@@ -55,11 +56,13 @@ function toChange(offset: string, flat: string[]): ChangeEvent {
   const fields = new Map<string, string>()
   for (let i = 0; i < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!)
   const id = fields.get('id')
+  const traceparent = fields.get('traceparent')
   return {
     offset,
     resourceType: fields.get('type')!,
     tenant: fields.get('tenant')!,
     ...(id === undefined ? {} : { id }),
     at: Number(fields.get('at')),
+    ...(traceparent === undefined ? {} : { traceparent }),
   }
 }

@@ -1,0 +1,136 @@
+// Tracing: the OpenTelemetry Node SDK, started only when an OTEL_* variable asks for traces, and
+// configured by the standard OTEL_* variables (exporter, endpoint, protocol, headers, sampler,
+// service name, resource attributes, batch delays, propagators). When none asks, the SDK is not
+// even loaded: spans.ts stays off and the request path pays one undefined check.
+// Metrics stay on the Prometheus endpoint (metrics.ts); the SDK starts no metric or log export.
+import { format } from 'node:util'
+import { DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
+import { ConditionLog, type Condition } from './condition-log.ts'
+import type { Logger } from './logger.ts'
+import { enableSpans } from './spans.ts'
+
+/** The service.name spans carry unless OTEL_SERVICE_NAME (or OTEL_RESOURCE_ATTRIBUTES) names another. */
+export const DEFAULT_SERVICE_NAME = 'dualread'
+/** How long stopping waits for the last spans to reach the collector. */
+const SHUTDOWN_TIMEOUT_MS = 5000
+
+const ENDPOINT_VARIABLES = ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const
+
+export interface Tracing {
+  /** Where spans go (`otlp http://collector:4318`, `console`...); undefined when tracing is off. */
+  readonly destination: string | undefined
+  /** Exports what is still queued (bounded by a timeout), then stops the SDK. */
+  shutdown(): Promise<void>
+}
+
+/** What startTracing gives when nothing asks for traces: nothing to stop. */
+export const TRACING_OFF: Tracing = { destination: undefined, shutdown: async () => {} }
+
+export interface TracingOptions {
+  /** Default process.env; the SDK itself reads process.env. */
+  env?: NodeJS.ProcessEnv
+  shutdownTimeoutMs?: number
+}
+
+/**
+ * Why tracing should start, or undefined when it should not: an OTLP endpoint or an
+ * OTEL_TRACES_EXPORTER other than `none`, unless OTEL_SDK_DISABLED is true.
+ * @example
+ * tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }) // 'otlp http://collector:4318'
+ * tracingRequested({ OTEL_SERVICE_NAME: 'dualread' }) // undefined: nothing asks for traces
+ */
+export function tracingRequested(env: NodeJS.ProcessEnv): string | undefined {
+  if (env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true') return undefined
+  const exporters = (env['OTEL_TRACES_EXPORTER'] ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
+  if (exporters[0] === 'none') return undefined
+  const endpoint = ENDPOINT_VARIABLES.map(name => env[name]?.trim()).find(v => v)
+  if (exporters.length === 0 && endpoint === undefined) return undefined
+  const names = exporters.length === 0 ? ['otlp'] : exporters
+  return names.map(name => name === 'otlp' ? `otlp ${endpoint === undefined ? '(default endpoint)' : withoutCredentials(endpoint)}` : name).join(', ')
+}
+
+/**
+ * Starts the SDK when the environment asks for traces; resolves TRACING_OFF (having loaded
+ * nothing) when it does not. Export failures are logged as a condition, never once per batch.
+ * @example
+ * const tracing = await startTracing(log)
+ * // ... on SIGTERM, after the process drained:
+ * await tracing.shutdown()
+ */
+export async function startTracing(log: Logger, o: TracingOptions = {}): Promise<Tracing> {
+  const destination = tracingRequested(o.env ?? process.env)
+  if (destination === undefined) return TRACING_OFF
+  const [{ NodeSDK }, { defaultResource, resourceFromAttributes }, core, api] = await Promise.all([
+    import('@opentelemetry/sdk-node'), import('@opentelemetry/resources'), import('@opentelemetry/core'), import('@opentelemetry/api'),
+  ])
+  const conditions = new ConditionLog(log)
+  const sdk = new NodeSDK({
+    resource: defaultResource().merge(resourceFromAttributes({ 'service.name': DEFAULT_SERVICE_NAME })),
+    instrumentations: [],
+    metricReaders: [],
+    logRecordProcessors: [],
+  })
+  // After the SDK's constructor, which would point diag at the console (stdout is for JSON logs).
+  const level = core.diagLogLevelFromString(process.env['OTEL_LOG_LEVEL']) ?? DiagLogLevel.WARN
+  api.diag.setLogger(diagToLog(log, conditions), { logLevel: level, suppressOverrideMessage: true })
+  sdk.start()
+  enableSpans({ tracer: api.trace.getTracer(DEFAULT_SERVICE_NAME), w3c: new core.W3CTraceContextPropagator() })
+  log.info({ destination }, `tracing on: spans go to ${destination}`)
+  const timeoutMs = o.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS
+  let stopped: Promise<void> | undefined
+  return {
+    destination,
+    shutdown: () => (stopped ??= stop()),
+  }
+
+  async function stop(): Promise<void> {
+    enableSpans(undefined)
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), timeoutMs) })
+    const outcome = await Promise.race([sdk.shutdown(), timedOut])
+    clearTimeout(timer)
+    if (outcome === 'timeout') log.warn({ timeoutMs }, `tracing: the last spans were not exported within ${timeoutMs} ms; they are dropped`)
+    conditions.close()
+    // Unregistered, so the process (an embedder, a test) can start tracing again.
+    api.trace.disable()
+    api.logs.disable()
+    api.propagation.disable()
+    api.context.disable()
+    api.diag.disable()
+  }
+}
+
+const failing = (): Condition => ({
+  fields: {},
+  began: 'tracing: OpenTelemetry reported an error (a span export that fails drops its spans)',
+  summary: (n, s) => `tracing: ${n} more errors from OpenTelemetry (last ${s} s)`,
+})
+
+/**
+ * OpenTelemetry's own diagnostics as log lines. Errors (a failed export, on every batch while the
+ * collector is away) and each kind of warning are conditions, never a line per batch.
+ */
+function diagToLog(log: Logger, conditions: ConditionLog): DiagLogger {
+  const text = (message: string, args: unknown[]) => `tracing: ${format(message, ...args)}`
+  const detail = (message: string, ...args: unknown[]) => log.debug(text(message, args))
+  return {
+    error: (message, ...args) => conditions.event('otel-error', failing, { error: text(message, args) }),
+    // Keyed without numbers: "Dropped 512 spans" and "Dropped 2048 spans" are one condition.
+    warn: (message, ...args) => conditions.event(`otel-warn:${message.replace(/\d+/g, 'N').slice(0, 60)}`, () => ({
+      fields: {}, began: text(message, args), summary: (n, s) => `tracing: ${n} more such warnings from OpenTelemetry (last ${s} s)`,
+    })),
+    info: detail,
+    debug: detail,
+    verbose: detail,
+  }
+}
+
+/** An endpoint as it may be logged: no userinfo, no query string. */
+function withoutCredentials(endpoint: string): string {
+  try {
+    const u = new URL(endpoint)
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`
+  } catch {
+    return '(an endpoint that is not a URL)'
+  }
+}

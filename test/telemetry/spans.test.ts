@@ -1,0 +1,143 @@
+// The span vocabulary (src/telemetry/spans.ts) against the real tracing SDK with an in-memory
+// exporter: names, attributes, parents, links, and nothing at all while tracing is off.
+import { propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
+import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { AlwaysOffSampler, InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace'
+import t from 'tap'
+import {
+  ATTR, enableSpans, endShadowSpan, endWith, errorType, recordDecision, startApplySpan, startCutoverTrace, startRequestSpan,
+  startShadowSpan, startUpstreamSpan, traceComparison, traceparentOf, withTraceContext, WriteLinks,
+} from '../../src/telemetry/spans.ts'
+
+const CLIENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+
+function tracer(o: { sampled?: boolean } = {}) {
+  const exporter = new InMemorySpanExporter()
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })], ...(o.sampled === false ? { sampler: new AlwaysOffSampler() } : {}) })
+  const w3c = new W3CTraceContextPropagator()
+  propagation.setGlobalPropagator(w3c)
+  enableSpans({ tracer: provider.getTracer('test'), w3c })
+  return { finished: (): ReadableSpan[] => exporter.getFinishedSpans(), off: () => { enableSpans(undefined); propagation.disable() } }
+}
+
+t.test('while tracing is off, nothing is started and nothing is remembered', async t => {
+  t.equal(startRequestSpan({ traceparent: CLIENT }, 'GET', '/x'), undefined)
+  t.equal(startShadowSpan(undefined, 'new'), undefined)
+  t.equal(startApplySpan('alert-rule', 'old', 'new', []), undefined)
+  endShadowSpan(undefined, { result: 'match' })
+  t.same(traceComparison(undefined, () => ({ result: 'match', pointers: [] })), { result: 'match', pointers: [] })
+  const links = new WriteLinks()
+  links.note('k', CLIENT)
+  t.same(links.take('k'), [], 'a write is not remembered')
+  const cutover = startCutoverTrace('run1', 'old', 'new', 'file')
+  cutover.step('precheck')
+  cutover.end('switched')
+})
+
+t.test('a request span continues the client\'s trace and carries the decision; a 5xx is an error', async t => {
+  const { finished, off } = tracer()
+  t.teardown(off)
+  const named = startRequestSpan({ traceparent: CLIENT }, 'GET', '/api/v1/tenants/:tenant/alert-rules/:id')!
+  recordDecision(named.span, 'default', 'alert-rule', 'new', 'fallback', 200)
+  named.span.end()
+  const bare = startRequestSpan({}, 'OPTIONS', undefined)!
+  recordDecision(bare.span, '(none)', '(none)', 'old', 'passthrough', 502)
+  bare.span.end()
+  const [a, b] = finished()
+  t.match(a, { name: 'GET /api/v1/tenants/:tenant/alert-rules/:id', parentSpanContext: { spanId: '00f067aa0ba902b7' }, status: { code: SpanStatusCode.UNSET } })
+  t.equal(a!.spanContext().traceId, '4bf92f3577b34da6a3ce929d0e0e4736')
+  t.same(a!.attributes, { [ATTR.rule]: 'default', [ATTR.resourceType]: 'alert-rule', [ATTR.servedBy]: 'new', [ATTR.reason]: 'fallback', [ATTR.fallback]: true, [ATTR.status]: 200 })
+  t.match(b, { name: 'OPTIONS', parentSpanContext: undefined, status: { code: SpanStatusCode.ERROR }, attributes: { [ATTR.errorType]: '502', [ATTR.fallback]: false } })
+})
+
+t.test('an upstream attempt is a client span; the upstream sees its context instead of the client\'s', async t => {
+  const { finished, off } = tracer()
+  t.teardown(off)
+  const request = startRequestSpan({ traceparent: CLIENT, tracestate: 'vendor=1' }, 'GET', '/x')!
+  const ok = startUpstreamSpan(request.context, 'old', 'primary')!
+  const headers = withTraceContext({ traceparent: CLIENT, accept: 'application/json' }, ok.context)
+  t.equal(headers['accept'], 'application/json')
+  t.equal(headers['traceparent'], `00-4bf92f3577b34da6a3ce929d0e0e4736-${ok.span.spanContext().spanId}-01`)
+  t.equal(headers['tracestate'], 'vendor=1', 'the client\'s trace state carries on')
+  t.equal(await endWith(ok.span, Promise.resolve(200), (span, status) => span.setAttribute(ATTR.status, status)), 200)
+  const refused = startUpstreamSpan(request.context, 'new', 'shadow')!
+  await t.rejects(endWith(refused.span, Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), () => undefined))
+  const [first, second] = finished()
+  t.match(first, { name: 'upstream old', kind: SpanKind.CLIENT, parentSpanContext: { spanId: request.span.spanContext().spanId } })
+  t.same(first!.attributes, { [ATTR.role]: 'primary', [ATTR.status]: 200 })
+  t.match(second, { name: 'upstream new', status: { code: SpanStatusCode.ERROR, message: 'connect ECONNREFUSED' } })
+  t.same(second!.attributes, { [ATTR.role]: 'shadow', [ATTR.errorType]: 'ECONNREFUSED' })
+})
+
+t.test('an error is named by its status, else its code, else its class', async t => {
+  t.equal(errorType(Object.assign(new Error('x'), { statusCode: 503, code: 'E' })), '503')
+  t.equal(errorType(Object.assign(new Error('x'), { code: 'EOPENBREAKER' })), 'EOPENBREAKER')
+  t.equal(errorType(new TypeError('x')), 'TypeError')
+})
+
+t.test('a shadow read nests its comparison and says how it ended', async t => {
+  const { finished, off } = tracer()
+  t.teardown(off)
+  const request = startRequestSpan({}, 'GET', '/x')!
+  const compared = startShadowSpan(request.context, 'new')!
+  t.same(traceComparison(compared, () => ({ result: 'critical', pointers: ['/enabled', '/threshold'] })).result, 'critical')
+  endShadowSpan(compared, { result: 'critical' })
+  endShadowSpan(startShadowSpan(request.context, 'new'), { skipped: 'breaker_open' })
+  const [compare, shadow, skipped] = finished()
+  t.match(compare, { name: 'compare', parentSpanContext: { spanId: compared.span.spanContext().spanId }, attributes: { [ATTR.result]: 'critical', [ATTR.pointerCount]: 2 } })
+  t.match(shadow, { name: 'shadow new', parentSpanContext: { spanId: request.span.spanContext().spanId } })
+  t.same(shadow!.attributes, { [ATTR.result]: 'critical' })
+  t.match(skipped!.attributes, { [ATTR.shadowSkipped]: 'breaker_open' })
+})
+
+t.test('writes are remembered per key until applied, bounded, and become links', async t => {
+  const { finished, off } = tracer()
+  t.teardown(off)
+  const writes = Array.from({ length: 10 }, () => {
+    const w = startRequestSpan({}, 'PUT', '/x')!
+    w.span.end()
+    return traceparentOf(w.span)!
+  })
+  t.match(writes[0], /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
+  const links = new WriteLinks(2)
+  for (const w of writes) links.note('a', w)
+  links.note('a', undefined)
+  links.note('b', 'not a traceparent')
+  links.note('c', writes[0])
+  t.same(links.take('a'), [], 'the oldest key went when a third came')
+  t.same(links.take('b'), [], 'a record with a traceparent that cannot be read links to nothing')
+  links.note('a', writes[1])
+  for (const w of writes) links.note('d', w)
+  const taken = links.take('d')
+  t.equal(taken.length, 8, 'at most 8 writes per key')
+  t.same(taken.at(-1)!.context.spanId, writes[9]!.split('-')[2], 'the newest kept')
+  t.same(links.take('d'), [], 'forgotten once taken')
+  const span = startApplySpan('alert-rule', 'old', 'new', links.take('a'))!
+  span.end()
+  const apply = finished().at(-1)!
+  t.match(apply, { name: 'sync apply', parentSpanContext: undefined, attributes: { [ATTR.syncSource]: 'old', [ATTR.syncTarget]: 'new' } })
+  t.same(apply.links.map(l => l.context.spanId), [writes[1]!.split('-')[2]])
+})
+
+t.test('a trace that is not sampled makes no attempt spans and leaves no trace context behind', async t => {
+  const { finished, off } = tracer({ sampled: false })
+  t.teardown(off)
+  const w = startRequestSpan({}, 'PUT', '/x')!
+  t.equal(traceparentOf(w.span), undefined)
+  t.equal(startUpstreamSpan(w.context, 'old', 'primary'), undefined)
+  recordDecision(w.span, 'default', 'alert-rule', 'old', 'write', 200)
+  w.span.end()
+  t.same(finished(), [])
+})
+
+t.test('a cutover run: one span, a child per step, an error unless it switched', async t => {
+  const { finished, off } = tracer()
+  t.teardown(off)
+  const run = startCutoverTrace('abcd1234', 'old', 'new', 'command')
+  run.step('precheck')
+  run.end('refused', 'sync.direction is fixed to old-to-new')
+  const [step, root] = finished()
+  t.match(step, { name: 'cutover precheck', parentSpanContext: { spanId: root!.spanContext().spanId } })
+  t.match(root, { name: 'cutover', status: { code: SpanStatusCode.ERROR, message: 'sync.direction is fixed to old-to-new' }, attributes: { [ATTR.cutoverResult]: 'refused', [ATTR.cutoverRun]: 'abcd1234' } })
+  t.equal(trace.getActiveSpan(), undefined, 'nothing is made active: spans are passed, not ambient')
+})

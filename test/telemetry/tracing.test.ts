@@ -1,0 +1,68 @@
+// The SDK's own messages as log lines (as conditions, never one per batch), export failures, and a
+// shutdown that does not wait forever for a collector that does not answer.
+import { diag } from '@opentelemetry/api'
+import t from 'tap'
+import { startRequestSpan } from '../../src/telemetry/spans.ts'
+import { startTracing, type Tracing, type TracingOptions } from '../../src/telemetry/tracing.ts'
+import { captureLog, eventually } from '../helpers/sidecar.ts'
+import { OtlpReceiver, tracingEnv } from '../helpers/otlp-receiver.ts'
+
+/** Starts tracing with `env` added to process.env (which the SDK reads), both undone after the test. */
+async function traced(t: { teardown(fn: () => unknown): void }, env: Record<string, string>, o: TracingOptions = {}): Promise<{ tracing: Tracing, logs: string[] }> {
+  const saved = { ...process.env }
+  Object.assign(process.env, env)
+  const { logs, log } = captureLog('debug')
+  const tracing = await startTracing(log, o)
+  t.teardown(async () => {
+    await tracing.shutdown()
+    process.env = saved
+  })
+  return { tracing, logs }
+}
+
+const lines = (logs: string[]) => logs.map(l => JSON.parse(l) as { level: number, msg: string, error?: string })
+
+t.test('OpenTelemetry\'s warnings and errors are log lines; its debug output is debug lines', async t => {
+  const receiver = await OtlpReceiver.start(t)
+  const { tracing, logs } = await traced(t, tracingEnv(receiver, { OTEL_LOG_LEVEL: 'debug', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_EXPORTER: 'otlp,carrier-pigeon' }))
+  t.equal(tracing.destination, `otlp ${receiver.url}, carrier-pigeon`)
+  const logged = lines(logs)
+  t.ok(logged.some(l => l.level === 30 && l.msg === `tracing on: spans go to otlp ${receiver.url}, carrier-pigeon`))
+  t.ok(logged.some(l => l.level === 40 && /^tracing: Unrecognized OTEL_TRACES_EXPORTER value: carrier-pigeon/.test(l.msg)), 'a warning')
+  t.ok(logged.some(l => l.level === 40 && l.msg.startsWith('tracing: OpenTelemetry reported an error') && /unknown OTEL_TRACES_SAMPLER value "sometimes"/.test(l.error!)), 'an error, with what it said')
+  t.ok(logged.some(l => l.level === 20 && l.msg.startsWith('tracing: ')), 'debug output at debug level')
+  t.notOk(logged.some(l => l.msg.includes('OTEL_TRACES_EXPORTER is empty')), 'messages are dualread log lines, not console output')
+  // Repeats (one warning on every batch while spans are dropped) are counted, and summed up on stop.
+  diag.warn('Dropped 5 spans because maxQueueSize reached')
+  diag.warn('Dropped 7 spans because maxQueueSize reached')
+  diag.error('another error')
+  const before = logs.length
+  await tracing.shutdown()
+  const stopped = lines(logs.slice(before)).map(l => l.msg)
+  t.ok(stopped.some(m => /^tracing: 1 more such warnings from OpenTelemetry \(last [\d.]+ s\)$/.test(m)), 'two drop warnings are one condition')
+  t.ok(stopped.some(m => /^tracing: 1 more errors from OpenTelemetry/.test(m)))
+  t.equal(lines(logs).filter(l => l.msg.startsWith('tracing: Dropped')).length, 1)
+})
+
+t.test('a collector that refuses an export is logged once, and spans keep flowing after', async t => {
+  const receiver = await OtlpReceiver.start(t)
+  receiver.answers = [400]
+  const { logs } = await traced(t, tracingEnv(receiver))
+  const first = startRequestSpan({}, 'GET', '/first')!
+  first.span.end()
+  const refused = (l: ReturnType<typeof lines>) => l.filter(x => x.msg.startsWith('tracing: OpenTelemetry reported an error') && /Bad Request/.test(x.error!))
+  t.equal(refused(await eventually(() => lines(logs), l => refused(l).length > 0)).length, 1, 'with the collector\'s answer')
+  startRequestSpan({}, 'GET', '/second')!.span.end()
+  const spans = await receiver.waitFor(s => s.length > 0)
+  t.same(spans.map(s => s.name), ['GET /second'], 'the refused batch is dropped, the next one arrives')
+})
+
+t.test('stopping waits a bounded time for a collector that does not answer', async t => {
+  const receiver = await OtlpReceiver.start(t)
+  receiver.answers = ['hang']
+  const { tracing, logs } = await traced(t, tracingEnv(receiver, { OTEL_BSP_SCHEDULE_DELAY: '600000', OTEL_EXPORTER_OTLP_TIMEOUT: '300' }), { shutdownTimeoutMs: 50 })
+  startRequestSpan({}, 'GET', '/x')!.span.end()
+  await tracing.shutdown()
+  t.ok(lines(logs).some(l => l.level === 40 && l.msg === 'tracing: the last spans were not exported within 50 ms; they are dropped'))
+  t.equal(startRequestSpan({}, 'GET', '/y'), undefined, 'no spans once stopped')
+})
