@@ -33,6 +33,8 @@ if [ -z "${FRESH_INNER:-}" ]; then
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
   done
   echo "fresh machine: $REPO at $COMMIT, scratch $WORK, REDIS_URL=redis://127.0.0.1:$PORT, log $LOG"
+  # The overlay's lower layer is the live root: a dpkg run half-way through would be seen half-done.
+  for _ in $(seq 1 120); do pgrep -x 'dpkg|apt-get|apt' >/dev/null || break; echo "waiting for this machine's dpkg to finish"; sleep 5; done
   set +e
   FRESH_INNER=1 REPO="$REPO" COMMIT="$COMMIT" WORK="$WORK" PORT="$PORT" FRESH_CMD="${FRESH_CMD:-npm ci && npm test}" \
     unshare --mount --pid --fork --propagation private -- "$(readlink -f "$0")" 2>&1 | tee "$LOG"
@@ -62,10 +64,12 @@ while IFS='=' read -r name value; do
 done < <(env)
 
 chroot "$ROOT" env -i "${keep[@]}" REPO="$REPO" COMMIT="$COMMIT" FRESH_CMD="$FRESH_CMD" bash -euo pipefail -c '
+  if [ -n "$(dpkg --audit)" ]; then echo "this machine'"'"'s dpkg was half-way through an operation; run again when it is done" >&2; exit 2; fi
   printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  for pkg in chromium chromium-common redis-server redis-tools; do
-    if dpkg -s "$pkg" >/dev/null 2>&1; then DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "$pkg" >/dev/null; fi
-  done
+  purge=""
+  for pkg in chromium chromium-common redis-server redis-tools; do dpkg -s "$pkg" >/dev/null 2>&1 && purge="$purge $pkg"; done
+  echo "== purged in the overlay:${purge:- nothing}"
+  if [ -n "${purge// }" ]; then DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $purge >/dev/null; fi
   rm -rf "$HOME" && mkdir -p "$HOME"
   echo "== the machine before: $(node --version) (system node), npm $(npm --version), HOME $HOME (empty: $(ls -A "$HOME" | wc -l) entries)"
   echo "== chromium on PATH: $(command -v chromium || echo none); /usr/bin/chromium: $([ -e /usr/bin/chromium ] && echo present || echo absent); redis-server: $(command -v redis-server || echo none)"
