@@ -32,16 +32,16 @@ if [ -z "${FRESH_INNER:-}" ]; then
     PORT=$((20000 + RANDOM % 20000))
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
   done
-  echo "fresh machine: $REPO at $COMMIT, scratch $WORK, REDIS_URL=redis://127.0.0.1:$PORT, log $LOG"
+  echo "fresh machine: $REPO at $COMMIT, scratch $WORK, REDIS_URL=redis://127.0.0.1:$PORT" | tee "$LOG"
   # The overlay's lower layer is the live root: a dpkg run half-way through would be seen half-done.
   for _ in $(seq 1 120); do pgrep -x 'dpkg|apt-get|apt' >/dev/null || break; echo "waiting for this machine's dpkg to finish"; sleep 5; done
   set +e
   FRESH_INNER=1 REPO="$REPO" COMMIT="$COMMIT" WORK="$WORK" PORT="$PORT" FRESH_CMD="${FRESH_CMD:-npm ci && npm test}" \
-    unshare --mount --pid --fork --propagation private -- "$(readlink -f "$0")" 2>&1 | tee "$LOG"
+    unshare --mount --pid --fork --propagation private -- "$(readlink -f "$0")" 2>&1 | tee -a "$LOG"
   status=${PIPESTATUS[0]}
   set -e
   [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-  echo "fresh machine: exit status $status (log $LOG)"
+  echo "fresh machine: exit status $status" | tee -a "$LOG"
   exit "$status"
 fi
 
