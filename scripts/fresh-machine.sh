@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the README's test command, `npm ci && npm test`, from a fresh clone as on a fresh machine of
-# this kind: no Chromium, no Redis installed and none answering at REDIS_URL, an empty HOME (so an
-# empty npm cache), and a /tmp of its own. Run as root on a Debian machine (the development and CI
+# this kind: no Chromium, no promtool, no Redis installed and none answering at REDIS_URL, an
+# empty HOME (so an empty npm cache), and a /tmp of its own. Run as root on a Debian machine (the development and CI
 # machines are):
 #
 #   scripts/fresh-machine.sh [REPO [COMMIT]]     # default: this repository, its HEAD commit
@@ -9,8 +9,9 @@
 # How: a private mount namespace and PID namespace (unshare) hold an overlay of this machine's own
 # root filesystem, so the run starts from the machine's image (its Node, npm, git and apt) while
 # everything it installs or removes lands in a scratch upper layer that is deleted afterwards.
-# Inside it, Chromium and redis-server are purged (in the overlay only; the machine keeps its
-# own), so test/services.sh has to apt-get install both and start the Redis itself. The network is
+# Inside it, Chromium, redis-server and prometheus (promtool) are purged (in the overlay only; the
+# machine keeps its own), so test/services.sh has to apt-get install them and start the Redis
+# itself. The network is
 # the machine's (apt and the npm registry are needed), so REDIS_URL is a free loopback port, and a
 # policy-rc.d keeps the packages' maintainer scripts from starting or stopping services: the
 # machine's own Redis on 6379 is never touched. Processes left in the PID namespace (the Redis that
@@ -67,7 +68,7 @@ chroot "$ROOT" env -i "${keep[@]}" REPO="$REPO" COMMIT="$COMMIT" FRESH_CMD="$FRE
   if [ -n "$(dpkg --audit)" ]; then echo "this machine'"'"'s dpkg was half-way through an operation; run again when it is done" >&2; exit 2; fi
   printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   purge=""
-  for pkg in chromium chromium-common redis-server redis-tools; do dpkg -s "$pkg" >/dev/null 2>&1 && purge="$purge $pkg"; done
+  for pkg in chromium chromium-common redis-server redis-tools prometheus; do dpkg -s "$pkg" >/dev/null 2>&1 && purge="$purge $pkg"; done
   echo "== purged in the overlay:${purge:- nothing}"
   if [ -n "${purge// }" ]; then DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $purge >/dev/null; fi
   rm -rf "$HOME" && mkdir -p "$HOME"
