@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the README's test command, `npm ci && npm test`, from a fresh clone as on a fresh machine of
 # this kind: no Chromium, no promtool, no Redis installed and none answering at REDIS_URL, an
-# empty HOME (so an empty npm cache), and a /tmp of its own. Run as root on a Debian machine (the development and CI
-# machines are):
+# empty HOME (so an empty npm cache), and a /tmp of its own. Run as root on a Debian machine
+# (the development and CI machines are):
 #
 #   scripts/fresh-machine.sh [REPO [COMMIT]]     # default: this repository, its HEAD commit
 #
