@@ -46,15 +46,21 @@ export interface Installed {
 export async function installPackage(t: Test): Promise<Installed> {
   const scratch = await mkdtemp(join(tmpdir(), 'dualread-package-'))
   t.teardown(() => rm(scratch, { recursive: true, force: true }))
-  const repo = join(scratch, 'repo')
-  await cp(ROOT, repo, { recursive: true, filter: source => source === ROOT || !NOT_IN_A_CLONE.has(basename(source)) || dirname(source) !== ROOT })
-  await symlink(join(ROOT, 'node_modules'), join(repo, 'node_modules'))
-  // --silent: only the JSON on stdout, not the prepack script's banner.
-  const { stdout } = await run('npm', ['pack', '--json', '--silent', '--pack-destination', scratch], repo)
-  const [packed] = JSON.parse(stdout) as [Installed['packed']]
-  const project = join(scratch, 'project')
-  await mkdir(project)
-  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'scratch', version: '1.0.0', private: true }))
-  await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', join(scratch, packed.filename)], project)
-  return { project, bin: join(project, 'node_modules/.bin/dualread'), packed }
+  try {
+    const repo = join(scratch, 'repo')
+    await cp(ROOT, repo, { recursive: true, filter: source => source === ROOT || !NOT_IN_A_CLONE.has(basename(source)) || dirname(source) !== ROOT })
+    await symlink(join(ROOT, 'node_modules'), join(repo, 'node_modules'))
+    // --silent: only the JSON on stdout, not the prepack script's banner.
+    const { stdout } = await run('npm', ['pack', '--json', '--silent', '--pack-destination', scratch], repo)
+    const [packed] = JSON.parse(stdout) as [Installed['packed']]
+    const project = join(scratch, 'project')
+    await mkdir(project)
+    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'scratch', version: '1.0.0', private: true }))
+    await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', join(scratch, packed.filename)], project)
+    return { project, bin: join(project, 'node_modules/.bin/dualread'), packed }
+  } catch (err) {
+    // A test file that awaits this at its top level ends here, before any teardown runs.
+    await rm(scratch, { recursive: true, force: true })
+    throw err
+  }
 }
