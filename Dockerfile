@@ -8,9 +8,10 @@
 # where deploy/policy.yaml is the policy (mount its directory, not the file: dualread watches the
 # directory, which is how a Kubernetes ConfigMap update arrives).
 #
-# Node 24 runs the TypeScript sources as they are (type stripping), so there is no build step.
-# The app lives at /app and is never installed as a package: Node refuses to strip types from
-# files under node_modules.
+# The image runs the JavaScript build, the same `npm run build` that `npm pack` runs (prepack), and
+# holds what the npm package holds (package.json `files`: bin, dist, policies) next to
+# the production node_modules installed from the lockfile. With no src/ beside it,
+# bin/dualread.js runs dist/.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Production dependencies only. --omit=dev also skips the `node` devDependency that pins Node 24
@@ -20,6 +21,16 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
+# The build: TypeScript to JavaScript and declarations in dist/. All dependencies (typescript is a
+# dev dependency); --ignore-scripts keeps the `node` devDependency from fetching a second Node.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     DUALREAD_POLICY=/etc/dualread/policy.yaml \
@@ -28,9 +39,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 # The app's files belong to root: the process (user node) can read them, never change them.
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
-COPY src ./src
 COPY policies ./policies
 # The one writable place: the last good policy, kept so a restart with a broken policy still serves.
 # Mount a volume (an emptyDir in Kubernetes) here when the root filesystem is read-only.

@@ -11,8 +11,7 @@ import { isLoopback } from '../../src/admin/server.ts'
 import { startProxySidecar } from '../../src/sidecar/proxy-sidecar.ts'
 import { buildProgram } from '../../src/cli/main.ts'
 import { keyPrefix } from '../../src/state/redis/connect.ts'
-
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
+import { REDIS_URL } from '../helpers/redis.ts'
 
 async function upstreams(t: { teardown(fn: () => unknown): void }) {
   const { oldUp, newUp } = await startPair(t)

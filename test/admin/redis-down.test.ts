@@ -6,8 +6,7 @@ import { writePolicy } from '../helpers/policy.ts'
 import { refusedPort, TestUpstream, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
-
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
+import { REDIS_URL } from '../helpers/redis.ts'
 
 t.test('with Redis unreachable the proxy serves, says overrides are stale, and refuses to pretend a rollback was stored', async t => {
   const { oldUp, newUp } = await startPair(t)

@@ -1,6 +1,7 @@
 // The Dockerfile, read for what an operator relies on (no Docker engine here to build it): a Node 24
-// final stage without dev dependencies, a non-root user, the app outside node_modules, the
-// entrypoint and the environment the CLI really reads, and a HEALTHCHECK that works.
+// final stage without dev dependencies that holds what the npm package holds, built by the script
+// `npm pack` runs, a non-root user, the app outside node_modules, the entrypoint and the
+// environment the CLI really reads, and a HEALTHCHECK that works.
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -69,32 +70,46 @@ t.test('multi-stage, and the final stage is the official Node 24 image', async t
   for (const s of stages) t.match(s.from, /^node:24(-|$)/, `FROM ${s.from}`)
 })
 
-t.test('dependencies are installed without dev dependencies, from the lockfile, and only in the build stage', async t => {
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[], scripts: Record<string, string>, dependencies: Record<string, string> }
+const stageNamed = (name: string | undefined) => stages.find(s => s.name === name)
+
+t.test('dependencies are installed from the lockfile, never in the final stage, and only production ones reach it', async t => {
   const installs = stages.flatMap(s => all(s, 'RUN').filter(r => /\bnpm (ci|install|i)\b/.test(r.args)).map(r => ({ stage: s, run: r })))
-  t.equal(installs.length, 1, 'one install')
-  t.match(installs[0]?.run.args, /\bnpm ci\b.*--omit=dev/, 'npm ci --omit=dev')
-  t.not(installs[0]?.stage, final, 'not in the final stage')
-  const copies = all(final, 'COPY').map(copyOf)
-  t.same(copies.filter(c => c.from !== undefined).map(c => [c.from, c.sources, c.dest]), [[installs[0]?.stage.name, ['/app/node_modules'], './node_modules']],
-    'the final stage takes only the production node_modules from it')
+  for (const { stage, run } of installs) {
+    t.match(run.args, /\bnpm ci\b.*--ignore-scripts/, `${stage.name}: npm ci (the lockfile), no install scripts (the \`node\` devDependency would fetch a second Node)`)
+    t.not(stage, final, 'not in the final stage')
+  }
+  const taken = all(final, 'COPY').map(copyOf).filter(c => c.from !== undefined)
+  t.same(taken.map(c => [c.sources, c.dest]), [[['/app/node_modules'], './node_modules'], [['/app/dist'], './dist']], 'the final stage takes node_modules and the build from the other stages')
+  const deps = stageNamed(taken.find(c => c.dest === './node_modules')?.from)
+  t.ok(deps && all(deps, 'RUN').some(r => /\bnpm ci\b.*--omit=dev/.test(r.args)), 'its node_modules: npm ci --omit=dev')
 })
 
-t.test('the final stage copies only the app (package.json, bin, src, policies) and runs it from /app, not under node_modules', async t => {
-  const copied = all(final, 'COPY').map(copyOf).filter(c => c.from === undefined).flatMap(c => c.sources)
-  t.same(copied.sort(), ['bin', 'package.json', 'policies', 'src'])
+t.test('the image is built the way the package is: the build stage runs the script prepack runs', async t => {
+  t.equal(pkg.scripts['prepack'], 'npm run build', 'npm pack builds with npm run build')
+  const build = stageNamed(all(final, 'COPY').map(copyOf).find(c => c.dest === './dist')?.from)
+  t.ok(build, 'a build stage')
+  t.same(all(build!, 'RUN').map(r => r.args).filter(a => !/\bnpm ci\b/.test(a)), ['npm run build'])
+  const sources = all(build!, 'COPY').map(copyOf).flatMap(c => c.sources)
+  t.match(pkg.scripts['build'], /tsc -p tsconfig\.build\.json/)
+  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src']) t.ok(sources.includes(needed), `the build stage has ${needed}`)
+})
+
+t.test('the final stage holds what the npm package holds and runs it from /app, not under node_modules', async t => {
+  const copied = all(final, 'COPY').map(copyOf).flatMap(c => c.from === undefined ? c.sources : c.dest === './dist' ? ['dist'] : [])
+  t.same(copied.sort(), ['package.json', ...pkg.files].sort(), 'package.json and its `files`')
+  t.notOk(copied.includes('src'), 'no TypeScript sources, so bin/dualread.js runs dist/')
   for (const source of stages.flatMap(s => all(s, 'COPY').map(copyOf).filter(c => c.from === undefined).flatMap(c => c.sources))) {
     t.ok(existsSync(join(ROOT, source)), `${source} exists in the repository`)
-    t.notMatch(source, /^(test|bench|coverage|\.tap|node_modules)\b/, `${source} is not a test, bench or build artefact`)
+    t.notMatch(source, /^(test|bench|coverage|\.tap|node_modules|dist)\b/, `${source} is not a test, bench or build artefact`)
   }
   t.equal(last(final, 'WORKDIR')?.args, '/app')
   t.equal(last(final, 'ENTRYPOINT')?.args, '["node", "/app/bin/dualread.js"]')
-  t.match(readFileSync(join(ROOT, 'bin/dualread.js'), 'utf8'), /from '\.\.\/src\/cli\/main\.ts'/, 'which runs the TypeScript CLI')
   t.equal(last(final, 'CMD')?.args, '["proxy"]', 'the sidecar by default')
   t.ok(buildProgram().commands.some(c => c.name() === 'proxy'), 'a command the CLI has')
 })
 
 t.test('the production dependencies the image installs are all the app loads at run time', async t => {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
   const files = [...readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).map(f => join('src', f)), 'bin/dualread.js'].filter(f => /\.(ts|js)$/.test(f))
   // `import type` is erased by type stripping; every other import loads its module.
   const RUNTIME_IMPORT = /(?:^|\n)\s*(?:import|export)(\s+type\b)?[^'"]*?\bfrom\s*'([^']+)'|\bimport\(\s*'([^']+)'\s*\)/g
@@ -151,7 +166,7 @@ t.test('the HEALTHCHECK asks the admin /healthz with node\'s fetch, and fails wh
 
 t.test('.dockerignore keeps the build context to what the image needs', async t => {
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'))
-  for (const p of ['node_modules', '.git', '.tap', 'coverage', '.dualread', 'test', 'bench']) t.ok(ignored.includes(p), `ignores ${p}`)
+  for (const p of ['node_modules', 'dist', '.git', '.tap', 'coverage', '.dualread', 'test', 'bench']) t.ok(ignored.includes(p), `ignores ${p}`)
   const copied = stages.flatMap(s => all(s, 'COPY').map(copyOf).filter(c => c.from === undefined).flatMap(c => c.sources))
   for (const source of copied) t.notOk(ignored.includes(source), `keeps ${source}`)
 })

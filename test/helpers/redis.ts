@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { forgetMigration as forget } from '../../src/state/redis/connect.ts'
 
-export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
+/** The tests' Redis: REDIS_URL as the test run was given it (see test-env.ts). */
+export const REDIS_URL = process.env['DUALREAD_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 
 /** Deletes every key of a migration. */
 export async function forgetMigration(migration: string): Promise<void> {

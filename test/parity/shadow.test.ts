@@ -8,9 +8,8 @@ import { startPair } from '../helpers/upstream.ts'
 import { startProcess } from '../helpers/process.ts'
 import { eventually, startTestSidecar, type TestSidecar } from '../helpers/sidecar.ts'
 import { NOISE_EVERY } from '../../src/parity/shadow.ts'
-import { forgetMigration } from '../helpers/redis.ts'
+import { REDIS_URL, forgetMigration } from '../helpers/redis.ts'
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 const RULE = '/api/v1/tenants/acme/alert-rules/r1'
 
 interface Parity {

@@ -7,8 +7,7 @@ import { openStateStore } from '../../src/state/open.ts'
 import { STATE_FILE } from '../../src/state/file/state-store.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { refusedPort } from '../helpers/upstream.ts'
-
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
+import { REDIS_URL } from '../helpers/redis.ts'
 
 t.test('file:PATH is a state directory relative to the working directory', async t => {
   const cwd = process.cwd()

@@ -8,8 +8,8 @@ import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
 import { refusedPort } from '../helpers/upstream.ts'
 import { stateStoreContract } from './state-store-contract.ts'
+import { REDIS_URL } from '../helpers/redis.ts'
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 /** Redis's default stream-node-max-entries: MAXLEN ~ trims whole nodes. */
 const STREAM_NODE_ENTRIES = 100
 

@@ -6,8 +6,8 @@ import { writePolicy } from '../helpers/policy.ts'
 import { refusedPort, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
+import { REDIS_URL } from '../helpers/redis.ts'
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 const READS = 300
 
 interface Line { msg: string, count?: number, total?: number }
