@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { FileStateStore, STATE_FILE } from '../../src/state/file/state-store.ts'
@@ -109,4 +109,17 @@ t.test('a restarted process takes the lease at once, with a higher token', async
 t.test('an offset the file store did not hand out is an error, not an empty read', async t => {
   const { store } = await openFresh(t)
   await t.rejects(store.changes.read('1700000000000-0', 10), { message: /change offset "1700000000000-0" is not one of .*state\.json/ })
+})
+
+t.test('a change after close is refused, not written: a stopping process leaves its directory alone', async t => {
+  const dir = t.testdir()
+  const store = await FileStateStore.open(dir)
+  await store.checkpoints.setCursor('team/acme', 'page-1')
+  await store.close()
+  await t.rejects(store.checkpoints.setCursor('team/acme', 'page-2'), { message: `the sync state in ${join(dir, STATE_FILE)} is closed; the change was not saved` })
+  t.equal(await store.checkpoints.getCursor('team/acme'), 'page-2', 'still readable (in memory)')
+  t.equal(onDisk(dir).cursors['team/acme'], 'page-1', 'the file holds what was saved before close')
+  rmSync(dir, { recursive: true })
+  await t.rejects(store.changes.append({ resourceType: 'team', tenant: 'acme', at: 1 }), /is closed/)
+  t.notOk(existsSync(dir), 'nothing recreated the directory')
 })

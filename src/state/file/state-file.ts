@@ -48,6 +48,7 @@ export class StateFile {
   #snapshot: () => SavedState
   #waiting: Waiter[] = []
   #writing: Promise<void> | undefined
+  #closed = false
 
   /** Reads `dir/state.json` (creating `dir`); a missing file is an empty state, a bad one an error. */
   static async read(dir: string): Promise<{ path: string, saved: SavedState }> {
@@ -62,14 +63,18 @@ export class StateFile {
   }
 
   save = (): Promise<void> => {
+    // A change after close is not written: the process is stopping, and its directory may be
+    // going away (a test's, or a pod's emptyDir) while a late write would create a temp file in it.
+    if (this.#closed) return Promise.reject(new Error(`the sync state in ${this.path} is closed; the change was not saved`))
     const { promise, resolve, reject } = Promise.withResolvers<void>()
     this.#waiting.push({ resolve, reject })
     this.#writing ??= this.#drain()
     return promise
   }
 
-  /** Resolves once the last write has finished. */
-  async settled(): Promise<void> {
+  /** Resolves once the last write has finished; later changes are refused. */
+  async close(): Promise<void> {
+    this.#closed = true
     await this.#writing
   }
 

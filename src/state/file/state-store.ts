@@ -60,9 +60,9 @@ export class FileStateStore implements StateStore {
     this.audit = new MemoryAuditLog({ limit: bounds.auditLogLimit ?? FILE_AUDIT_LOG_LIMIT, initial: saved.audit, onAppend: save })
   }
 
-  /** Waits for the last write; the state stays readable. */
+  /** Waits for the last write; the state stays readable, and changes are refused from now on. */
   async close(): Promise<void> {
-    await this.#file.settled()
+    await this.#file.close()
     this.signals.close()
   }
 
