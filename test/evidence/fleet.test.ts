@@ -1,11 +1,9 @@
 // Evidence is the fleet's: two proxy processes sharing Redis add to the same buckets, each shows
 // the sum, drift seen by one makes the other not ready, and a restarted replica still has it.
-import { dirname, join } from 'node:path'
-import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
-import { startPair } from '../helpers/upstream.ts'
-import { redisMigration, REDIS_URL } from '../helpers/redis.ts'
-import { startProcess } from '../helpers/process.ts'
+import { REDIS_URL } from '../helpers/redis.ts'
+import { startTwoReplicas } from '../helpers/replicas.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 
 interface Status {
@@ -17,37 +15,20 @@ const PATH = (id: string) => `/api/v1/tenants/acme/alert-rules/${id}`
 const doc = (id: string, threshold = 5) => ({ id, version: 1, threshold })
 
 t.test('two replicas add to one record: each shows the fleet\'s sum, and drift seen by one makes the other not ready', async t => {
-  const migration = redisMigration(t)
-  const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
-  const file = join(dir, 'policy.yaml')
-  writeFileSync(file, `version: 1
-migration: ${migration}
-upstreams:
-  old: { url: ${oldUp.url} }
-  new: { url: ${newUp.url} }
-authority: old
-resources:
-  - type: alert-rule
-    collection: /api/v1/tenants/:tenant/alert-rules
-    item: /api/v1/tenants/:tenant/alert-rules/:id
-    compare: { critical: [/threshold] }
-rules:
+  const { oldUp, newUp, dir, file, b, a } = await startTwoReplicas(t, {
+    resource: '    compare: { critical: [/threshold] }',
+    rest: `rules:
   - name: default
     primary: old
     shadowPercent: 100
 gates:
   rollbackOnCriticalDrift: { threshold: 5, windowSec: 60, minSamples: 4 }
-sync: { enabled: false }
-`)
+sync: { enabled: false }`,
+  })
   // r-bad differs on new (a critical pointer); r-good matches.
   oldUp.behaviour = { body: (req: { url: string }) => doc(req.url.endsWith('r-bad') ? 'r-bad' : 'r-good') }
   newUp.behaviour = { body: (req: { url: string }) => doc(req.url.endsWith('r-bad') ? 'r-bad' : 'r-good', req.url.endsWith('r-bad') ? 9 : 5) }
-  const b = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'b'), redisUrl: REDIS_URL })
-  const a = startProcess(['proxy', '--policy', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', join(dirname(file), 'a')], { REDIS_URL })
-  t.teardown(() => { a.child.kill('SIGKILL') })
-  const { proxy } = await a.listening
-  const readA = async (id: string) => (await fetch(`http://${proxy}${PATH(id)}`)).arrayBuffer()
+  const readA = async (id: string) => (await fetch(`${a.proxyUrl}${PATH(id)}`)).arrayBuffer()
   const status = async (url: string) => (await (await fetch(`${url}/status`)).json()) as Status
 
   // Replica B only ever compares matching reads; replica A sees the drift.

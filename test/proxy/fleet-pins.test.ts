@@ -1,12 +1,9 @@
 // Read-your-writes across the fleet: a write through one proxy process pins reads of its slice
 // through another (sharing only Redis) to the authority, until the sync applies it.
-import { dirname, join } from 'node:path'
-import { writeFileSync } from 'node:fs'
 import t from 'tap'
-import { startPair } from '../helpers/upstream.ts'
-import { redisMigration, REDIS_URL } from '../helpers/redis.ts'
-import { startProcess } from '../helpers/process.ts'
-import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { REDIS_URL } from '../helpers/redis.ts'
+import { startTwoReplicas } from '../helpers/replicas.ts'
+import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { ConditionLog } from '../../src/telemetry/condition-log.ts'
 import { followFleetWrites } from '../../src/proxy/fleet-pins.ts'
 import { ReadYourWrites } from '../../src/proxy/read-your-writes.ts'
@@ -14,39 +11,22 @@ import { ReadYourWrites } from '../../src/proxy/read-your-writes.ts'
 const ITEM = '/api/v1/tenants/acme/alert-rules/r1'
 
 t.test('a write through replica A pins reads of its slice through replica B, until the sync applies it', async t => {
-  const migration = redisMigration(t)
-  const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
-  const file = join(dir, 'policy.yaml')
-  writeFileSync(file, `version: 1
-migration: ${migration}
-upstreams:
-  old: { url: ${oldUp.url} }
-  new: { url: ${newUp.url} }
-authority: old
-resources:
-  - type: alert-rule
-    collection: /api/v1/tenants/:tenant/alert-rules
-    item: /api/v1/tenants/:tenant/alert-rules/:id
-rules:
+  const { migration, oldUp, newUp, b, a } = await startTwoReplicas(t, {
+    rest: `rules:
   - name: default
     primary: new
 readYourWrites: { windowMs: 60000 }
-sync: { state: ${REDIS_URL} }
-`)
+sync: { state: ${REDIS_URL} }`,
+  })
   oldUp.behaviour = { body: { id: 'r1' } }
   newUp.behaviour = { body: { id: 'r1' } }
-  const b = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'b'), redisUrl: REDIS_URL })
-  const a = startProcess(['proxy', '--policy', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', join(dirname(file), 'a')], { REDIS_URL })
-  t.teardown(() => { a.child.kill('SIGKILL') })
-  const { proxy } = await a.listening
   const readB = async () => {
     const res = await b.get(ITEM)
     await res.arrayBuffer()
     return { servedBy: res.headers.get('x-dualread-served-by'), reason: res.headers.get('x-dualread-reason') }
   }
   t.match(await readB(), { servedBy: 'new' }, 'before the write, B reads new')
-  const written = await fetch(`http://${proxy}${ITEM}`, { method: 'PUT', body: '{"id":"r1","threshold":6}', headers: { 'content-type': 'application/json' } })
+  const written = await fetch(`${a.proxyUrl}${ITEM}`, { method: 'PUT', body: '{"id":"r1","threshold":6}', headers: { 'content-type': 'application/json' } })
   t.equal(written.status, 200)
   await written.arrayBuffer()
   t.match(await eventually(readB, r => r.servedBy === 'old'), { servedBy: 'old', reason: 'read-your-writes' }, 'B now reads the authority for the slice A wrote')
