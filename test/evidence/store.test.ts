@@ -161,3 +161,32 @@ t.test('an hour with only failed reads is not clean: it has no comparisons', asy
   await recorder.tick()
   t.match(recorder.decommission(policy), { ready: false, cleanHours: 0, reason: /T\d\d:00Z: no comparisons$/ })
 })
+
+t.test('a tick asked for while one runs runs once more after it, not alongside it', async t => {
+  const now = T0
+  const store = new MemoryEvidenceStore(() => now)
+  let reads = 0
+  let concurrent = 0
+  let most = 0
+  const counting: EvidenceStore = {
+    kind: 'memory',
+    add: (...a) => store.add(...a),
+    window: async (...a) => {
+      reads++
+      most = Math.max(most, ++concurrent)
+      await new Promise(r => setImmediate(r))
+      concurrent--
+      return store.window(...a)
+    },
+    hours: (...a) => store.hours(...a),
+  }
+  const recorder = new EvidenceRecorder({ store: counting, replica: 'r1', log: captureLog().log, policy: () => policyWith({}), clock: () => now })
+  const first = recorder.tick()
+  recorder.observe({ rule: 'default', resourceType: 'team', outcome: 'match' })
+  const second = recorder.tick()
+  const third = recorder.tick()
+  await Promise.all([first, second, third])
+  t.equal(reads, 2, 'the two asked for meanwhile are one more pass')
+  t.equal(most, 1, 'never two at once')
+  t.same(Object.fromEntries(recorder.snapshot.buckets[0]!.fields), { 'default\u0000team\u0000match': 1 }, 'the later pass sent what was counted meanwhile')
+})
