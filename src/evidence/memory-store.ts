@@ -1,7 +1,7 @@
 // The evidence of a process without shared state (the embedded mode): the same buckets, in memory.
 import { addFields, type Fields } from './counts.ts'
 import { BUCKET_MS } from './judge.ts'
-import { BUCKET_RETENTION_MS, HOUR_MS, type EvidenceStore, type FleetBucket } from './store.ts'
+import { BUCKET_RETENTION_MS, bucketStarts, HOUR_MS, type EvidenceStore, type FleetBucket } from './store.ts'
 
 export class MemoryEvidenceStore implements EvidenceStore {
   readonly kind = 'memory'
@@ -31,7 +31,7 @@ export class MemoryEvidenceStore implements EvidenceStore {
 
   async window(from: number, to: number): Promise<FleetBucket[]> {
     const out: FleetBucket[] = []
-    for (let at = Math.ceil(from / BUCKET_MS) * BUCKET_MS; at < to; at += BUCKET_MS) {
+    for (const at of bucketStarts(from, to, BUCKET_MS)) {
       const b = this.#buckets.get(at)
       if (b) out.push({ at, fields: new Map(b.fields), replicas: [...b.replicas] })
     }

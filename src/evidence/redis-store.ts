@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis'
 import { inRedis } from '../state/redis/call.ts'
 import type { Fields } from './counts.ts'
 import { BUCKET_MS } from './judge.ts'
-import { BUCKET_RETENTION_MS, HOUR_MS, type EvidenceStore, type FleetBucket } from './store.ts'
+import { BUCKET_RETENTION_MS, bucketStarts, HOUR_MS, type EvidenceStore, type FleetBucket } from './store.ts'
 
 const AREA = 'evidence'
 
@@ -50,8 +50,7 @@ export class RedisEvidenceStore implements EvidenceStore {
 
   window(from: number, to: number): Promise<FleetBucket[]> {
     return inRedis(AREA, 'read the fleet\'s buckets', async () => {
-      const starts: number[] = []
-      for (let at = Math.ceil(from / BUCKET_MS) * BUCKET_MS; at < to; at += BUCKET_MS) starts.push(at)
+      const starts = bucketStarts(from, to, BUCKET_MS)
       const pipe = this.#redis.pipeline()
       for (const at of starts) pipe.hgetall(this.#bucketKey(at)).smembers(`${this.#bucketKey(at)}:replicas`)
       const results = failedIn(await pipe.exec())
@@ -62,8 +61,7 @@ export class RedisEvidenceStore implements EvidenceStore {
 
   hours(from: number, to: number): Promise<Array<{ at: number, fields: Fields }>> {
     return inRedis(AREA, 'read the fleet\'s hours', async () => {
-      const starts: number[] = []
-      for (let at = Math.ceil(from / HOUR_MS) * HOUR_MS; at < to; at += HOUR_MS) starts.push(at)
+      const starts = bucketStarts(from, to, HOUR_MS)
       const pipe = this.#redis.pipeline()
       for (const at of starts) pipe.hgetall(this.#hourKey(at))
       const results = failedIn(await pipe.exec())

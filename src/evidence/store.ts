@@ -6,6 +6,13 @@ export const HOUR_MS = 3_600_000
 /** 10 s buckets are kept this long: the longest gate window allowed (6 h). */
 export const BUCKET_RETENTION_MS = 6 * HOUR_MS
 
+/** The starts of the buckets of `size` ms that begin in [from, to), oldest first. */
+export function bucketStarts(from: number, to: number, size: number): number[] {
+  const starts: number[] = []
+  for (let at = Math.ceil(from / size) * size; at < to; at += size) starts.push(at)
+  return starts
+}
+
 export interface FleetBucket { at: number, fields: Fields, replicas: string[] }
 
 export interface EvidenceStore {
