@@ -4,11 +4,12 @@ import t from 'tap'
 import { policyYaml } from './helpers/policy.ts'
 import { refusedPort, TestUpstream } from './helpers/upstream.ts'
 import { startTestSidecar } from './helpers/sidecar.ts'
+import { scratchDir } from './helpers/scratch-dir.ts'
 
 t.test('without --listen and --admin the policy\'s addresses are used, IPv6 included', async t => {
   const oldUp = await TestUpstream.start('old')
   t.teardown(() => oldUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const [proxyPort, adminPort] = [await refusedPort(), await refusedPort()]
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9', extra: `listen: "[::1]:${proxyPort}"\nadmin: "127.0.0.1:${adminPort}"` }))
@@ -23,7 +24,7 @@ t.test('without --listen and --admin the policy\'s addresses are used, IPv6 incl
 t.test('a read slower than the drain timeout is cut off, and stop still completes', async t => {
   const oldUp = await TestUpstream.start('old')
   t.teardown(() => oldUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9', timeoutMs: 5000 }))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: dir, drainTimeoutMs: 200 })

@@ -12,6 +12,7 @@ import { startProxySidecar } from '../../src/sidecar/proxy-sidecar.ts'
 import { buildProgram } from '../../src/cli/main.ts'
 import { keyPrefix } from '../../src/state/redis/connect.ts'
 import { REDIS_URL } from '../helpers/redis.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 async function upstreams(t: { teardown(fn: () => unknown): void }) {
   const { oldUp, newUp } = await startPair(t)
@@ -20,7 +21,7 @@ async function upstreams(t: { teardown(fn: () => unknown): void }) {
 
 t.test('admin off loopback refuses to start without a token, and then requires it', async t => {
   const { urls } = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policyFile = writePolicy(dir, urls)
   const { log } = captureLog()
   await t.rejects(startProxySidecar({ policyFile, stateDir: dir, log, listen: '127.0.0.1:0', admin: '0.0.0.0:0' }), { message: /DUALREAD_ADMIN_TOKEN/ })
@@ -45,7 +46,7 @@ t.test('admin off loopback refuses to start without a token, and then requires i
 
 t.test('on loopback the admin endpoints answer without a token', async t => {
   const { urls } = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, urls), stateDir: dir })
   const health = await fetch(sidecar.adminUrl + '/healthz')
   t.same([health.status, await health.json()], [200, { ok: true }])
@@ -66,7 +67,7 @@ t.test('on loopback the admin endpoints answer without a token', async t => {
 
 t.test('a client that hangs up mid-request does not take the admin server down', async t => {
   const { urls } = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, urls), stateDir: dir })
   const { port } = new URL(sidecar.adminUrl)
   const socket = connect(Number(port), '127.0.0.1')
@@ -81,7 +82,7 @@ t.test('a client that hangs up mid-request does not take the admin server down',
 
 t.test('readiness fails while no upstream answers', async t => {
   const { oldUp, newUp, urls } = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, urls), stateDir: dir })
   await oldUp.close()
   await newUp.close()
@@ -91,7 +92,7 @@ t.test('readiness fails while no upstream answers', async t => {
 
 t.test('credentials in request headers never reach the log output', async t => {
   const { oldUp, urls } = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, urls), stateDir: dir }, 'debug')
   const secrets = { authorization: 'Bearer tok-AUTH-123', cookie: 'session=COOKIE-456', 'x-api-key': 'KEY-789' }
   const res = await sidecar.get('/api/v1/tenants/other/alert-rules', secrets)
@@ -114,7 +115,7 @@ t.test('a rollback through one replica is obeyed by another through Redis, and c
     redis.disconnect()
   })
   const { urls } = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policyFile = writePolicy(dir, { ...urls, extra: `migration: ${migration}` })
   const a = await startTestSidecar(t, { policyFile, stateDir: dir, redisUrl: REDIS_URL })
   const b = await startTestSidecar(t, { policyFile, stateDir: dir, redisUrl: REDIS_URL })
@@ -142,7 +143,7 @@ t.test('a rollback through one replica is obeyed by another through Redis, and c
 
 t.test('rollback --all and its errors', async t => {
   const { urls } = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, urls), stateDir: dir })
   const run = (...args: string[]) => runCli('rollback', ...args)
   t.match(await run('--admin', sidecar.adminUrl, '--all'), { out: /overrides in force: all rules/, code: 0 })
@@ -158,7 +159,7 @@ t.test('rollback --all and its errors', async t => {
 
 t.test('only a loopback address or localhost skips the admin token: a host name that starts with "127." does not', async t => {
   const { urls } = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const { log } = captureLog()
   await t.rejects(startProxySidecar({ policyFile: writePolicy(dir, urls), stateDir: dir, log, listen: '127.0.0.1:0', admin: '127.example.com:0' }), { message: /127\.example\.com, which is not loopback: set DUALREAD_ADMIN_TOKEN/ })
   for (const host of ['127.0.0.1', '127.255.0.9', 'localhost', 'LOCALHOST', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '[::ffff:7f00:1]']) t.ok(isLoopback(host), host)

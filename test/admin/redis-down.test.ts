@@ -7,10 +7,11 @@ import { refusedPort, TestUpstream, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
 import { REDIS_URL } from '../helpers/redis.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('with Redis unreachable the proxy serves, says overrides are stale, and refuses to pretend a rollback was stored', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), stateDir: dir, redisUrl: `redis://127.0.0.1:${await refusedPort()}` })
   const res = await sidecar.get('/api/v1/tenants/other/alert-rules')
   t.equal(res.status, 200, 'reads are served')
@@ -35,7 +36,7 @@ t.test('an override written by hand in Redis is still honoured', async t => {
   const key = `${keyPrefix(migration)}overrides`
   t.teardown(async () => { await redis.del(key); redis.disconnect() })
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, extra: `migration: ${migration}` }), stateDir: dir, redisUrl: REDIS_URL })
   await redis.hset(key, 'acme-on-new', 'set by hand', 'default', '{}')
   const reason = async () => {
@@ -62,7 +63,7 @@ t.test('overrides survive a Redis outage and are current again once it returns',
   await relay.start()
   t.teardown(() => relay.cut())
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, extra: `migration: ${migration}` }), stateDir: dir, redisUrl: `redis://127.0.0.1:${relay.port}${target.pathname}` })
   await fetch(sidecar.adminUrl + '/rollback', { method: 'POST', body: '{"rule":"acme-on-new"}' })
   const reason = async () => {

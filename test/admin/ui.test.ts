@@ -9,6 +9,7 @@ import { seededId, startReferenceApi } from '../../src/reference/index.ts'
 import { startSyncProcess } from '../../src/sidecar/sync-process.ts'
 import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 /** The flags this machine needs: no sandbox as root, and no background calls to a closed network. */
@@ -56,7 +57,7 @@ async function launch(): Promise<Browser> {
 const cell = (page: Page, row: string, key: string) => page.locator(`${row} [data-key="${key}"]`).first().innerText()
 
 t.test('the dashboard shows the numbers of a known scenario, refreshes itself and shows a rollback', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   // The new store quietly drops escalationPolicyId: every alert rule read differs on a critical pointer.
   const old = await startReferenceApi({ seed: { tenants: ['acme', 'globex'], perType: 6 } })
   const neu = await startReferenceApi({ flavour: { dropField: 'escalationPolicyId' } })
@@ -134,7 +135,7 @@ t.test('the dashboard shows the numbers of a known scenario, refreshes itself an
 })
 
 t.test('off loopback the page asks for the admin token before it shows anything', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const old = await startReferenceApi({ seed: { tenants: ['acme'], perType: 1 } })
   const neu = await startReferenceApi()
   t.teardown(() => Promise.all([old.close(), neu.close()]))
@@ -159,7 +160,7 @@ t.test('off loopback the page asks for the admin token before it shows anything'
 })
 
 t.test('the sync process serves its own page, and a stopped admin server is said, not shown as stale', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const old = await startReferenceApi({ seed: { tenants: ['acme'], perType: 2 } })
   const neu = await startReferenceApi()
   t.teardown(() => Promise.all([old.close(), neu.close()]))

@@ -13,6 +13,7 @@ import { startEmbedded, startSyncFixture } from '../helpers/sync.ts'
 import { TENANT, startCutoverFixture } from '../helpers/cutover.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 interface Status { migration: { name: string, phase: string, reason: string } }
 
@@ -21,7 +22,7 @@ const status = async (adminUrl: string) => (await (await fetch(`${adminUrl}/stat
 const editPolicy = (file: string, from: string, to: string) => writeFileSync(file, readFileSync(file, 'utf8').replace(from, to))
 
 t.test('a cutover through dualread cutover shows up in dualread history with its steps and its switch, and /status names the phase', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: [TENANT], perType: 3 } } })
   const e = await startEmbedded(t, f)
   t.match(await status(e.proxy.adminUrl), { migration: { name: 'default', phase: 'fallback', reason: /old serves every read; new serves those of 1 rule\(s\) when old fails/ } })
@@ -53,7 +54,7 @@ t.test('a cutover through dualread cutover shows up in dualread history with its
 })
 
 t.test('a policy reload and a rollback set and cleared show up on every admin port of a migration in Redis', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'history')
   const f = await startCutoverFixture(t, dir, { migration, redisUrl: REDIS_URL })
   const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: join(dir, 'sync'), log: captureLog().log, admin: '127.0.0.1:0', policyCheckIntervalMs: 100 })
@@ -82,7 +83,7 @@ t.test('a policy reload and a rollback set and cleared show up on every admin po
 })
 
 t.test('a proxy without shared state keeps its own history in memory', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   const proxy = await startTestSidecar(t, { policyFile: f.policyFile, stateDir: dir, redisUrl: null })
   await runCli('rollback', '--admin', proxy.adminUrl, '--rule', 'default')
@@ -101,7 +102,7 @@ t.test('a proxy without shared state keeps its own history in memory', async t =
 })
 
 t.test('with Redis gone, a rollback and a reload still succeed; the lost entries are one warning, and /history says why it cannot answer', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'history')
   const f = await startSyncFixture(t, dir)
   const target = new URL(REDIS_URL)
@@ -139,7 +140,7 @@ t.test('the table says when nothing is recorded yet', async t => {
 })
 
 t.test('a sync process started while Redis is unreachable serves /status from the policy and says /history is unavailable', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   const { refusedPort } = await import('../helpers/upstream.ts')
   f.writePolicy({ state: `redis://127.0.0.1:${await refusedPort()}` })

@@ -8,10 +8,11 @@ import { writePolicy } from '../helpers/policy.ts'
 import { startProcess } from '../helpers/process.ts'
 import { TestUpstream, startPair } from '../helpers/upstream.ts'
 import { REDIS_URL } from '../helpers/redis.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('SIGTERM stops accepting, lets in-flight reads finish, and exits 0', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir])
   t.teardown(() => { p.child.kill('SIGKILL') })
   const { proxy } = await p.listening
@@ -31,7 +32,7 @@ t.test('SIGTERM stops accepting, lets in-flight reads finish, and exits 0', asyn
 t.test('a second SIGTERM while draining exits at once with 1', async t => {
   const oldUp = await TestUpstream.start('old')
   t.teardown(() => oldUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9' }), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir])
   t.teardown(() => { p.child.kill('SIGKILL') })
   const { proxy } = await p.listening
@@ -47,7 +48,7 @@ t.test('a second SIGTERM while draining exits at once with 1', async t => {
 })
 
 t.test('a broken policy at start is a clear error and exit 1', async t => {
-  const dir = t.testdir({ 'policy.yaml': 'version: 1\nauthority: sideways\n' })
+  const dir = scratchDir(t, { 'policy.yaml': 'version: 1\nauthority: sideways\n' })
   const p = startProcess(['proxy', '--policy', join(dir, 'policy.yaml'), '--state-dir', dir])
   const [code] = await p.exited
   t.equal(code, 1)
@@ -58,7 +59,7 @@ t.test('a broken policy at start is a clear error and exit 1', async t => {
 t.test('admin bound off loopback without a token is refused at start', async t => {
   const oldUp = await TestUpstream.start('old')
   t.teardown(() => oldUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9' }), '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--state-dir', dir], { DUALREAD_ADMIN_TOKEN: '' })
   const [code] = await p.exited
   t.equal(code, 1)
@@ -68,7 +69,7 @@ t.test('admin bound off loopback without a token is refused at start', async t =
 t.test('a proxy port already in use is a clear error and exit 1', async t => {
   const oldUp = await TestUpstream.start('old')
   t.teardown(() => oldUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9' }), '--listen', `127.0.0.1:${oldUp.port}`, '--admin', '127.0.0.1:0', '--state-dir', dir])
   const [code] = await p.exited
   t.equal(code, 1)
@@ -76,7 +77,7 @@ t.test('a proxy port already in use is a clear error and exit 1', async t => {
 })
 
 t.test('https upstreams with a private CA work through NODE_EXTRA_CA_CERTS, for reads and writes', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
     '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
   const seen: string[] = []
@@ -119,7 +120,7 @@ async function exitCodeWithin(p: ReturnType<typeof startProcess>, ms = 15_000): 
 t.test('a proxy whose admin port is taken says it failed, exits 1 and no longer serves its proxy port', async t => {
   const oldUp = await TestUpstream.start('old')
   t.teardown(() => oldUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const proxyPort = await freePort()
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9' }), '--listen', `127.0.0.1:${proxyPort}`, '--admin', `127.0.0.1:${oldUp.port}`, '--state-dir', dir])
   t.teardown(() => { p.child.kill('SIGKILL') })
@@ -130,7 +131,7 @@ t.test('a proxy whose admin port is taken says it failed, exits 1 and no longer 
 })
 
 t.test('a proxy refused at start with Redis configured exits 1 instead of lingering on its connections', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: 'http://127.0.0.1:8', newUrl: 'http://127.0.0.1:9' }), '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--state-dir', dir],
     { DUALREAD_ADMIN_TOKEN: '', REDIS_URL })
   t.teardown(() => { p.child.kill('SIGKILL') })

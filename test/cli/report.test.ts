@@ -10,9 +10,10 @@ import { runCli } from '../helpers/cli.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { refusedPort } from '../helpers/upstream.ts'
 import { startEmbedded, startSyncFixture } from '../helpers/sync.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('a report from a running proxy says what was compared, what tripped, and the last verification', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 3 } } })
   // Shadow every read, and serve acme's alert rules from new so the gate is armed.
   writeFileSync(f.policyFile, readFileSync(f.policyFile, 'utf8').replace(`rules:
@@ -103,7 +104,7 @@ t.test('the Markdown says so when there is nothing yet, and when the sync cannot
 })
 
 t.test('with the record out of reach the report still stands, and says the history could not be read', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   const proxy = await startTestSidecar(t, { policyFile: f.policyFile, stateDir: dir, redisUrl: `redis://127.0.0.1:${await refusedPort()}` })
   const r = await runCli('report', '--admin', proxy.adminUrl)

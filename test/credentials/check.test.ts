@@ -6,6 +6,7 @@ import { checkCredentials } from '../../src/credentials/check.ts'
 import { parsePolicy } from '../../src/policy/parse.ts'
 import { runCli } from '../helpers/cli.ts'
 import { policyWith } from '../policy/fixtures.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 function text(headers: string, extra = ''): string {
   return `version: 1
@@ -31,7 +32,7 @@ t.test('a literal credential is allowed, with a warning that says how to keep it
 })
 
 t.test('a variable not set, or a file not readable, where the check runs is a warning naming it and the chart value to use', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const result = parsePolicy(text(`      authorization: { env: DUALREAD_TEST_UNSET_TOKEN }\n      x-api-key: { file: ${dir}/absent }`), 'policy.yaml')
   t.ok(result.ok)
   t.match(result.warnings, [
@@ -41,7 +42,7 @@ t.test('a variable not set, or a file not readable, where the check runs is a wa
 })
 
 t.test('a set variable and a readable file are no problem', async t => {
-  const dir = t.testdir({ token: 'x' })
+  const dir = scratchDir(t, { token: 'x' })
   const policy = policyWith({ upstreams: { old: { url: 'http://a', headers: { authorization: { env: 'SET' }, 'x-key': { file: join(dir, 'token') } } }, new: { url: 'http://b' } } })
   t.same(checkCredentials(policy, { env: { SET: 'value' }, unreadable: () => undefined }), [])
   t.same(checkCredentials(policy).map(p => p.message), ['the environment variable SET is not set here: calls to old that need it fail until it is'], 'the real environment and file system by default')
@@ -68,7 +69,7 @@ t.test('a source of the wrong form says which forms there are', async t => {
 })
 
 t.test('policy check lists where each side\'s credentials come from, never a value, and warns about a literal', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, text('      authorization: { env: DUALREAD_TEST_UNSET_TOKEN, prefix: "Bearer " }\n      x-auth-token: literal-s3cret-2', 'shadow: { credentials: upstream }\n'))
   const run = await runCli('policy', 'check', file)

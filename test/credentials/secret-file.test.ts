@@ -3,9 +3,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { SecretFile } from '../../src/credentials/secret-file.ts'
 import { KubeSecretVolume } from '../helpers/kube-secret.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('a Secret rotated the way the kubelet does it (a ..data symlink swap) is read again once the recheck interval has passed', async t => {
-  const volume = new KubeSecretVolume(t.testdir(), { token: 'token-one\n' })
+  const volume = new KubeSecretVolume(scratchDir(t), { token: 'token-one\n' })
   let now = 0
   const file = new SecretFile(volume.path('token'), { recheckMs: 1000, now: () => now })
   t.equal(await file.read(), 'token-one', 'the trailing newline is dropped')
@@ -19,7 +20,7 @@ t.test('a Secret rotated the way the kubelet does it (a ..data symlink swap) is 
 })
 
 t.test('a file written in place (same inode, new size or mtime) is read again too', async t => {
-  const path = join(t.testdir(), 'token')
+  const path = join(scratchDir(t), 'token')
   writeFileSync(path, 'aaaa')
   let now = 0
   const file = new SecretFile(path, { now: () => now })
@@ -30,6 +31,6 @@ t.test('a file written in place (same inode, new size or mtime) is read again to
 })
 
 t.test('a file that cannot be read rejects with the reason', async t => {
-  const file = new SecretFile(join(t.testdir(), 'missing'))
+  const file = new SecretFile(join(scratchDir(t), 'missing'))
   await t.rejects(file.read(), { code: 'ENOENT' })
 })

@@ -2,9 +2,10 @@ import t from 'tap'
 import { CredentialError, UpstreamHeaders } from '../../src/credentials/upstream-headers.ts'
 import { maskCredentials } from '../../src/telemetry/secrets.ts'
 import { KubeSecretVolume } from '../helpers/kube-secret.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('values come from the environment, from files and from the policy, with a prefix where asked', async t => {
-  const volume = new KubeSecretVolume(t.testdir(), { key: 'file-key-0001\n' })
+  const volume = new KubeSecretVolume(scratchDir(t), { key: 'file-key-0001\n' })
   const headers = new UpstreamHeaders('new', {
     Authorization: { env: 'NEW_API_TOKEN', prefix: 'Bearer ' },
     'x-api-key': { file: volume.path('key') },
@@ -26,7 +27,7 @@ t.test('every value sent is masked wherever it shows up in a log line or an erro
 })
 
 t.test('a variable that is not set, an unreadable file, an empty one or a line break is a CredentialError that names the key, never a value', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const volume = new KubeSecretVolume(dir, { empty: '\n', broken: 'abc\ndef' })
   const cases: Array<[ConstructorParameters<typeof UpstreamHeaders>[1], RegExp]> = [
     [{ authorization: { env: 'MISSING_TOKEN' } }, /^upstreams\.old\.headers\.authorization: the environment variable MISSING_TOKEN is not set$/],
@@ -51,7 +52,7 @@ t.test('the client\'s own credentials are replaced by the side\'s, its other hea
 })
 
 t.test('refresh says whether a rotated file brought a new value', async t => {
-  const volume = new KubeSecretVolume(t.testdir(), { token: 'first-token-1' })
+  const volume = new KubeSecretVolume(scratchDir(t), { token: 'first-token-1' })
   const headers = new UpstreamHeaders('old', { authorization: { file: volume.path('token'), prefix: 'Bearer ' } }, { now: () => 0 })
   t.same(await headers.values(), { authorization: 'Bearer first-token-1' })
   t.equal(await headers.refresh(), false, 'nothing changed')

@@ -5,9 +5,10 @@ import t from 'tap'
 import { runCli } from '../helpers/cli.ts'
 import { startEmbedded, startSyncFixture } from '../helpers/sync.ts'
 import { TENANT } from '../helpers/cutover.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('dualread cutover moves writes to new and back, from a proxy or a sync admin port', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: [TENANT], perType: 3 } } })
   f.writePolicy({ sync: 'cutover: { maxHoldMs: 5000 }' }) // room for a loaded machine: an abort here would be a flake, not a finding
   const e = await startEmbedded(t, f)
@@ -28,7 +29,7 @@ t.test('dualread cutover moves writes to new and back, from a proxy or a sync ad
 })
 
 t.test('a refused cutover, and one nobody runs, end with exit 1 and say why', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   writeFileSync(f.policyFile, readFileSync(f.policyFile, 'utf8').replace('leaseTtlMs: 1500', 'leaseTtlMs: 1500\n  direction: old-to-new'))
   const e = await startEmbedded(t, f)
@@ -42,7 +43,7 @@ t.test('a refused cutover, and one nobody runs, end with exit 1 and say why', as
 })
 
 t.test('an admin port without a shared state store has no cutover to run', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   const { startTestSidecar } = await import('../helpers/sidecar.ts')
   const proxy = await startTestSidecar(t, { policyFile: f.policyFile, stateDir: dir, redisUrl: null })

@@ -8,9 +8,10 @@ import type { Side } from '../../src/policy/schema.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { cutoverReport, lastAcknowledged, lostWrites, sameMaps, setAuthority, startCutoverFixture, startWriters, thresholds } from '../helpers/cutover.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('ten cutovers back and forth under sequential writers lose no acknowledged write, and the other store follows', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'cutover')
   const f = await startCutoverFixture(t, dir, { migration, redisUrl: REDIS_URL })
   const syncLog = captureLog()

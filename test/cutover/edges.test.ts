@@ -8,9 +8,10 @@ import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { refusedPort } from '../helpers/upstream.ts'
 import { startSyncFixture } from '../helpers/sync.ts'
 import { TENANT } from '../helpers/cutover.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('a client that gives up while its write is held: the write is never sent, and the hold is confirmed', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   const { log } = captureLog()
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
@@ -34,7 +35,7 @@ t.test('a client that gives up while its write is held: the write is never sent,
 })
 
 t.test('a sync started while its state store is away starts, and leads once the store answers', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   f.writePolicy({ state: `redis://127.0.0.1:${await refusedPort()}` })
   const { log, logs } = captureLog()

@@ -6,9 +6,10 @@ import { startProcess } from '../helpers/process.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { cutoverReport, lastAcknowledged, lostWrites, sameMaps, setAuthority, startCutoverFixture, startWriters, thresholds } from '../helpers/cutover.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('a coordinator SIGKILLed at any step: each cutover completes or aborts, and no acknowledged write is lost', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'cutover-kill')
   const f = await startCutoverFixture(t, dir, { migration, redisUrl: REDIS_URL })
   const syncArgs = ['sync', '--policy', f.policyFile, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'sync')]

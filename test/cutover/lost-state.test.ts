@@ -10,9 +10,10 @@ import { keyPrefix } from '../../src/state/redis/connect.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { cutoverReport, startCutoverFixture, TENANT } from '../helpers/cutover.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('a lost cutover state comes back as the authority the fleet last confirmed, not the file\'s', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'cutover-lost')
   const f = await startCutoverFixture(t, dir, { migration, redisUrl: REDIS_URL })
   const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: join(dir, 'sync'), log: captureLog().log, admin: '127.0.0.1:0', policyCheckIntervalMs: 100 })

@@ -9,9 +9,10 @@ import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
 import { cutoverReport, lastAcknowledged, lostWrites, sameMaps, setAuthority, startCutoverFixture, startWriters, thresholds } from '../helpers/cutover.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('the state store unreachable during the hold: the cutover aborts and writes go on to old', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'cutover-redis')
   const target = new URL(REDIS_URL)
   const relay = new TcpRelay({ host: target.hostname, port: Number(target.port || 6379) })

@@ -6,9 +6,10 @@ import { startSyncProcess } from '../../src/sidecar/sync-process.ts'
 import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { cutoverReport, startCutoverFixture } from '../helpers/cutover.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('a standby follows the switch its leader made, and syncs new → old when it takes over', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'cutover-standby')
   const f = await startCutoverFixture(t, dir, { migration, redisUrl: REDIS_URL })
   const start = (name: string) => startSyncProcess({ policyFile: f.policyFile, stateDir: join(dir, name), log: captureLog().log, admin: '127.0.0.1:0', policyCheckIntervalMs: 100 })

@@ -7,6 +7,7 @@ import { initialState, type CutoverState } from '../../src/cutover/state.ts'
 import type { CutoverStore } from '../../src/cutover/store.ts'
 import { keyPrefix } from '../../src/state/redis/connect.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 function contract(t: Test, open: () => Promise<CutoverStore>) {
   t.test('a new migration starts from the authority given first; later calls keep it', async t => {
@@ -96,7 +97,7 @@ t.test('a switch in memory is made durable before anyone can see it', async t =>
 
 t.test('a file state store keeps the authority of the last switch across a restart', async t => {
   const { FileStateStore } = await import('../../src/state/file/state-store.ts')
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const first = await FileStateStore.open(dir)
   const steady = await first.cutover.initialize('old')
   const hold: CutoverState = { ...steady, phase: 'hold', run: { id: 'r', from: 'old', to: 'new', startedAt: 0, deadline: Infinity, trigger: 'file' } }

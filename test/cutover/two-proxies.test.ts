@@ -7,9 +7,10 @@ import type { Side } from '../../src/policy/schema.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { cutoverReport, lastAcknowledged, lostWrites, setAuthority, startCutoverFixture, startWriters, thresholds } from '../helpers/cutover.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('two proxies that read the edited policy at different moments never send writes to different stores', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'cutover-two')
   const f = await startCutoverFixture(t, dir, { migration, redisUrl: REDIS_URL })
   const otherFile = join(dir, 'policy-b.yaml')

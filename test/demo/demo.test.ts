@@ -1,9 +1,10 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { startProcess } from '../helpers/process.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('dualread demo plays the cutover end to end and stops by itself', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const p = startProcess(['demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--sync-admin', '127.0.0.1:0',
     '--old-port', '0', '--new-port', '0', '--state-dir', join(dir, 'demo'), '--duration', '1'], {}, 'never')
   t.teardown(() => { p.child.kill('SIGKILL') })
@@ -28,7 +29,7 @@ t.test('dualread demo on a port already in use says so', async t => {
   await new Promise(r => server.once('listening', r))
   t.teardown(() => server.close())
   const port = (server.address() as import('node:net').AddressInfo).port
-  const p = startProcess(['demo', '--old-port', String(port), '--state-dir', join(t.testdir(), 'demo'), '--duration', '1'], {}, 'never')
+  const p = startProcess(['demo', '--old-port', String(port), '--state-dir', join(scratchDir(t), 'demo'), '--duration', '1'], {}, 'never')
   const [code] = await p.exited
   t.equal(code, 1)
   t.match(p.output().stderr, /dualread demo failed to start: listen EADDRINUSE/)
@@ -38,7 +39,7 @@ t.test('a step that does not happen in time is said, and the narration moves on'
   const { startDemo } = await import('../../src/demo/demo.ts')
   const { captureLog } = await import('../helpers/sidecar.ts')
   const lines: string[] = []
-  const demo = await startDemo({ listen: '127.0.0.1:0', admin: '127.0.0.1:0', syncAdmin: '127.0.0.1:0', oldPort: 0, newPort: 0, stateDir: join(t.testdir(), 'demo'), log: captureLog().log, say: l => lines.push(l), stepTimeoutMs: 1 })
+  const demo = await startDemo({ listen: '127.0.0.1:0', admin: '127.0.0.1:0', syncAdmin: '127.0.0.1:0', oldPort: 0, newPort: 0, stateDir: join(scratchDir(t), 'demo'), log: captureLog().log, say: l => lines.push(l), stepTimeoutMs: 1 })
   await demo.finished
   await demo.stop()
   t.ok(lines.some(l => l.includes('(waited 0.001 s for 30 comparisons; moving on)')))
@@ -53,7 +54,7 @@ t.test('with --redis the demo keeps its state in Redis under a name of its own, 
   const redis = new Redis(REDIS_URL)
   t.teardown(() => redis.disconnect())
   const lines: string[] = []
-  const demo = await startDemo({ listen: '127.0.0.1:0', admin: '127.0.0.1:0', syncAdmin: '127.0.0.1:0', oldPort: 0, newPort: 0, stateDir: join(t.testdir(), 'demo'), redisUrl: REDIS_URL, log: captureLog().log, say: l => lines.push(l), stepTimeoutMs: 1 })
+  const demo = await startDemo({ listen: '127.0.0.1:0', admin: '127.0.0.1:0', syncAdmin: '127.0.0.1:0', oldPort: 0, newPort: 0, stateDir: join(scratchDir(t), 'demo'), redisUrl: REDIS_URL, log: captureLog().log, say: l => lines.push(l), stepTimeoutMs: 1 })
   const migration = /state Redis, migration (demo-[0-9a-f]{8})/.exec(lines.join('\n'))?.[1]
   t.ok(migration, 'the run names its migration')
   await demo.finished

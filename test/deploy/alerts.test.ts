@@ -9,6 +9,7 @@ import { analyzeQuery, CHART_DIR } from './dashboard.ts'
 import { findHelm, render, type RuleGroup } from './helm.ts'
 import { contractOf, TARGET_LABELS } from './metric-contract.ts'
 import { findPromtool } from './promtool.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const helm = findHelm()
 const promtool = findPromtool()
@@ -50,7 +51,7 @@ interface Scenario { name: string, input: Array<ReturnType<typeof series>>, test
 /** Runs promtool's unit tests of the scenarios on the rendered rules; the test fails with promtool's own report. */
 function promtoolPasses(t: Test, groups: RuleGroup[], scenarios: Scenario[]) {
   if ('missing' in promtool) throw new Error(promtool.missing)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   writeFileSync(join(dir, 'rules.yaml'), stringify({ groups }))
   const check = promtool.run(['check', 'rules', 'rules.yaml'], dir)
   t.equal(check.code, 0, 'promtool check rules accepts the rendered rules', { output: check.output })

@@ -11,6 +11,7 @@ import { runCli } from '../helpers/cli.ts'
 import { CHART_DIR, DASHBOARD_FILE } from './dashboard.ts'
 import { findHelm, render, type Container, type Manifest } from './helm.ts'
 import { Ajv } from 'ajv'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 interface Probe { httpGet: { path: string, port: string | number } }
 interface Component { livenessProbe: Probe, readinessProbe: Probe }
@@ -37,7 +38,7 @@ t.test('Chart.yaml is a v2 application chart whose appVersion is the package ver
 })
 
 t.test('the policy in values.yaml passes `dualread policy check`', async t => {
-  const file = join(t.testdir(), 'policy.yaml')
+  const file = join(scratchDir(t), 'policy.yaml')
   writeFileSync(file, policyText)
   const { out, code } = await runCli('policy', 'check', file)
   t.equal(code, 0, out)

@@ -13,6 +13,7 @@ import { DEFAULT_SYNC_ADMIN } from '../../src/sidecar/sync-process.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { startTestSidecar } from '../helpers/sidecar.ts'
 import { refusedPort, startPair } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const ROOT = join(import.meta.dirname, '../..')
 
@@ -156,7 +157,7 @@ t.test('the HEALTHCHECK asks the admin /healthz with node\'s fetch, and fails wh
 
   // The very command, against a real sidecar.
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), stateDir: dir })
   const run = (url: string) => promisify(execFile)(process.execPath, exec.slice(1), { env: { ...process.env, DUALREAD_HEALTHCHECK_URL: url } }).then(() => 0, (err: { code: number }) => err.code)
   t.equal(await run(`${sidecar.adminUrl}/healthz`), 0, 'healthy when /healthz answers')

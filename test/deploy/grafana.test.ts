@@ -12,6 +12,7 @@ import { eventually } from '../helpers/sidecar.ts'
 import { dashboardQueries, dataPanels, loadDashboard } from './dashboard.ts'
 import { parseExposition, seriesLabels } from './exposition.ts'
 import { contractOf, METRIC_LABELS, TARGET_LABELS } from './metric-contract.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const dashboard = loadDashboard()
 const queries = dashboardQueries(dashboard)
@@ -93,7 +94,7 @@ async function startDualread(t: Test, args: string[], env: Record<string, string
 
 t.test('a running proxy and sync export every series the dashboard queries, with the spec\'s labels only', async t => {
   const TOKEN = 'grafana-test-token'
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t, 'grafana')
   const old = await startReferenceApi({ seed: { tenants: ['acme', 'globex'], perType: 3 } })
   // The new store's hazards: it rewrites durations (cosmetic drift) and drops a field (critical drift).

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs'
 import t from 'tap'
 import { startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 interface Status {
   rules: Array<{ readiness: string, readinessReason: string }>
@@ -37,7 +38,7 @@ const path = '/api/v1/tenants/acme/alert-rules/r1'
 
 t.test('errors, 5xx, unreadable answers and HEADs are never samples: the slice stays inconclusive', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policy(oldUp.url, newUp.url))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: dir })
@@ -59,7 +60,7 @@ t.test('errors, 5xx, unreadable answers and HEADs are never samples: the slice s
 
 t.test('a primary 5xx answered to the client (no fallback) counts against its side, never as a sample', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policy(oldUp.url, newUp.url, false))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: dir })

@@ -7,12 +7,13 @@ import { startPair } from './upstream.ts'
 import { redisMigration, REDIS_URL } from './redis.ts'
 import { startProcess } from './process.ts'
 import { startTestSidecar } from './sidecar.ts'
+import { scratchDir } from './scratch-dir.ts'
 
 /** `resource` goes under the alert-rule resource (e.g. a compare block); `rest` after it (rules, gates, sync). */
 export async function startTwoReplicas(t: Test, policy: { resource?: string, rest: string }) {
   const migration = redisMigration(t)
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, `version: 1
 migration: ${migration}

@@ -16,6 +16,7 @@ import { runCli } from './cli.ts'
 import { forgetMigration, REDIS_URL } from './redis.ts'
 import { captureLog, eventually } from './sidecar.ts'
 import { contents, startSyncFixture } from './sync.ts'
+import { scratchDir } from './scratch-dir.ts'
 
 const RUNS = Number(process.env['DUALREAD_MODEL_RUNS'] ?? 5)
 
@@ -46,7 +47,7 @@ export async function checkConvergence(t: Test, flavour: Partial<Flavour>): Prom
 
 function run(t: Test, flavour: Partial<Flavour>) {
   return async ({ segments, killAfter, shuffleSeed }: typeof scenario extends fc.Arbitrary<infer S> ? S : never) => {
-    const dir = t.testdir()
+    const dir = scratchDir(t)
     const migration = `model-${randomUUID()}`
     const teardowns: Array<() => unknown> = []
     const local = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }

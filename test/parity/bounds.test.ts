@@ -8,6 +8,7 @@ import { buildProgram } from '../../src/cli/main.ts'
 import { NOISE_EVERY } from '../../src/parity/shadow.ts'
 import { dyingUpstream, refusedPort, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar, type TestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const RULE = '/api/v1/tenants/acme/alert-rules/r1'
 const doc = (over: Record<string, unknown> = {}) => ({ id: 'r1', version: 1, enabled: true, threshold: 5, ...over })
@@ -39,7 +40,7 @@ ${o.extra ?? ''}
 
 async function setup(t: Test, o: Parameters<typeof policy>[2] & { redisUrl?: string } = {}) {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   writeFileSync(join(dir, 'policy.yaml'), policy(oldUp.url, newUp.url, o))
   const sidecar = await startTestSidecar(t, { policyFile: join(dir, 'policy.yaml'), stateDir: dir, ...(o.redisUrl ? { redisUrl: o.redisUrl } : {}) })
   return { oldUp, newUp, sidecar }
@@ -152,7 +153,7 @@ t.test('dualread parity prints the report as tables', async t => {
 
 t.test('dualread parity against a token-protected admin', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   writeFileSync(join(dir, 'policy.yaml'), policy(oldUp.url, newUp.url))
   const secured = await startTestSidecar(t, { policyFile: join(dir, 'policy.yaml'), stateDir: dir, admin: '0.0.0.0:0', adminToken: 'tok' })
   const base = secured.adminUrl.replace('0.0.0.0', '127.0.0.1')
@@ -191,7 +192,7 @@ t.test('a client that hangs up during a shadowed read does not leave the upstrea
 
 t.test('a primary that dies mid-body during a shadowed read cuts the client off and is not compared', async t => {
   const { newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   writeFileSync(join(dir, 'policy.yaml'), policy(await dyingUpstream(t), newUp.url))
   const sidecar = await startTestSidecar(t, { policyFile: join(dir, 'policy.yaml'), stateDir: dir })
   const res = await sidecar.get(RULE)

@@ -9,6 +9,7 @@ import { startProcess } from '../helpers/process.ts'
 import { eventually, startTestSidecar, type TestSidecar } from '../helpers/sidecar.ts'
 import { NOISE_EVERY } from '../../src/parity/shadow.ts'
 import { REDIS_URL, forgetMigration } from '../helpers/redis.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const RULE = '/api/v1/tenants/acme/alert-rules/r1'
 
@@ -58,7 +59,7 @@ ${opts.extra ?? ''}
 
 async function setup(t: Test, opts: { rules?: string, extra?: string, redisUrl?: string } = {}) {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, parityPolicy(oldUp.url, newUp.url, opts))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: dir, ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}) })

@@ -8,6 +8,7 @@ import t from 'tap'
 import { buildProgram } from '../../src/cli/main.ts'
 import { hashPolicyText } from '../../src/policy/parse.ts'
 import { MINIMAL_FILE, REFERENCE_FILE } from './fixtures.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/dualread.js', import.meta.url))
 
@@ -76,7 +77,7 @@ t.test('policy check of the minimal policy says ok', async t => {
 })
 
 t.test('policy check names the file, line and key of a typo and exits 1', async t => {
-  const file = join(t.testdir({ 'policy.yaml': TYPO_POLICY }), 'policy.yaml')
+  const file = join(scratchDir(t, { 'policy.yaml': TYPO_POLICY }), 'policy.yaml')
   const run = await dualread('policy', 'check', file)
   t.equal(run.exitCode, 1)
   t.equal(run.out, '')
@@ -89,7 +90,7 @@ t.test('policy check names the file, line and key of a typo and exits 1', async 
 })
 
 t.test('policy check prints warnings but still accepts the policy', async t => {
-  const file = join(t.testdir({ 'policy.yaml': WARNING_POLICY }), 'policy.yaml')
+  const file = join(scratchDir(t, { 'policy.yaml': WARNING_POLICY }), 'policy.yaml')
   const run = await dualread('policy', 'check', file)
   t.equal(run.exitCode, 0)
   t.equal(run.err, `${file}:9:5 warning rules[0].newPercent: newPercent has no effect when primary is already new\n    fix: remove newPercent from this rule\n`)
@@ -98,7 +99,7 @@ t.test('policy check prints warnings but still accepts the policy', async t => {
 })
 
 t.test('policy check of a file that does not exist says so and exits 1', async t => {
-  const file = join(t.testdir(), 'missing.yaml')
+  const file = join(scratchDir(t), 'missing.yaml')
   const run = await dualread('policy', 'check', file)
   t.equal(run.exitCode, 1)
   t.match(run.err, `${file}:0:0 error (file): ENOENT`)
@@ -151,7 +152,7 @@ t.test('policy explain requires --path', async t => {
 })
 
 t.test('policy explain refuses an invalid policy with its problems', async t => {
-  const file = join(t.testdir({ 'policy.yaml': TYPO_POLICY }), 'policy.yaml')
+  const file = join(scratchDir(t, { 'policy.yaml': TYPO_POLICY }), 'policy.yaml')
   const run = await dualread('policy', 'explain', file, '--path', '/api/v1/tenants/acme/alert-rules')
   t.equal(run.exitCode, 1)
   t.equal(run.out, '')
@@ -159,7 +160,7 @@ t.test('policy explain refuses an invalid policy with its problems', async t => 
 })
 
 t.test('the installed dualread binary exits 1 on an invalid policy and names file:line', async t => {
-  const file = join(t.testdir({ 'policy.yaml': TYPO_POLICY }), 'policy.yaml')
+  const file = join(scratchDir(t, { 'policy.yaml': TYPO_POLICY }), 'policy.yaml')
   const failure = await promisify(execFile)(process.execPath, [BIN, 'policy', 'check', file]).then(
     () => undefined,
     (e: { code?: number, stdout: string, stderr: string }) => e,

@@ -9,6 +9,7 @@ import { captureLog } from '../helpers/sidecar.ts'
 import { compilePolicy } from '../../src/policy/compile.ts'
 import { PolicySource } from '../../src/policy/source.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const ITEM = '/api/v1/tenants/other/alert-rules/r1'
 const ON_NEW = `
@@ -38,7 +39,7 @@ const status = async (s: TestSidecar) => (await (await fetch(s.adminUrl + '/stat
 
 t.test('a policy replaced by an atomic rename takes effect', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_OLD }))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'state') })
@@ -56,7 +57,7 @@ t.test('a policy replaced by an atomic rename takes effect', async t => {
 
 t.test('a Kubernetes ConfigMap swap of the ..data symlink takes effect, more than once', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   // The kubelet layout: policy.yaml -> ..data/policy.yaml, ..data -> ..2026_v1 (swapped by rename).
   const version = (name: string, rules: string) => {
     mkdirSync(join(dir, name))
@@ -78,7 +79,7 @@ t.test('a Kubernetes ConfigMap swap of the ..data symlink takes effect, more tha
 
 t.test('an invalid policy is rejected and the last good one stays', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'state') })
@@ -101,7 +102,7 @@ t.test('an invalid policy is rejected and the last good one stays', async t => {
 
 t.test('a restart with an invalid file serves the persisted last good policy and says so', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   const stateDir = join(dir, 'state')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
@@ -127,7 +128,7 @@ t.test('a restart with an invalid file serves the persisted last good policy and
 })
 
 t.test('with neither a valid file nor a saved policy the proxy refuses to start', async t => {
-  const dir = t.testdir({ 'policy.yaml': 'version: 2\n' })
+  const dir = scratchDir(t, { 'policy.yaml': 'version: 2\n' })
   const { log } = captureLog()
   await t.rejects(startProxySidecar({ policyFile: join(dir, 'policy.yaml'), stateDir: join(dir, 'state'), log, listen: '127.0.0.1:0', admin: '127.0.0.1:0' }),
     { name: 'PolicyLoadError', message: /no valid policy/ })
@@ -145,7 +146,7 @@ t.test('an upstream change on reload rebuilds the pools; in-flight reads finish 
   const newUp = await TestUpstream.start('new')
   const third = await TestUpstream.start('third')
   t.teardown(() => Promise.all([oldUp.close(), newUp.close(), third.close()]))
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ oldUrl: oldUp.url, newUrl: newUp.url, rules: ON_OLD }))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'state') })
@@ -163,7 +164,7 @@ t.test('an upstream change on reload rebuilds the pools; in-flight reads finish 
 
 t.test('a state dir that cannot be written is logged, and the proxy still serves', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir({ 'not-a-dir': 'a file where the state dir should be' })
+  const dir = scratchDir(t, { 'not-a-dir': 'a file where the state dir should be' })
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_OLD }))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'not-a-dir') })
@@ -174,7 +175,7 @@ t.test('a state dir that cannot be written is logged, and the proxy still serves
 
 t.test('a policy directory that cannot be watched falls back to the periodic check', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir({ mount: {} })
+  const dir = scratchDir(t, { mount: {} })
   const stateDir = join(dir, 'state')
   const file = join(dir, 'mount', 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
@@ -190,7 +191,7 @@ t.test('a policy directory that cannot be watched falls back to the periodic che
 
 t.test('an alias to a missing anchor on reload is rejected at its line; the last good policy keeps serving', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'state') })
@@ -205,7 +206,7 @@ t.test('an alias to a missing anchor on reload is rejected at its line; the last
 
 t.test('a restart with an alias mistake in the file serves the last good policy', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   const stateDir = join(dir, 'state')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
@@ -218,7 +219,7 @@ t.test('a restart with an alias mistake in the file serves the last good policy'
 
 t.test('whatever compiling a policy throws on reload is a rejection with the reason; the last good one stays', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
   const { log, logs } = captureLog()
@@ -253,7 +254,7 @@ const refusal = (file: string, stateDir: string) => {
 
 t.test('the last good policy of another policy file is refused at start, saying whose it is', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const stateDir = join(dir, 'state')
   const a = join(dir, 'policy-a.yaml')
   writeFileSync(a, policyYaml({ ...urls, rules: ON_NEW }))
@@ -270,7 +271,7 @@ t.test('the last good policy of another policy file is refused at start, saying 
 
 t.test('the last good policy of another migration is refused, even for the same file', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const stateDir = join(dir, 'state')
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW, extra: 'migration: alerting-2025' }))
@@ -287,7 +288,7 @@ t.test('the last good policy of another migration is refused, even for the same 
 })
 
 t.test('a last good policy saved by an older version, with no record of its file, is refused loudly', async t => {
-  const dir = t.testdir({ state: { 'last-good-policy.yaml': policyYaml({ oldUrl: 'http://127.0.0.1:1', newUrl: 'http://127.0.0.1:2' }) }, 'policy.yaml': 'version: 1\nrules: [' })
+  const dir = scratchDir(t, { state: { 'last-good-policy.yaml': policyYaml({ oldUrl: 'http://127.0.0.1:1', newUrl: 'http://127.0.0.1:2' }) }, 'policy.yaml': 'version: 1\nrules: [' })
   await t.rejects(refusal(join(dir, 'policy.yaml'), join(dir, 'state')).started, {
     message: /the last good policy in .*last-good-policy\.yaml was saved by an older dualread with no record of which policy file and migration it belongs to, so it is not used/,
   })
@@ -295,7 +296,7 @@ t.test('a last good policy saved by an older version, with no record of its file
 
 t.test('a valid file replaces a legacy last good copy with one that records its file and migration', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir({ state: { 'last-good-policy.yaml': 'version: 1\n' } })
+  const dir = scratchDir(t, { state: { 'last-good-policy.yaml': 'version: 1\n' } })
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
   await runOnce(t, file, join(dir, 'state'))
@@ -304,7 +305,7 @@ t.test('a valid file replaces a legacy last good copy with one that records its 
 })
 
 t.test('a damaged or no longer valid saved policy is refused, saying which', async t => {
-  const dir = t.testdir({ 'policy.yaml': 'version: 1\nrules: [' })
+  const dir = scratchDir(t, { 'policy.yaml': 'version: 1\nrules: [' })
   const file = join(dir, 'policy.yaml')
   const stateDir = join(dir, 'state')
   mkdirSync(stateDir)
@@ -316,7 +317,7 @@ t.test('a damaged or no longer valid saved policy is refused, saying which', asy
 
 t.test('a reload that changes listen or admin says a restart is needed, in /status and the log', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_OLD, extra: 'listen: 127.0.0.1:0\nadmin: 127.0.0.1:0' }))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'state'), listen: undefined, admin: undefined })
@@ -340,7 +341,7 @@ t.test('a reload that changes listen or admin says a restart is needed, in /stat
 
 t.test('listen and admin given on the command line win, so changing them in the policy needs no restart', async t => {
   const urls = await upstreams(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml({ ...urls, rules: ON_OLD }))
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'state') })

@@ -4,10 +4,11 @@ import t from 'tap'
 import { startPair } from '../helpers/upstream.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('every request, streamed reads included, is logged with the side, rule, reason, status and duration', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), stateDir: dir }, 'debug')
   for (const [path, init] of [
     ['/api/v1/tenants/other/alert-rules/r1?cursor=abc', {}],

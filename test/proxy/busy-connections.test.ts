@@ -5,6 +5,7 @@ import { writePolicy } from '../helpers/policy.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { LARGE_ANSWER, SlowReaders } from '../helpers/slow-reader.ts'
 import { startPair } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const BIG = '/api/v1/tenants/other/alert-rules/big'
 const ITEM = '/api/v1/tenants/other/alert-rules/r1'
@@ -18,7 +19,7 @@ interface Status {
 async function setup(t: Test, o: { rules?: string, breaker?: string, old: string, new?: string }) {
   const { oldUp, newUp } = await startPair(t)
   for (const u of [oldUp, newUp]) u.behaviour = { body: (r: { url: string }) => r.url.endsWith('/big') ? LARGE_ANSWER : { served: u.name, url: r.url } }
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   // timeoutMs well above the test's length: a held connection is held by its reader, never timed out.
   const policyFile = writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, timeoutMs: 60_000, upstreamKeys: { old: o.old, ...(o.new ? { new: o.new } : {}) }, ...(o.rules ? { rules: o.rules } : {}), ...(o.breaker ? { breaker: o.breaker } : {}) })
   const sidecar = await startTestSidecar(t, { policyFile, stateDir: dir, drainTimeoutMs: 100 })

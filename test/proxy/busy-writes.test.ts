@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { writePolicy } from '../helpers/policy.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { TestUpstream } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const ITEM = '/api/v1/tenants/other/alert-rules/'
 
@@ -34,7 +35,7 @@ async function setup(t: Test, upstreamKeys: string) {
   const authority = await heldAuthority(t)
   const newUp = await TestUpstream.start('new')
   t.teardown(() => newUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policyFile = writePolicy(dir, { oldUrl: authority.url, newUrl: newUp.url, timeoutMs: 60_000, upstreamKeys: { old: upstreamKeys } })
   const sidecar = await startTestSidecar(t, { policyFile, stateDir: dir, drainTimeoutMs: 100 })
   const put = (id: string) => fetch(sidecar.proxyUrl + ITEM + id, { method: 'PUT', body: '{"name":"x"}', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(15_000) })

@@ -5,11 +5,12 @@ import { ReadYourWrites } from '../../src/proxy/read-your-writes.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { dyingUpstream, refusedPort, TestUpstream } from '../helpers/upstream.ts'
 import { startTestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('a write to an unreachable authority is a clean 502, and the proxy keeps serving', async t => {
   const newUp = await TestUpstream.start('new')
   t.teardown(() => newUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: `http://127.0.0.1:${await refusedPort()}`, newUrl: newUp.url }), stateDir: dir })
   const res = await fetch(sidecar.proxyUrl + '/api/v1/tenants/acme/alert-rules/r1', { method: 'PUT', body: '{}' })
   t.equal(res.status, 502)
@@ -31,7 +32,7 @@ t.test('websocket upgrades are tunnelled to the authority', async t => {
   })
   await new Promise<void>(r => authority.listen(0, '127.0.0.1', r))
   t.teardown(() => { for (const s of sockets) s.destroy(); authority.close() })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: `http://127.0.0.1:${(authority.address() as AddressInfo).port}`, newUrl: 'http://127.0.0.1:9' }), stateDir: dir })
   const { headers, reply } = await new Promise<{ headers: Record<string, unknown>, reply: string }>((resolve, reject) => {
     const req = request(sidecar.proxyUrl + '/api/v1/stream', { headers: { connection: 'Upgrade', upgrade: 'websocket' } })
@@ -47,7 +48,7 @@ t.test('websocket upgrades are tunnelled to the authority', async t => {
 })
 
 t.test('a websocket upgrade to an unreachable authority closes the client socket', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: `http://127.0.0.1:${await refusedPort()}`, newUrl: 'http://127.0.0.1:9' }), stateDir: dir })
   const outcome = await new Promise<string>(resolve => {
     const req = request(sidecar.proxyUrl + '/api/v1/stream', { headers: { connection: 'Upgrade', upgrade: 'websocket' } })
@@ -63,7 +64,7 @@ t.test('a websocket upgrade to an unreachable authority closes the client socket
 t.test('an HTTP/1.0 client without a Connection header is served', async t => {
   const oldUp = await TestUpstream.start('old')
   t.teardown(() => oldUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9' }), stateDir: dir })
   const socket = connect(Number(new URL(sidecar.proxyUrl).port), '127.0.0.1')
   socket.write('GET /api/v1/tenants/other/alert-rules HTTP/1.0\r\n\r\n')
@@ -75,7 +76,7 @@ t.test('an HTTP/1.0 client without a Connection header is served', async t => {
 })
 
 t.test('an upstream that dies mid-body ends the client response instead of hanging', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: await dyingUpstream(t), newUrl: 'http://127.0.0.1:9' }), stateDir: dir })
   const res = await fetch(sidecar.proxyUrl + '/api/v1/tenants/other/alert-rules')
   t.equal(res.status, 200)
@@ -107,7 +108,7 @@ t.test('read-your-writes remembers a bounded number of slices and expires them',
 })
 
 t.test('an authority that dies mid-response to a write cuts the client off rather than hanging', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: await dyingUpstream(t), newUrl: 'http://127.0.0.1:9' }), stateDir: dir })
   const res = await fetch(sidecar.proxyUrl + '/api/v1/tenants/acme/alert-rules/r1', { method: 'PUT', body: '{}' })
   t.equal(res.status, 200)

@@ -4,6 +4,7 @@ import t from 'tap'
 import { writePolicy } from '../helpers/policy.ts'
 import { startTestSidecar } from '../helpers/sidecar.ts'
 import { refusedPort, startPair, TestUpstream } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const NO_FALLBACK = `
   - name: default
@@ -13,7 +14,7 @@ const NO_FALLBACK = `
 
 t.test('a write that times out is a 504 that says the write may have been applied', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, timeoutMs: 150 }), stateDir: dir })
   oldUp.behaviour = { delayMs: 1000 }
   const res = await fetch(sidecar.proxyUrl + '/api/v1/tenants/acme/alert-rules/r1', { method: 'PUT', body: '{}' })
@@ -34,7 +35,7 @@ t.test('an unreachable upstream is named by its side, not by its address', async
   const newUp = await TestUpstream.start('new')
   t.teardown(() => newUp.close())
   const port = await refusedPort()
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: `http://127.0.0.1:${port}`, newUrl: newUp.url, rules: NO_FALLBACK }), stateDir: dir })
   const write = await fetch(sidecar.proxyUrl + '/api/v1/tenants/acme/alert-rules/r1', { method: 'PUT', body: '{}' })
   t.equal(write.status, 502)

@@ -2,12 +2,13 @@ import t, { type Test } from 'tap'
 import { refusedPort, TestUpstream, startPair } from '../helpers/upstream.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const ITEM = '/api/v1/tenants/other/alert-rules/r1'
 
 async function setup(t: Test, parts: { timeoutMs?: number, breaker?: string, rules?: string } = {}) {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, ...parts }), stateDir: dir })
   return { oldUp, newUp, sidecar }
 }
@@ -42,7 +43,7 @@ t.test('a timeout on the serving side falls back to the other side', async t => 
 t.test('a refused connection falls back to the other side', async t => {
   const newUp = await TestUpstream.start('new')
   t.teardown(() => newUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: `http://127.0.0.1:${await refusedPort()}`, newUrl: newUp.url }), stateDir: dir })
   const r = await read(sidecar.proxyUrl + ITEM)
   t.same([r.status, r.servedBy, r.reason], [200, 'new', 'fallback'])
@@ -68,7 +69,7 @@ t.test('without fallback the client sees the serving side\'s failure', async t =
 t.test('without fallback a refused connection is a 502', async t => {
   const newUp = await TestUpstream.start('new')
   t.teardown(() => newUp.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const rules = `
   - name: default
     primary: old

@@ -5,9 +5,10 @@ import { writePolicy } from '../helpers/policy.ts'
 import { rawRequest } from '../helpers/raw-http.ts'
 import { startTestSidecar } from '../helpers/sidecar.ts'
 import { startPair } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 async function setup(t: Test, extra = '') {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const { oldUp, newUp } = await startPair(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, extra }), stateDir: dir })
   return { oldUp, newUp, sidecar }
@@ -71,7 +72,7 @@ t.test('a websocket upgrade still carries Connection: upgrade and Upgrade, but n
   })
   await new Promise<void>(r => authority.listen(0, '127.0.0.1', r))
   t.teardown(() => authority.close())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: `http://127.0.0.1:${(authority.address() as import('node:net').AddressInfo).port}`, newUrl: 'http://127.0.0.1:9' }), stateDir: dir })
   await new Promise<void>((resolve, reject) => {
     const req = request(sidecar.proxyUrl + '/api/v1/stream', { headers: { connection: 'Upgrade, x-custom-hop', upgrade: 'websocket', 'x-custom-hop': '1', 'proxy-authorization': 'Basic c2VjcmV0', 'x-forwarded-for': '10.9.9.9' } })

@@ -7,6 +7,7 @@ import { writePolicy } from '../helpers/policy.ts'
 import { rawRequest } from '../helpers/raw-http.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { startPair } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const RULES = `
   - name: acme-on-new
@@ -21,7 +22,7 @@ async function setup(t: Test) {
   // Stopped before the test directory goes (teardowns run in order): an announcement may still be on its way to the store.
   let stop = async () => {}
   t.teardown(() => stop())
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const { oldUp, newUp } = await startPair(t)
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', captureLog().log)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, rules: RULES, extra: 'readYourWrites: { windowMs: 60000 }' }), stateDir: join(dir, 'proxy'), changeStore: state })

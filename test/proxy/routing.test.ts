@@ -4,10 +4,11 @@ import { stickyBucket } from '../../src/policy/choose.ts'
 import { TestUpstream, startPair } from '../helpers/upstream.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { startTestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('reads are routed by tenant, region and resource type', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), stateDir: dir })
 
   // A tenant inside and one outside the sticky 50% share of eu-canary.
@@ -43,7 +44,7 @@ t.test('reads are routed by tenant, region and resource type', async t => {
 
 t.test('writes reach only the authority, and reads of that slice follow them there', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, extra: 'readYourWrites: { windowMs: 300 }' }), stateDir: dir })
   const item = '/api/v1/tenants/acme/alert-rules/r1'
 
@@ -82,7 +83,7 @@ t.test('writes reach only the authority, and reads of that slice follow them the
 
 t.test('paths that match no resource pass through to the authority', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: newUp.url, newUrl: oldUp.url, authority: 'new' }), stateDir: dir })
   // Here "old" in the policy points at the server named new and vice versa: the authority is the policy's `new`.
   const res = await sidecar.get('/api/v1/unknown/thing?x=1')
@@ -93,7 +94,7 @@ t.test('paths that match no resource pass through to the authority', async t => 
 
 t.test('an upstream URL with a path prefix keeps it, for reads and writes', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: `${oldUp.url}/store-a/`, newUrl: `${newUp.url}/store-b` }), stateDir: dir })
   await (await sidecar.get('/api/v1/tenants/other/alert-rules/r1')).arrayBuffer()
   await (await sidecar.get('/api/v1/tenants/acme/alert-rules/r1')).arrayBuffer()
@@ -104,7 +105,7 @@ t.test('an upstream URL with a path prefix keeps it, for reads and writes', asyn
 
 t.test('hop-by-hop headers stop at the proxy; forwarding and trace headers pass', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), stateDir: dir })
   oldUp.behaviour = { headers: { 'x-upstream': 'yes', 'keep-alive': 'timeout=5', 'x-private-hop': 'drop me', connection: 'x-private-hop' } }
   const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'

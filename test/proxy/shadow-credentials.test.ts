@@ -7,10 +7,11 @@ import { KubeSecretVolume } from '../helpers/kube-secret.ts'
 import { ShapeApi } from '../helpers/shape-api.ts'
 import { eventually, startTestSidecar, type TestSidecar } from '../helpers/sidecar.ts'
 import { runCli } from '../helpers/cli.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const ITEM = '/api/v1/tenants/acme/alert-rules/r1'
 
-async function setup(t: { teardown(fn: () => unknown): void, testdir(): string }, credentials: 'client' | 'upstream', newHeaders: string, accepted = { new: 'Bearer new-upstream-token-1' }, dir = t.testdir()) {
+async function setup(t: { teardown(fn: () => unknown): void, testdir(): string }, credentials: 'client' | 'upstream', newHeaders: string, accepted = { new: 'Bearer new-upstream-token-1' }, dir = scratchDir(t)) {
   const old = await ShapeApi.start(t, { token: () => 'Bearer client-token-1' })
   const neu = await ShapeApi.start(t, { token: () => accepted.new })
   for (const api of [old, neu]) api.docs.set(ITEM, { id: 'r1', enabled: true })
@@ -71,7 +72,7 @@ t.test('with the default shadow.credentials: client, the shadow side gets the cl
 })
 
 t.test('a shadow read refused right after a Secret rotation reads the file again and compares with the new token', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const volume = new KubeSecretVolume(join(dir, 'secret'), { token: 'shadow-token-1' })
   const accepted = { new: 'Bearer shadow-token-1' }
   const { neu, sidecar } = await setup(t, 'upstream', `{ authorization: { file: ${volume.path('token')}, prefix: "Bearer " } }`, accepted, dir)

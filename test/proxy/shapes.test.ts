@@ -9,6 +9,7 @@ import { explainRequest } from '../../src/policy/explain.ts'
 import { parsePolicy } from '../../src/policy/parse.ts'
 import { ShapeApi, type ListRoute } from '../helpers/shape-api.ts'
 import { eventually, startTestSidecar, type TestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const LISTS: ListRoute[] = [
   { path: /^\/api\/v2\/receivers$/, members: () => /^\/receivers\//, wrap: items => items },
@@ -55,7 +56,7 @@ async function setup(t: { teardown(fn: () => unknown): void, testdir(): string }
   const old = await ShapeApi.start(t, { lists: LISTS })
   // The new store lists in the opposite order: items are matched by what identifies them, never by place.
   const neu = await ShapeApi.start(t, { lists: LISTS.map(l => ({ ...l, wrap: items => l.wrap([...items].reverse()) })) })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policyFile = join(dir, 'policy.yaml')
   writeFileSync(policyFile, POLICY(old.url, neu.url))
   const sidecar = await startTestSidecar(t, { policyFile, stateDir: dir, redisUrl: null })

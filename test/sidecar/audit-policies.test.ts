@@ -12,6 +12,7 @@ import { ConditionLog } from '../../src/telemetry/condition-log.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { policyYaml } from '../helpers/policy.ts'
 import { captureLog } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const URLS = { oldUrl: 'http://127.0.0.1:1', newUrl: 'http://127.0.0.1:2' }
 
@@ -25,7 +26,7 @@ async function startSource(t: Test, file: string, stateDir: string) {
 }
 
 t.test('generations applied before the log is open are recorded once it is, then each edit as it is applied', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, policyYaml(URLS))
   const source = await startSource(t, file, join(dir, 'state'))
@@ -46,7 +47,7 @@ t.test('generations applied before the log is open are recorded once it is, then
 })
 
 t.test('a start from the last good copy is recorded as persisted', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   const stateDir = join(dir, 'state')
   writeFileSync(file, policyYaml(URLS))

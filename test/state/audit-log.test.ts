@@ -15,6 +15,7 @@ import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
 import { refusedPort } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const entry = (n: number): AuditEntry => ({
   at: new Date(n * 1000).toISOString(), event: 'policy-applied', role: 'proxy', replica: 'p1', subject: `generation ${n}`, reason: 'test', detail: { generation: n },
@@ -56,7 +57,7 @@ t.test('with Redis unreachable, appends and reads reject with the operation name
 })
 
 t.test('the state file keeps its audit log across a restart, bounded, and an older file without one still opens', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const store = await FileStateStore.open(dir, { auditLogLimit: 3 })
   for (let n = 1; n <= 5; n++) await store.audit.append(entry(n))
   await store.close()

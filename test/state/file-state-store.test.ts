@@ -6,9 +6,10 @@ import t, { type Test } from 'tap'
 import { FileStateStore, STATE_FILE } from '../../src/state/file/state-store.ts'
 import type { StateStore, StateStoreBounds } from '../../src/state/state-store.ts'
 import { stateStoreContract } from './state-store-contract.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 async function openFresh(t: Test, bounds?: StateStoreBounds) {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   let store: StateStore = await FileStateStore.open(dir, bounds)
   t.teardown(() => store.close())
   return {
@@ -32,7 +33,7 @@ t.test('the state store contract, in a file', async t => {
 })
 
 t.test('a state file survives kill -9 at random moments: always whole, always a prefix of the writes', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const writer = join(import.meta.dirname, 'write-state-until-killed.ts')
   let previous = 0
   for (let round = 1; round <= 10; round++) {
@@ -61,7 +62,7 @@ t.test('a state file survives kill -9 at random moments: always whole, always a 
 })
 
 t.test('every mutating call resolves once its own change is on disk, however many share a write', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const store = await FileStateStore.open(dir)
   const unsaved: number[] = []
   await Promise.all(Array.from({ length: 50 }, async (_, n) => {
@@ -75,7 +76,7 @@ t.test('every mutating call resolves once its own change is on disk, however man
 })
 
 t.test('a state file that cannot be used is an error naming it, never a fresh start', async t => {
-  const dir = t.testdir({ [STATE_FILE]: '{"format":1,"cursors":{' })
+  const dir = scratchDir(t, { [STATE_FILE]: '{"format":1,"cursors":{' })
   const file = join(dir, STATE_FILE)
   await t.rejects(FileStateStore.open(dir), { message: `sync state file ${file} is not valid JSON (Expected property name or '}' in JSON at position 23 (line 1 column 24)); move it aside to restart the sync from scratch` })
   writeFileSync(file, JSON.stringify({ format: 1, cursors: [] }))
@@ -86,7 +87,7 @@ t.test('a state file that cannot be used is an error naming it, never a fresh st
 })
 
 t.test('a write that cannot reach the disk rejects, naming the file; the next one saves everything', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const store = await FileStateStore.open(dir)
   t.teardown(() => store.close())
   rmSync(dir, { recursive: true })
@@ -112,7 +113,7 @@ t.test('an offset the file store did not hand out is an error, not an empty read
 })
 
 t.test('a change after close is refused, not written: a stopping process leaves its directory alone', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const store = await FileStateStore.open(dir)
   await store.checkpoints.setCursor('team/acme', 'page-1')
   await store.close()

@@ -8,10 +8,11 @@ import { STATE_FILE } from '../../src/state/file/state-store.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { refusedPort } from '../helpers/upstream.ts'
 import { REDIS_URL } from '../helpers/redis.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('file:PATH is a state directory relative to the working directory', async t => {
   const cwd = process.cwd()
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   process.chdir(dir)
   t.teardown(() => process.chdir(cwd))
   const store = await openStateStore('file:.dualread/state', 'alerting', captureLog().log)
@@ -22,7 +23,7 @@ t.test('file:PATH is a state directory relative to the working directory', async
 })
 
 t.test('a file: URL names an absolute directory', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const store = await openStateStore(pathToFileURL(join(dir, 'state')).href, 'alerting', captureLog().log)
   await store.changes.setOffset('3')
   await store.close()

@@ -16,6 +16,7 @@ import { Metrics } from '../../src/telemetry/metrics.ts'
 import { writePolicy } from '../helpers/policy.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { contents, startSyncFixture } from '../helpers/sync.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 function compiled(file: string) {
   const r = parsePolicy(readFileSync(file, 'utf8'), file)
@@ -29,7 +30,7 @@ t.test('a sync call that finds every sync connection busy past queueTimeoutMs fa
   await new Promise<void>(resolve => store.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { store.closeAllConnections(); store.close() })
   const url = `http://127.0.0.1:${(store.address() as AddressInfo).port}`
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policy = compiled(writePolicy(dir, { oldUrl: url, newUrl: 'http://127.0.0.1:9', upstreamKeys: { old: 'connections: { sync: 1 }, queueTimeoutMs: 50' } })).policy
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())
@@ -51,7 +52,7 @@ t.test('a sync call that finds every sync connection busy past queueTimeoutMs fa
 })
 
 t.test('a pass whose calls find the sync connections busy counts the keys it could not apply and carries on; a later pass applies them', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 8 } } })
   const { log, logs } = captureLog()
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)

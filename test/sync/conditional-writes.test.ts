@@ -18,6 +18,7 @@ import { MemoryAdapter } from '../helpers/memory-adapter.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { contents, startSyncFixture } from '../helpers/sync.ts'
 import { startPair } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const TEAM = '/api/v1/tenants/acme/teams/team-0001'
 /** Marks the writes a test makes as a client of the target, so its own hook leaves them alone. */
@@ -53,7 +54,7 @@ async function conflictLog(dir: string): Promise<ConflictEntry[]> {
 }
 
 t.test('a client write that lands on the target between the read and the write is a conflict the authority wins, not a silent overwrite', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   let racing = false
   const hook = targetHook(TEAM, () => { const r = racing; racing = false; return r })
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } }, new: { flavour: { etags: true }, onRequest: hook.onRequest } })
@@ -76,7 +77,7 @@ t.test('a client write that lands on the target between the read and the write i
 })
 
 t.test('a deletion at the authority raced by a client edit on the target is a conflict too, and still deletes', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   let racing = false
   const hook = targetHook(TEAM, () => { const r = racing; racing = false; return r })
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } }, new: { flavour: { etags: true }, onRequest: hook.onRequest } })
@@ -92,7 +93,7 @@ t.test('a deletion at the authority raced by a client edit on the target is a co
 })
 
 t.test('writes carry preconditions: If-None-Match: * to create, If-Match with the ETag the target served to update or delete', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const hook = targetHook(TEAM, () => false)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } }, new: { flavour: { etags: true }, onRequest: hook.onRequest } })
   f.new.store.put('team', 'acme', 'stray', { name: 'only in new' })
@@ -112,7 +113,7 @@ t.test('writes carry preconditions: If-None-Match: * to create, If-Match with th
 })
 
 t.test('when the target keeps changing under it, the sync tries a few times, then counts an error for a later pass', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   let racing = false
   const hook = targetHook(TEAM, () => racing)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } }, new: { flavour: { etags: true }, onRequest: hook.onRequest } })
@@ -136,7 +137,7 @@ t.test('when the target keeps changing under it, the sync tries a few times, the
 })
 
 t.test('without ETags the sync writes as before: no preconditions, and a racing client write is overwritten unseen', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   let racing = false
   const hook = targetHook(TEAM, () => { const r = racing; racing = false; return r })
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } }, new: { onRequest: hook.onRequest } })
@@ -195,7 +196,7 @@ t.test('an object a conditional store sends without an ETag is written unconditi
   const { log } = captureLog()
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())
-  const state = await openStateStore(`file:${join(t.testdir(), 'state')}`, 'default', log)
+  const state = await openStateStore(`file:${join(scratchDir(t), 'state')}`, 'default', log)
   t.teardown(() => state.close())
   const received: Array<[string, Precondition | undefined]> = []
   /** A store that does ETags, but not for objects whose id starts with "untagged". */

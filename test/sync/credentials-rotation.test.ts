@@ -7,6 +7,7 @@ import { startSyncProcess } from '../../src/sidecar/sync-process.ts'
 import { KubeSecretVolume } from '../helpers/kube-secret.ts'
 import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { ShapeApi, type ListRoute } from '../helpers/shape-api.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const LISTS: ListRoute[] = [{ path: /^\/api\/v1\/tenants\/([^/]+)\/rules$/, members: m => new RegExp(`^/api/v1/tenants/${m[1]}/rules/[^/]+$`), wrap: items => ({ items }) }]
 
@@ -16,7 +17,7 @@ t.test('the sync keeps working across a rotation of its token file', async t => 
   const neu = await ShapeApi.start(t, { lists: LISTS })
   for (const api of [old, neu]) api.docs.set('/api/v1/tenants', { items: [{ id: 'acme' }] })
   old.docs.set('/api/v1/tenants/acme/rules/r1', { id: 'r1' })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const volume = new KubeSecretVolume(join(dir, 'secret'), { token: 'rotating-token-1\n' })
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, `version: 1

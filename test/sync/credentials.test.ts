@@ -17,6 +17,7 @@ import { KubeSecretVolume } from '../helpers/kube-secret.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { ShapeApi, type ListRoute } from '../helpers/shape-api.ts'
 import { TestUpstream } from '../helpers/upstream.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const LISTS: ListRoute[] = [{ path: /^\/api\/v1\/tenants\/([^/]+)\/rules$/, members: m => new RegExp(`^/api/v1/tenants/${m[1]}/rules/[^/]+$`), wrap: items => ({ items }) }]
 
@@ -62,7 +63,7 @@ t.test('the sync sends each side\'s headers from the environment on every call',
   process.env['DR_TEST_OLD_TOKEN'] = 'old-env-token-1'
   process.env['DR_TEST_NEW_TOKEN'] = 'new-env-token-1'
   t.teardown(() => { delete process.env['DR_TEST_OLD_TOKEN']; delete process.env['DR_TEST_NEW_TOKEN'] })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = policy(dir, old.url, neu.url, { old: '{ authorization: { env: DR_TEST_OLD_TOKEN, prefix: "Bearer " } }', new: '{ authorization: { env: DR_TEST_NEW_TOKEN, prefix: "Bearer " } }' })
   const { log, logs } = captureLog('debug')
   t.match(await syncOnce({ policyFile: file, stateDir: dir, log }), { converged: true, upserted: 1 })
@@ -76,7 +77,7 @@ t.test('a wrong token is a clear 401 error that names the key to check, with the
   const { old, neu } = await stores(t, { old: 'the-right-token-1', new: 'new-token-1' })
   process.env['DR_TEST_OLD_TOKEN'] = 'a-wrong-token-1'
   t.teardown(() => { delete process.env['DR_TEST_OLD_TOKEN'] })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = policy(dir, old.url, neu.url, { old: '{ authorization: { env: DR_TEST_OLD_TOKEN, prefix: "Bearer " } }', new: '{ authorization: "Bearer new-token-1" }' })
   process.env['LOG_LEVEL'] = 'silent'
   t.teardown(() => { delete process.env['LOG_LEVEL'] })
@@ -89,7 +90,7 @@ t.test('a wrong token is a clear 401 error that names the key to check, with the
 
 t.test('a side without headers that the store refuses says the sync sends none', async t => {
   const { old, neu } = await stores(t, { old: 'x', new: 'y' })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const { log } = captureLog()
   const err = await syncOnce({ policyFile: policy(dir, old.url, neu.url, { old: '{}', new: '{}' }), stateDir: dir, log }).catch((e: Error) => e)
   t.match(err, { name: 'CredentialsRefused', status: 401, message: /^401 from old: check upstreams\.old\.headers \(the sync sends no credentials to it; GET \/api\/v1\/tenants answered/ })
@@ -99,7 +100,7 @@ t.test('a 403 without a body says so', async t => {
   const old = await TestUpstream.start('old')
   t.teardown(() => old.close())
   old.behaviour = { status: 403, body: '' }
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const { log } = captureLog()
   const err = await syncOnce({ policyFile: policy(dir, old.url, 'http://127.0.0.1:1', { old: '{ x-api-key: "wrong-key-0001" }', new: '{}' }), stateDir: dir, log }).catch((e: Error) => e)
   t.match(err, { status: 403, message: '403 from old: check upstreams.old.headers (the sync sent x-api-key from the policy (literal); GET /api/v1/tenants answered: no body)' })
@@ -107,7 +108,7 @@ t.test('a 403 without a body says so', async t => {
 
 t.test('a variable that is not set is a clear error naming the key, not a crash', async t => {
   const { old, neu } = await stores(t, { old: 'x', new: 'y' })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const { log } = captureLog()
   const err = await syncOnce({ policyFile: policy(dir, old.url, neu.url, { old: '{ authorization: { env: DR_TEST_NEVER_SET } }', new: '{}' }), stateDir: dir, log }).catch((e: Error) => e)
   t.match(err, { name: 'CredentialError', message: 'upstreams.old.headers.authorization: the environment variable DR_TEST_NEVER_SET is not set' })
@@ -116,7 +117,7 @@ t.test('a variable that is not set is a clear error naming the key, not a crash'
 
 t.test('a token rotated in a Secret volume while the sync runs: refused once, read again, and the sync goes on', async t => {
   const { old, neu, accepted } = await stores(t, { old: 'old-file-token-1', new: 'new-token-1' })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const volume = new KubeSecretVolume(join(dir, 'secret'), { token: 'old-file-token-1\n' })
   const parsed = parsePolicy(readFileSync(policy(dir, old.url, neu.url, { old: `{ authorization: { file: ${volume.path('token')}, prefix: "Bearer " } }`, new: '{ authorization: "Bearer new-token-1" }' }), 'utf8'), 'policy.yaml')
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors))

@@ -21,6 +21,7 @@ import { contents, startEmbedded, startSyncFixture } from '../helpers/sync.ts'
 import { refusedPort, startPair } from '../helpers/upstream.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { writePolicy } from '../helpers/policy.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 
 function compiled(file: string) {
@@ -38,7 +39,7 @@ async function loopFor(t: Test, policyFile: string, state: StateStore, adapters?
 
 
 t.test('a restart from a checkpoint replays no page before it, and still finds deletions', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 60 } } })
   const { log } = captureLog()
   // As if a previous run was killed after applying the first page of alert rules.
@@ -55,7 +56,7 @@ t.test('a restart from a checkpoint replays no page before it, and still finds d
 })
 
 t.test('a key that fails to apply is counted and logged; the pass carries on and does not claim convergence', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 5 } } })
   const { log, logs } = captureLog()
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
@@ -81,7 +82,7 @@ t.test('a key that fails to apply is counted and logged; the pass carries on and
 })
 
 t.test('--once against an unreachable or failing store is a clear error and exit 1', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } }, new: { flavour: { errorRate: 1 } } })
   const failing = await runCli('sync', '--policy', f.policyFile, '--once', '--state-dir', dir)
   t.match(failing, { code: 1, out: /dualread sync failed: new answered 500 to GET \/api\/v1\/tenants\/acme\/alert-rules/ })
@@ -93,7 +94,7 @@ t.test('--once against an unreachable or failing store is a clear error and exit
 })
 
 t.test('--once waits for the lease, and gives up if another process keeps it', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t)
   const f = await startSyncFixture(t, dir)
   f.writePolicy({ state: REDIS_URL, migration })
@@ -106,7 +107,7 @@ t.test('--once waits for the lease, and gives up if another process keeps it', a
 })
 
 t.test('a leader that loses its lease stops writing and stands by; a state error pauses it', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 3 } } })
   // A long lease period: the loss is found by the fencing check before any write, not by a renewal.
@@ -139,7 +140,7 @@ t.test('a leader that loses its lease stops writing and stands by; a state error
 })
 
 t.test('a policy reload restarts the sync with it: flipping the authority reverses the direction', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
   const { log, logs } = captureLog()
   const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: dir, log, admin: '127.0.0.1:0', policyCheckIntervalMs: 100 })
@@ -157,7 +158,7 @@ t.test('a policy reload restarts the sync with it: flipping the authority revers
 })
 
 t.test('an alias mistake in the policy on reload is rejected; the sync keeps running on the last good policy', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
   const { log, logs } = captureLog()
   const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: dir, log, admin: '127.0.0.1:0', policyCheckIntervalMs: 100 })
@@ -173,7 +174,7 @@ t.test('an alias mistake in the policy on reload is rejected; the sync keeps run
 })
 
 t.test('a create without an id, through the proxy, is found by scanning its collection', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   f.old.store.addTenant('acme')
   const embedded = await startEmbedded(t, f)
@@ -218,7 +219,7 @@ t.test('an acknowledgement covers only writes made before it', async t => {
 })
 
 t.test('the REST adapter walks paged tenant lists and explains a list it cannot read', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   for (let i = 0; i < 130; i++) f.old.store.addTenant(`tenant-${String(i).padStart(3, '0')}`)
   const metrics = new Metrics()
@@ -238,7 +239,7 @@ t.test('the REST adapter walks paged tenant lists and explains a list it cannot 
 })
 
 t.test('a write to a resource without a tenant is announced with an empty tenant', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const { oldUp, newUp } = await startPair(t)
   const { log } = captureLog()
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
@@ -253,7 +254,7 @@ t.test('a write to a resource without a tenant is announced with an empty tenant
 })
 
 t.test('only the leader publishes its status; one that cannot keeps syncing, and says why at debug level', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 3 } } })
   const { logs, log } = captureLog('debug')
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)

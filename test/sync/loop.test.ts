@@ -12,6 +12,7 @@ import type { StateStore } from '../../src/state/state-store.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { MemoryAdapter } from '../helpers/memory-adapter.ts'
 import { captureLog } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 function policy(over: Partial<PolicyInput> = {}) {
   return policySchema.parse({
@@ -31,7 +32,7 @@ async function setup(t: Test, over: Partial<PolicyInput> = {}, wrap?: (s: StateS
   const { log, logs } = captureLog()
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())
-  const state = await openStateStore(`file:${join(t.testdir(), 'state')}`, 'default', log)
+  const state = await openStateStore(`file:${join(scratchDir(t), 'state')}`, 'default', log)
   t.teardown(() => state.close())
   const adapters = { old: new MemoryAdapter('old'), new: new MemoryAdapter('new') }
   const p = policy(over)

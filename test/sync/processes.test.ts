@@ -7,6 +7,7 @@ import { startProcess } from '../helpers/process.ts'
 import { contents, startSyncFixture } from '../helpers/sync.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
 import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 
 
@@ -28,7 +29,7 @@ const leaderOf = async (admin: string) => {
 const leaderGauge = async (admin: string) => /^dualread_sync_leader (\d+)$/m.exec(await (await fetch(`http://${admin}/metrics`)).text())?.[1]
 
 t.test('two sync processes: only one writes; the standby takes over when the leader is killed', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme', 'globex'], perType: 10 } } })
   f.writePolicy({ state: REDIS_URL, migration, sync: '' })
@@ -55,7 +56,7 @@ t.test('two sync processes: only one writes; the standby takes over when the lea
 })
 
 t.test('with Redis gone for a while the sync pauses without crashing, then resumes', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t)
   const target = new URL(REDIS_URL)
   const relay = new TcpRelay({ host: target.hostname, port: Number(target.port || 6379) })
@@ -103,7 +104,7 @@ async function leaseHolder(migration: string): Promise<string | null> {
 }
 
 t.test('a sync whose admin is refused (0.0.0.0 without a token) says it failed, exits 1 and never takes the lease', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
   f.writePolicy({ state: REDIS_URL, migration, sync: '' })
@@ -116,7 +117,7 @@ t.test('a sync whose admin is refused (0.0.0.0 without a token) says it failed, 
 })
 
 t.test('a sync whose admin port is taken exits 1 and does not hold the lease', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const migration = redisMigration(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
   f.writePolicy({ state: REDIS_URL, migration, sync: '' })

@@ -5,6 +5,7 @@ import { decodeApplied, encodeApplied } from '../../src/sync/applied.ts'
 import { syncOnce } from '../../src/sidecar/sync-process.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { contents, startSyncFixture } from '../helpers/sync.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('what the sync applied is kept with the source revision; state saved before that still reads', async t => {
   t.same(decodeApplied(encodeApplied({ hash: 'ab12', sourceVersion: 7 })), { hash: 'ab12', sourceVersion: 7 })
@@ -14,7 +15,7 @@ t.test('what the sync applied is kept with the source revision; state saved befo
 })
 
 t.test('on stores that bump their own revision on every write, replays change nothing and a later change still lands', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const flavour = { selfVersioning: true }
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 3 }, flavour }, new: { flavour } })
   const { log } = captureLog()
@@ -34,7 +35,7 @@ t.test('on stores that bump their own revision on every write, replays change no
 })
 
 t.test('an object deleted and created again at the source, unseen by the sync, reaches the target although its revision started over', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
   const { log } = captureLog()
   for (let i = 0; i < 4; i++) f.old.store.put('team', 'acme', 'team-0001', { name: `rev ${i}` })

@@ -11,6 +11,7 @@ import { Throttle } from '../../src/sync/throttle.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { ShapeApi, type ListRoute } from '../helpers/shape-api.ts'
 import { captureLog } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const LISTS: ListRoute[] = [
   { path: /^\/api\/v1\/tenants\/([^/]+)\/rules$/, members: m => new RegExp(`^/api/v1/tenants/${m[1]}/folders/[^/]+/rules/[^/]+$`), wrap: rules => ({ data: { rules } }) },
@@ -75,7 +76,7 @@ async function stores(t: { teardown(fn: () => unknown): void }) {
 
 t.test('the sync copies a singleton, items under any pointer and at the top level, and items whose paths have several parameters', async t => {
   const { old, neu } = await stores(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = policy(dir, old.url, neu.url)
   const { log } = captureLog()
 
@@ -107,7 +108,7 @@ t.test('the sync copies a singleton, items under any pointer and at the top leve
 t.test('an item of a list without the value one of its path parameters comes from is an error that names the pointer', async t => {
   const { old, neu } = await stores(t)
   old.docs.set('/api/v1/tenants/acme/folders/f2/rules/r3', { uid: 'r3', title: 'no folder' })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const { log, logs } = captureLog()
   const result = await syncOnce({ policyFile: policy(dir, old.url, neu.url), stateDir: dir, log }).catch((err: Error) => err)
   t.match(result, { message: /old: item \d of \/api\/v1\/tenants\/acme\/rules\?limit=200 has nothing at \/folderUid, which identifies it \(check the resource's id and params\)/ })
@@ -117,7 +118,7 @@ t.test('an item of a list without the value one of its path parameters comes fro
 
 t.test('a list described as a top-level array that answers something else is an error that says so', async t => {
   const { old, neu } = await stores(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const other = await ShapeApi.start(t, { lists: LISTS.filter(l => !String(l.path).includes('silences')) })
   for (const [path, doc] of old.docs) other.docs.set(path, doc)
   other.docs.set('/api/v2/silences', { silences: [] })
@@ -127,7 +128,7 @@ t.test('a list described as a top-level array that answers something else is an 
 })
 
 t.test('the adapter refuses to read or write one object of a collection without an item path, and says why', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const parsed = parsePolicy(readFileSync(policy(dir, 'http://127.0.0.1:1', 'http://127.0.0.1:2'), 'utf8'), 'policy.yaml')
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors))
   const metrics = new Metrics()

@@ -5,9 +5,10 @@ import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { contents, startEmbedded, startSyncFixture } from '../helpers/sync.ts'
 import { runCli } from '../helpers/cli.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('a backfill copies every object of every tenant, and --once says converged', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme', 'globex', 'initech'], perType: 40 } } })
   const { log } = captureLog()
   const r = await syncOnce({ policyFile: f.policyFile, stateDir: dir, log })
@@ -19,7 +20,7 @@ t.test('a backfill copies every object of every tenant, and --once says converge
 })
 
 t.test('--once prints a summary and exits 1 when the target does not converge', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 5 } }, new: { flavour: { rejectWritesPercent: 100 } } })
   const failing = await runCli('sync', '--policy', f.policyFile, '--once', '--state-dir', dir)
   t.equal(failing.code, 1)
@@ -30,7 +31,7 @@ t.test('--once prints a summary and exits 1 when the target does not converge', 
 })
 
 t.test('deletions at the source reach the target; objects written only to the target are removed, as conflicts', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 6 } } })
   const { log } = captureLog()
   await syncOnce({ policyFile: f.policyFile, stateDir: dir, log })
@@ -51,7 +52,7 @@ t.test('deletions at the source reach the target; objects written only to the ta
 })
 
 t.test('flipping the authority to new reverses the direction', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { new: { seed: { tenants: ['acme'], perType: 4 } } })
   f.writePolicy({ authority: 'new' })
   const { log } = captureLog()
@@ -61,7 +62,7 @@ t.test('flipping the authority to new reverses the direction', async t => {
 })
 
 t.test('a 429 with Retry-After slows the loop down, and it still converges', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 30 } }, new: { flavour: { rateLimit: 40 } } })
   const { log } = captureLog()
   const started = Date.now()
@@ -71,7 +72,7 @@ t.test('a 429 with Retry-After slows the loop down, and it still converges', asy
 })
 
 t.test('a running sync applies writes through the proxy within moments and ends read-your-writes early', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 3 } } })
   const embedded = await startEmbedded(t, f)
   const { sync, proxy } = embedded

@@ -7,6 +7,7 @@ import { refusedPort, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
 import { REDIS_URL } from '../helpers/redis.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const READS = 300
 
@@ -16,7 +17,7 @@ const parsed = (logs: string[]) => logs.map(l => JSON.parse(l) as Line)
 t.test('reads falling back while the old breaker is open are a few lines with the right counts, not one per read', async t => {
   const { oldUp, newUp } = await startPair(t)
   oldUp.behaviour = { status: 503 }
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const breaker = '{ errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 600000 }'
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, breaker }), stateDir: dir })
   for (let i = 0; i < READS; i += 10) {
@@ -47,7 +48,7 @@ t.test('writes that cannot be announced while Redis is down are logged as unavai
   await relay.start()
   t.teardown(() => relay.cut())
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, {
     policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, extra: `migration: ${migration}` }), stateDir: dir,
     redisUrl: `redis://127.0.0.1:${relay.port}${target.pathname}`,
@@ -74,7 +75,7 @@ t.test('writes that cannot be announced while Redis is down are logged as unavai
 
 t.test('with Redis never reachable, writes are refused (the authority is unknown) and that is said once, not per write', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), stateDir: dir, redisUrl: `redis://127.0.0.1:${await refusedPort()}` })
   const statuses = new Set<number>()
   for (let i = 0; i < 50; i++) {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { refusedPort, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const SECRETS = ['q-s3cret-1', 'xauth-s3cret-2', 'hdr-s3cret-3', 'body-s3cret-old', 'body-s3cret-new', 'tok-s3cret-6', 'sess-s3cret-7']
 
@@ -38,7 +39,7 @@ t.test('query strings, credential headers and credential-looking values never re
   const { oldUp, newUp } = await startPair(t)
   oldUp.behaviour = { body: { id: 'r1', enabled: true, authHeader: 'Bearer body-s3cret-old', note: 'Token tok-s3cret-6' } }
   newUp.behaviour = { body: { id: 'r1', enabled: false, authHeader: 'Bearer body-s3cret-new', note: 'Token tok-s3cret-6-rotated' } }
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: policy(dir, oldUp.url, newUp.url), stateDir: dir }, 'debug')
 
   const res = await sidecar.get('/api/v1/tenants/acme/alert-rules/r1?access_token=q-s3cret-1', {
@@ -61,7 +62,7 @@ t.test('query strings, credential headers and credential-looking values never re
 
 t.test('a forwarded write to an unreachable authority is logged by its path, not its query string', async t => {
   const { newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const sidecar = await startTestSidecar(t, { policyFile: policy(dir, `http://127.0.0.1:${await refusedPort()}`, newUp.url), stateDir: dir })
   const res = await fetch(sidecar.proxyUrl + '/api/v1/tenants/acme/alert-rules/r1?access_token=q-s3cret-1', { method: 'PUT', body: '{}' })
   t.equal(res.status, 502)

@@ -8,6 +8,7 @@ import { startProcess } from '../helpers/process.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { startPair } from '../helpers/upstream.ts'
 import { OtlpReceiver } from '../helpers/otlp-receiver.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const HOOK = join(import.meta.dirname, '../helpers/otel-modules.ts')
 /** What the hook prints on exit (imported, it would hook this process too). */
@@ -40,7 +41,7 @@ function withoutOtel(extra: Record<string, string>): Record<string, string | und
 t.test('without an endpoint the proxy loads no tracing SDK and passes traceparent through; with one it does', async t => {
   const receiver = await OtlpReceiver.start(t)
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policy = writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url })
   const run = async (env: Record<string, string | undefined>) => {
     const p = startProcess(['proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir], env, undefined, ['--import', HOOK])

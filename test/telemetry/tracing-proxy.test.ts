@@ -6,6 +6,7 @@ import { writePolicy } from '../helpers/policy.ts'
 import { startProcess } from '../helpers/process.ts'
 import { startPair } from '../helpers/upstream.ts'
 import { OtlpReceiver, SPAN_KIND, tracingEnv, type ReceivedSpan } from '../helpers/otlp-receiver.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
 const CLIENT_SPAN = '00f067aa0ba902b7'
@@ -35,7 +36,7 @@ const childrenOf = (spans: ReceivedSpan[], parent: ReceivedSpan) => spans.filter
 t.test('a traced proxy: the span tree of a shadowed read, a fallback, a failed read and a write, and the upstreams in the same trace', async t => {
   const receiver = await OtlpReceiver.start(t)
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   // A breaker that opens on the first failure: the third read meets it open.
   const policy = writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, rules: RULES, breaker: '{ errorThresholdPercentage: 1, volumeThreshold: 1, resetTimeoutMs: 60000 }' })
   const p = startProcess(['proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir], tracingEnv(receiver, { OTEL_SERVICE_NAME: 'dualread-under-test' }))
@@ -125,7 +126,7 @@ t.test('a traced proxy: the span tree of a shadowed read, a fallback, a failed r
 t.test('SIGTERM exports the spans still queued before the process exits', async t => {
   const receiver = await OtlpReceiver.start(t)
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policy = writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url })
   // A batch delay far longer than the test: only the shutdown can send the span.
   const p = startProcess(['proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir], tracingEnv(receiver, { OTEL_BSP_SCHEDULE_DELAY: '600000' }))

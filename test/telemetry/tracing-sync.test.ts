@@ -7,6 +7,7 @@ import { captureLog } from '../helpers/sidecar.ts'
 import { startEmbedded, startSyncFixture } from '../helpers/sync.ts'
 import { TENANT } from '../helpers/cutover.ts'
 import { OtlpReceiver, tracingEnv } from '../helpers/otlp-receiver.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const CLIENT_TRACE = '0af7651916cd43dd8448eb211c80319c'
 
@@ -21,7 +22,7 @@ t.test('the sync links its apply to the write that caused it, and a cutover trac
     await tracing.shutdown()
     process.env = saved
   })
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   f.writePolicy({ sync: 'cutover: { maxHoldMs: 5000 }' })
   f.old.store.addTenant(TENANT)
