@@ -2,8 +2,14 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
+import { onExit } from 'signal-exit'
 
 const BIN = join(import.meta.dirname, '../../bin/dualread.js')
+
+// A test that ends abruptly (tap's timeout ends the process with SIGALRM) must not leave its
+// children running: an orphaned sync goes on writing to the shared Redis and the test's folder.
+const running = new Set<ReturnType<typeof spawn>>()
+onExit(() => { for (const child of running) child.kill('SIGKILL') })
 
 /**
  * Starts `dualread ARGS`; `listening` resolves with the JSON log line that says it is up. `env`
@@ -15,7 +21,9 @@ export function startProcess(args: string[], env: Record<string, string | undefi
   let stderr = ''
   child.stdout.on('data', d => { stdout += d })
   child.stderr.on('data', d => { stderr += d })
+  running.add(child)
   const exited = once(child, 'exit') as Promise<[number | null, string | null]>
+  void exited.then(() => running.delete(child))
   const listening = new Promise<{ proxy: string, admin: string }>((resolve, reject) => {
     child.stdout.on('data', () => {
       const line = stdout.split('\n').find(l => l.includes(readyMessage))
