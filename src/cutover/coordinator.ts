@@ -40,6 +40,7 @@ class Abort extends Error {}
 export class CutoverCoordinator {
   #o: CoordinatorOptions
   #running: Promise<void> | undefined
+  #closing = false
   #step: CutoverStep = 'idle'
   #run: CutoverRun | undefined
   #retryAt = new Map<Side, number>()
@@ -55,7 +56,7 @@ export class CutoverCoordinator {
 
   /** Checks whether a cutover is due and starts it (one at a time); called on a timer by the sync leader. */
   async tick(): Promise<void> {
-    if (this.#running || this.#o.loop().lease === undefined) return
+    if (this.#closing || this.#running || this.#o.loop().lease === undefined) return
     const store = this.#o.state.cutover
     const policy = this.#o.policy()
     // Created by the sync process's check (from the authority its loop runs from) before any tick.
@@ -78,8 +79,13 @@ export class CutoverCoordinator {
     await this.#running
   }
 
-  /** Waits for a run in progress (on stop). */
+  /**
+   * Waits for a run in progress (on stop). A run still in its catch-up pass is refused at the next
+   * page (no write was held yet, and a pass over a large store outlasts a pod's grace period); a
+   * run holding writes goes on to its switch or abort, which maxHoldMs bounds.
+   */
   async close(): Promise<void> {
+    this.#closing = true
     await this.#running
   }
 
@@ -110,10 +116,14 @@ export class CutoverCoordinator {
     this.#step = 'catch-up'
     note('catch-up', 'a full pass copies what the change stream may have missed')
     log.info({ from, to, trigger }, `cutover to ${to}: copying what the change stream may have missed (a full pass) before holding writes`)
+    let reason: string | undefined
     try {
-      await loop.pass(summary)
+      // Holding writes after a pass that ended early would switch with objects not copied.
+      if (!await loop.pass(summary, () => this.#closing)) reason = 'the sync stopped during the catch-up pass'
     } catch (err) {
-      const reason = `the catch-up pass failed: ${(err as Error).message}`
+      reason = `the catch-up pass failed: ${(err as Error).message}`
+    }
+    if (reason !== undefined) {
       traced.end('refused', reason)
       await this.#refuse(state, to, reason, id)
       return

@@ -258,9 +258,12 @@ export class SyncLoop {
     return this.#drain.drain(summary)
   }
 
-  /** One full pass: every resource type and tenant, resuming where a checkpoint says; `until` ends it early. */
-  pass(summary: PassSummary, until: () => boolean = () => this.#stopping): Promise<void> {
-    return this.#scanner.pass(summary, until)
+  /**
+   * One full pass: every resource type and tenant, resuming where a checkpoint says; stopping
+   * the loop, or `until` turning true, ends it early. Resolves to whether it walked every scope.
+   */
+  pass(summary: PassSummary, until: () => boolean = () => false): Promise<boolean> {
+    return this.#scanner.pass(summary, () => this.#stopping || until())
   }
 
   /** How long the oldest change not applied yet has waited (ms); 0 when the stream is drained. */

@@ -27,8 +27,11 @@ export class Scanner {
     this.#o = o
   }
 
-  /** One full pass: every resource type and tenant, resuming where a checkpoint says; `until` ends it early. */
-  async pass(summary: PassSummary, until: () => boolean): Promise<void> {
+  /**
+   * One full pass: every resource type and tenant, resuming where a checkpoint says; `until`
+   * ends it early. Resolves to whether it walked every scope.
+   */
+  async pass(summary: PassSummary, until: () => boolean): Promise<boolean> {
     const { policy, progress } = this.#o
     const tenants = await this.#tenants()
     for (const resource of policy.resources.filter(isSynced)) {
@@ -37,10 +40,11 @@ export class Scanner {
       for (const tenant of scopes) {
         // A scope checks `until` before each page; ended early, the pass ends with it.
         const objects = await this.scanScope(resource, tenant, summary, until)
-        if (objects === undefined) return
+        if (objects === undefined) return false
         progress.scopeDone(resource.type, objects)
       }
     }
+    return true
   }
 
   /**

@@ -20,7 +20,8 @@ interface Script {
   lease?: boolean
   lagMs?: number
   probe?: () => Promise<void>
-  pass?: () => Promise<void>
+  /** The catch-up pass; resolves to whether it walked every scope (`until` ends it early). */
+  pass?: (until: () => boolean) => Promise<boolean>
   /** Changes each drainChanges call reports, in turn (then 0). */
   drains?: number[]
   differing?: number
@@ -40,7 +41,7 @@ function setup(t: Test, script: Script = {}, policyText: Record<string, unknown>
     lease: script.lease === false ? undefined : { owner: 'me', token: 1, expiresAt: Infinity },
     pendingAgeMs: async () => script.lagMs ?? 0,
     probe: script.probe ?? (async () => undefined),
-    pass: async () => { calls.push('pass'); await script.pass?.() },
+    pass: async (_summary: unknown, until: () => boolean) => { calls.push('pass'); return await script.pass?.(until) ?? true },
     quiesce: async () => { calls.push('quiesce') },
     resume: () => { calls.push('resume') },
     drainChanges: async () => { await script.onDrain?.(); return drains.shift() ?? 0 },
@@ -96,6 +97,7 @@ t.test('prechecks refuse with the reason, in the state for every /cutover to sho
     ['a lagging sync', { lagMs: 5000 }, {}, /5000 ms behind the change stream \(cutover.maxLagMs 1000\)/],
     ['an unreachable future authority', { probe: async () => { throw new Error('connect ECONNREFUSED') } }, {}, /precheck failed: connect ECONNREFUSED/],
     ['a failing catch-up pass', { pass: async () => { throw new Error('old answered 500') } }, {}, /the catch-up pass failed: old answered 500/],
+    ['a catch-up pass the loop ended early (a policy reload rebuilt it)', { pass: async () => false }, {}, /the sync stopped during the catch-up pass/],
   ] as const) {
     const { store, coordinator, logs } = setup(t, script, policy)
     await steadyOld(store)
@@ -105,6 +107,24 @@ t.test('prechecks refuse with the reason, in the state for every /cutover to sho
     await coordinator.tick()
     t.equal(logs.filter(l => l.includes('refused')).length, 1, `${name}: not tried again before retryAfterSec`)
   }
+})
+
+t.test('stopping during the catch-up pass refuses the run at once, before any write is held', async t => {
+  // A pass over a large store that only a stop ends.
+  const pass = async (until: () => boolean) => {
+    while (!until()) await new Promise(r => setTimeout(r, 5))
+    return false
+  }
+  const { store, coordinator, calls } = setup(t, { pass })
+  await steadyOld(store)
+  const run = coordinator.tick()
+  while (!calls.includes('pass')) await new Promise(r => setTimeout(r, 5))
+  await coordinator.close()
+  await run
+  t.match(await store.read(), { epoch: 1, authority: 'old', phase: 'steady', run: undefined, lastAbort: { to: 'new', reason: /refused: the sync stopped during the catch-up pass/ } })
+  t.notOk(calls.includes('quiesce'), 'no hold began')
+  await coordinator.tick()
+  t.same(calls.filter(c => c === 'pass'), ['pass'], 'a closed coordinator starts no run')
 })
 
 t.test('a sync that lost its lease does not coordinate', async t => {
