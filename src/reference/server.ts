@@ -41,7 +41,8 @@ export interface ReferenceApiOptions {
   random?: () => number
   /**
    * For tests: awaited before each request is handled, to record what arrived or to make
-   * another write land at exactly that moment.
+   * another write land at exactly that moment; a `{ status, body? }` it resolves to is the answer
+   * instead (a store that refuses one object).
    */
   onRequest?: (req: IncomingMessage) => unknown
 }
@@ -62,6 +63,10 @@ interface Reply {
   status: number
   body?: unknown
   headers?: Record<string, string>
+}
+
+function isReply(value: unknown): value is Reply {
+  return typeof value === 'object' && value !== null && typeof (value as Reply).status === 'number'
 }
 
 interface Exchange {
@@ -124,7 +129,8 @@ export async function startReferenceApi(options: ReferenceApiOptions = {}): Prom
     // An empty tenant or id (`/tenants//teams`) addresses nothing.
     const route: Route = found && Object.values(found.params).every(Boolean) ? found.store as Route : NOT_FOUND_ROUTE
     const exchange: Exchange = { req, params: found?.params ?? {}, query: found?.searchParams ?? {} }
-    await options.onRequest?.(req)
+    const answer = await options.onRequest?.(req)
+    if (isReply(answer)) return send(res, answer)
     if (route.control) return send(res, await route.handle(exchange))
     if (flavour.latencyMs > 0) await sleep(flavour.latencyMs)
     const refused = fault()

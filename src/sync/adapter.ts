@@ -81,6 +81,18 @@ export class PreconditionFailed extends SyncHttpError {
   }
 }
 
+/** Why a key could not be applied, for `dualread_sync_errors_total`: what an operator would do differs for each. */
+export type SyncErrorReason = 'credentials' | 'conflicting_writer' | 'rejected' | 'upstream_error' | 'unreachable' | 'other'
+
+export function syncErrorReason(err: unknown): SyncErrorReason {
+  if (err instanceof Error && !(err instanceof SyncHttpError) && err.cause !== undefined) return syncErrorReason(err.cause)
+  if (err instanceof CredentialsRefused) return 'credentials'
+  if (err instanceof PreconditionFailed) return 'conflicting_writer'
+  if (err instanceof SyncHttpError) return err.status < 500 ? 'rejected' : 'upstream_error'
+  // A connection refused, reset or timed out (Node's and undici's errors carry a code).
+  return typeof (err as { code?: unknown }).code === 'string' ? 'unreachable' : 'other'
+}
+
 /** Does a resource's listing path (collection or singleton) carry the tenant? Resources without one are synced once. */
 export function isTenantScoped(resource: Resource, policy: Policy): boolean {
   return listingPath(resource).split('/').includes(`:${policy.identity.tenant.pathParam}`)

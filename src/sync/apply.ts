@@ -8,7 +8,7 @@ import { parsePointer, valueAt } from '../parity/pointer.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { endWith, recordApply, startApplySpan, WriteLinks } from '../telemetry/spans.ts'
-import { PreconditionFailed, type Precondition, type ResourceAdapter } from './adapter.ts'
+import { PreconditionFailed, syncErrorReason, type Precondition, type ResourceAdapter } from './adapter.ts'
 import { decodeApplied, encodeApplied, type AppliedRecord } from './applied.ts'
 import { decide, type KeyFacts, type SyncOp } from './decide.ts'
 import { LeaseLostError } from './fencing.ts'
@@ -125,6 +125,7 @@ export class KeyApplier {
       } catch (err) {
         if (err instanceof LeaseLostError) throw err
         summary.errors++
+        this.#o.metrics.syncErrors.add(1, { resource_type: resource.type, reason: syncErrorReason(err) })
         this.#o.log.warn({ key: item.key.replaceAll('\u0000', '/'), err: { message: (err as Error).message } }, 'sync could not apply a key; a later pass retries it')
       }
     }), { concurrency: this.#o.concurrency })
@@ -172,7 +173,7 @@ export class KeyApplier {
       } catch (err) {
         if (!(err instanceof PreconditionFailed)) throw err
         if (attempt >= PRECONDITION_ATTEMPTS) {
-          throw new Error(`the ${this.#o.target} store's object changed between the sync's read and its write ${attempt} times in a row (412 Precondition Failed)`)
+          throw new Error(`the ${this.#o.target} store's object changed between the sync's read and its write ${attempt} times in a row (412 Precondition Failed)`, { cause: err })
         }
         this.#o.log.info({ key: item.key.replaceAll('\u0000', '/'), attempt }, `the ${this.#o.target} store's object changed since the sync read it (412); reading both sides again`)
         return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt + 1)

@@ -30,6 +30,7 @@ export class Metrics {
   readonly driftPointers: Counter
   readonly syncApplied: Counter
   readonly syncConflicts: Counter
+  readonly syncErrors: Counter
   readonly writeHold: Histogram
   readonly cutovers: Counter
   #syncLag: () => Array<{ resourceType: string, seconds: number }> = () => []
@@ -83,6 +84,9 @@ export class Metrics {
     })
     this.syncConflicts = meter.createCounter('dualread_sync_conflicts_total', {
       description: 'Keys whose target had been changed outside the sync; the winner is the authority, by resource type',
+    })
+    this.syncErrors = meter.createCounter('dualread_sync_errors_total', {
+      description: 'Keys the sync could not apply (a later pass retries them), by resource type and reason (credentials, conflicting_writer, rejected, upstream_error, unreachable, other)',
     })
     this.writeHold = meter.createHistogram('dualread_write_hold_seconds', {
       description: 'How long writes waited while a cutover held them (released or refused)',

@@ -19,7 +19,7 @@ const NS = 'alerting'
 const SIDECARS = 'rel-dualread-admin'
 const SYNC = 'rel-dualread-sync-admin'
 const ALERTS = ['DualreadCriticalDriftOnNew', 'DualreadGateRollback', 'DualreadPrimaryBreakerOpen', 'DualreadPolicyRejected',
-  'DualreadSyncLagHigh', 'DualreadSyncConflicts', 'DualreadSyncLeaderAbsent', 'DualreadCutoverAborted']
+  'DualreadSyncLagHigh', 'DualreadSyncConflicts', 'DualreadSyncErrors', 'DualreadSyncLeaderAbsent', 'DualreadCutoverAborted']
 
 /** The rule groups of the PrometheusRule that the chart renders (release "rel" in namespace "alerting"). */
 function renderedGroups(args: string[] = []): RuleGroup[] {
@@ -74,7 +74,7 @@ function promtoolPasses(t: Test, groups: RuleGroup[], scenarios: Scenario[]) {
 
 const groups = 'missing' in helm || 'missing' in promtool ? [] : renderedGroups()
 
-t.test('the PrometheusRule is opt-in, lists the eight alerts, and uses only what dualread exports', { skip }, async t => {
+t.test('the PrometheusRule is opt-in, lists the nine alerts, and uses only what dualread exports', { skip }, async t => {
   if ('missing' in helm) return
   t.notOk(render(helm, CHART_DIR).some(m => m.kind === 'PrometheusRule'), 'none by default')
   const rule = render(helm, CHART_DIR, ['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.labels.release=kube-prometheus-stack',
@@ -257,6 +257,30 @@ t.test('sync conflicts fire for 15 minutes, also when the counter appears alread
         }],
       },
       { at: '30m', alert: 'DualreadSyncConflicts', expect: [] },
+    ],
+  }])
+})
+
+t.test('keys the sync could not apply fire per resource type and reason for 15 minutes; a sync without errors does not', { skip }, async t => {
+  promtoolPasses(t, groups, [{
+    name: 'sync errors',
+    input: [
+      // Born at 2 at 5 min (a rotated token the sync was not given), one more at 10 min.
+      series('dualread_sync_errors_total', { resource_type: 'team', reason: 'credentials' }, '_x10 2x10 3x80', { job: SYNC }),
+      series('dualread_sync_applied_total', { resource_type: 'alert-rule', op: 'upsert' }, '0+5x100', { job: SYNC }),
+    ],
+    tests: [
+      { at: '4m', alert: 'DualreadSyncErrors', expect: [] },
+      {
+        at: '12m', alert: 'DualreadSyncErrors', expect: [{
+          labels: { severity: 'warning', namespace: NS, resource_type: 'team', reason: 'credentials' },
+          annotations: {
+            summary: 'The sync cannot apply team objects (credentials)',
+            description: '3 team key(s) in the last 15m could not be applied to the target store (credentials, namespace alerting): they differ between the stores until a later pass lands them.',
+          },
+        }],
+      },
+      { at: '40m', alert: 'DualreadSyncErrors', expect: [] },
     ],
   }])
 })

@@ -98,7 +98,12 @@ t.test('a running proxy and sync export every series the dashboard queries, with
   const migration = redisMigration(t, 'grafana')
   const old = await startReferenceApi({ seed: { tenants: ['acme', 'globex'], perType: 3 } })
   // The new store's hazards: it rewrites durations (cosmetic drift) and drops a field (critical drift).
-  const neu = await startReferenceApi({ flavour: { normalizeDurations: true, dropField: 'escalationPolicyId' } })
+  // And it refuses one team the sync copies (a validation rule old does not have): a sync error.
+  const refused = `/api/v1/tenants/acme/teams/${seededId('team', 2)}`
+  const neu = await startReferenceApi({
+    flavour: { normalizeDurations: true, dropField: 'escalationPolicyId' },
+    onRequest: req => req.method === 'PUT' && req.url === refused ? { status: 422, body: { error: 'invalid', detail: 'onCall must name a schedule' } } : undefined,
+  })
   t.teardown(() => Promise.all([old.close(), neu.close()]))
   // Someone wrote to the new store behind the sync's back: its first pass meets a conflict.
   neu.store.put('team', 'globex', seededId('team', 1), { name: 'edited on new', members: [], onCall: 'nobody' })
@@ -155,6 +160,7 @@ sync:
   // The backfill copies old to new, and wins the conflict for the authority.
   const synced = await eventually(() => scrape(sync.adminUrl), text => /dualread_sync_conflicts_total\{/.test(text) && /dualread_sync_backfill_ratio\{resource_type="team"\} 1/.test(text), 15_000)
   t.match(synced, /dualread_sync_conflicts_total\{[^}]*winner="old"/, 'the conflict went to the authority')
+  t.match(synced, /^dualread_sync_errors_total\{resource_type="team",reason="rejected"\} [1-9]/m, 'the team new refused is a sync error')
   t.ok(neu.store.get('alert-rule', 'globex', seededId('alert-rule', 1)), 'the new store has the backfilled rules')
 
   const read = async (path: string) => {

@@ -20,6 +20,7 @@ export const METRIC_LABELS: Readonly<Record<string, readonly string[]>> = {
   dualread_cutovers_total: ['result', 'to'],
   dualread_sync_applied_total: ['resource_type', 'op'],
   dualread_sync_conflicts_total: ['resource_type', 'winner'],
+  dualread_sync_errors_total: ['resource_type', 'reason'],
   dualread_sync_lag_seconds: ['resource_type'],
   dualread_sync_backfill_ratio: ['resource_type'],
   dualread_sync_leader: [],

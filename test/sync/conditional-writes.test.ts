@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http'
 import t from 'tap'
 import { compilePolicy } from '../../src/policy/compile.ts'
 import { policySchema, type Resource } from '../../src/policy/schema.ts'
-import { syncOnce } from '../../src/sidecar/sync-process.ts'
+import { startSyncProcess, syncOnce } from '../../src/sidecar/sync-process.ts'
 import { PreconditionFailed, RestAdapter, type Precondition, type Tagged } from '../../src/sync/adapter.ts'
 import { SyncLoop } from '../../src/sync/loop.ts'
 import { openStateStore } from '../../src/state/open.ts'
@@ -15,7 +15,7 @@ import type { ConflictEntry } from '../../src/state/conflict-log.ts'
 import { Throttle } from '../../src/sync/throttle.ts'
 import { Metrics } from '../../src/telemetry/metrics.ts'
 import { MemoryAdapter } from '../helpers/memory-adapter.ts'
-import { captureLog } from '../helpers/sidecar.ts'
+import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { contents, startSyncFixture } from '../helpers/sync.ts'
 import { startPair } from '../helpers/upstream.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
@@ -134,6 +134,21 @@ t.test('when the target keeps changing under it, the sync tries a few times, the
   racing = false
   t.match(await syncOnce({ policyFile: f.policyFile, stateDir: dir, log }), { converged: true, conflicts: 1, errors: 0 }, 'a later pass retries it')
   t.match(f.new.store.get('team', 'acme', 'team-0001'), { name: 'changed at the authority' })
+})
+
+t.test('a key the sync gave up on is counted, by resource type and reason, for the sync-errors alert', async t => {
+  const dir = scratchDir(t)
+  const hook = targetHook(TEAM, () => true)
+  const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } }, new: { flavour: { etags: true }, onRequest: hook.onRequest } })
+  // Every key but one lands; that one keeps changing under the sync's writes.
+  f.new.store.put('team', 'acme', 'team-0001', { name: 'on new first' })
+  const { log } = captureLog()
+  const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: dir, log, admin: '127.0.0.1:0' })
+  t.teardown(() => sync.stop())
+  const errors = /^dualread_sync_errors_total\{resource_type="team",reason="conflicting_writer"\} (\d+)/m
+  const text = await eventually(async () => (await fetch(`${sync.adminUrl}/metrics`)).text(), m => errors.test(m), 15_000)
+  t.match(text, errors)
+  t.notMatch(text, /dualread_sync_errors_total\{resource_type="alert-rule"/, 'the keys that landed are not counted')
 })
 
 t.test('without ETags the sync writes as before: no preconditions, and a racing client write is overwritten unseen', async t => {
