@@ -40,7 +40,7 @@ WORKDIR /app
 # The app's files belong to root: the process (user node) can read them, never change them.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY package.json ./
+COPY package.json LICENSE ./
 COPY bin ./bin
 COPY policies ./policies
 # The one writable place: the last good policy, kept so a restart with a broken policy still serves.

@@ -98,7 +98,7 @@ t.test('the image is built the way the package is: the build stage runs the scri
 
 t.test('the final stage holds what the npm package holds and runs it from /app, not under node_modules', async t => {
   const copied = all(final, 'COPY').map(copyOf).flatMap(c => c.from === undefined ? c.sources : c.dest === './dist' ? ['dist'] : [])
-  t.same(copied.sort(), ['package.json', ...pkg.files].sort(), 'package.json and its `files`')
+  t.same(copied.sort(), ['package.json', 'LICENSE', ...pkg.files].sort(), 'package.json, the LICENSE and its `files`')
   t.notOk(copied.includes('src'), 'no TypeScript sources, so bin/dualread.js runs dist/')
   for (const source of stages.flatMap(s => all(s, 'COPY').map(copyOf).filter(c => c.from === undefined).flatMap(c => c.sources))) {
     t.ok(existsSync(join(ROOT, source)), `${source} exists in the repository`)

@@ -13,11 +13,11 @@ const dualread = (...args: string[]) => run(bin, args, project)
 
 t.test('the package holds the build, its declarations and what it reads at run time; no sources, tests or dev files', async t => {
   const files = installed.packed.files.map(f => f.path)
-  for (const needed of ['bin/dualread.js', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/admin/ui.html', 'policies/demo.yaml', 'policies/reference.yaml']) {
+  for (const needed of ['LICENSE', 'bin/dualread.js', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/admin/ui.html', 'policies/demo.yaml', 'policies/reference.yaml']) {
     t.ok(files.includes(needed), needed)
   }
-  const unexpected = files.filter(f => !/^(bin\/dualread\.js|package\.json|README\.md|policies\/[\w-]+\.yaml|dist\/.+\.(js|d\.ts|html))$/.test(f) || /\.test\./.test(f))
-  t.same(unexpected, [], 'nothing but bin, dist, policies, package.json and README')
+  const unexpected = files.filter(f => !/^(bin\/dualread\.js|package\.json|README\.md|LICENSE|policies\/[\w-]+\.yaml|dist\/.+\.(js|d\.ts|html))$/.test(f) || /\.test\./.test(f))
+  t.same(unexpected, [], 'nothing but bin, dist, policies, package.json, README and LICENSE')
   t.notOk(existsSync(join(project, 'node_modules/typescript')), 'no dev dependency installed')
   t.notOk(existsSync(join(project, 'node_modules/node')), 'nor the `node` devDependency: the Node that runs it is the user\'s')
 })

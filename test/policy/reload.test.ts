@@ -242,6 +242,27 @@ t.test('whatever compiling a policy throws on reload is a rejection with the rea
   t.ok(logs.some(l => l.includes('policy reload rejected') && l.includes('injected')))
 })
 
+t.test('a file missing for a moment (a ConfigMap directory mid-swap) changes nothing; the next check applies what comes back', async t => {
+  const urls = await upstreams(t)
+  const dir = scratchDir(t)
+  const file = join(dir, 'policy.yaml')
+  writeFileSync(file, policyYaml({ ...urls, rules: ON_NEW }))
+  const { log, logs } = captureLog()
+  const metrics = new Metrics()
+  t.teardown(() => metrics.shutdown())
+  const source = new PolicySource({ file, stateDir: join(dir, 'state'), log, metrics, checkIntervalMs: 60_000 })
+  t.teardown(() => source.close())
+  const first = await source.start()
+  unlinkSync(file)
+  await source.check()
+  t.equal(source.current, first, 'the policy in force stays')
+  t.equal(source.lastError, undefined, 'a missing file is not a rejection')
+  t.notOk(logs.some(l => l.includes('rejected')), 'nor logged as one')
+  writeFileSync(file, policyYaml({ ...urls, rules: ON_OLD }))
+  await source.check()
+  t.equal(source.current.generation, first.generation + 1, 'the file that came back is applied')
+})
+
 /** Starts a sidecar on `file`, lets it save its policy as the last good one, and stops it. */
 async function runOnce(t: Test, file: string, stateDir: string): Promise<void> {
   await (await startTestSidecar(t, { policyFile: file, stateDir })).stop()
