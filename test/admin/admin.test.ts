@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import t from 'tap'
@@ -11,7 +10,7 @@ import { isLoopback } from '../../src/admin/server.ts'
 import { startProxySidecar } from '../../src/sidecar/proxy-sidecar.ts'
 import { buildProgram } from '../../src/cli/main.ts'
 import { keyPrefix } from '../../src/state/redis/connect.ts'
-import { REDIS_URL } from '../helpers/redis.ts'
+import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
 
 async function upstreams(t: { teardown(fn: () => unknown): void }) {
@@ -108,7 +107,7 @@ t.test('credentials in request headers never reach the log output', async t => {
 })
 
 t.test('a rollback through one replica is obeyed by another through Redis, and cleared the same way', async t => {
-  const migration = `test-${randomUUID()}`
+  const migration = redisMigration(t)
   const redis = new Redis(REDIS_URL)
   t.teardown(async () => {
     await redis.del(`${keyPrefix(migration)}overrides`)

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { keyPrefix } from '../../src/state/redis/connect.ts'
@@ -6,7 +5,7 @@ import { writePolicy } from '../helpers/policy.ts'
 import { refusedPort, TestUpstream, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
-import { REDIS_URL } from '../helpers/redis.ts'
+import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('with Redis unreachable the proxy serves, says overrides are stale, and refuses to pretend a rollback was stored', async t => {
@@ -31,7 +30,7 @@ t.test('with Redis unreachable the proxy serves, says overrides are stale, and r
 })
 
 t.test('an override written by hand in Redis is still honoured', async t => {
-  const migration = `test-${randomUUID()}`
+  const migration = redisMigration(t)
   const redis = new Redis(REDIS_URL)
   const key = `${keyPrefix(migration)}overrides`
   t.teardown(async () => { await redis.del(key); redis.disconnect() })
@@ -54,7 +53,7 @@ t.test('an override written by hand in Redis is still honoured', async t => {
 })
 
 t.test('overrides survive a Redis outage and are current again once it returns', async t => {
-  const migration = `test-${randomUUID()}`
+  const migration = redisMigration(t)
   const redis = new Redis(REDIS_URL)
   const key = `${keyPrefix(migration)}overrides`
   t.teardown(async () => { await redis.del(key); redis.disconnect() })

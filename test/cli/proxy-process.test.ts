@@ -7,14 +7,14 @@ import t from 'tap'
 import { writePolicy } from '../helpers/policy.ts'
 import { startProcess } from '../helpers/process.ts'
 import { TestUpstream, startPair } from '../helpers/upstream.ts'
-import { REDIS_URL } from '../helpers/redis.ts'
+import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('SIGTERM stops accepting, lets in-flight reads finish, and exits 0', async t => {
   const { oldUp, newUp } = await startPair(t)
   const dir = scratchDir(t)
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url }), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir])
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   const { proxy } = await p.listening
   oldUp.behaviour = { delayMs: 500 }
   const inFlight = fetch(`http://${proxy}/api/v1/tenants/other/alert-rules/r1`)
@@ -34,7 +34,7 @@ t.test('a second SIGTERM while draining exits at once with 1', async t => {
   t.teardown(() => oldUp.close())
   const dir = scratchDir(t)
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9' }), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir])
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   const { proxy } = await p.listening
   oldUp.behaviour = { delayMs: 3000 }
   const inFlight = fetch(`http://${proxy}/api/v1/tenants/other/alert-rules/r1`).catch(() => 'cut off')
@@ -90,7 +90,7 @@ t.test('https upstreams with a private CA work through NODE_EXTRA_CA_CERTS, for 
   t.teardown(() => { tls.closeAllConnections(); tls.close() })
   const policy = writePolicy(dir, { oldUrl: `https://127.0.0.1:${(tls.address() as AddressInfo).port}`, newUrl: 'http://127.0.0.1:9' })
   const p = startProcess(['proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir], { NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') })
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   const { proxy } = await p.listening
   t.same(await (await fetch(`http://${proxy}/api/v1/tenants/other/alert-rules`)).json(), { served: 'tls' })
   t.same(await (await fetch(`http://${proxy}/api/v1/tenants/other/alert-rules/r1`, { method: 'PUT', body: '{}' })).json(), { served: 'tls' })
@@ -123,7 +123,7 @@ t.test('a proxy whose admin port is taken says it failed, exits 1 and no longer 
   const dir = scratchDir(t)
   const proxyPort = await freePort()
   const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: oldUp.url, newUrl: 'http://127.0.0.1:9' }), '--listen', `127.0.0.1:${proxyPort}`, '--admin', `127.0.0.1:${oldUp.port}`, '--state-dir', dir])
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   t.equal(await exitCodeWithin(p), 1, 'it exits with 1')
   t.match(p.output().stderr, /dualread proxy failed to start: listen EADDRINUSE.*:\d+/)
   await t.rejects(fetch(`http://127.0.0.1:${proxyPort}/api/v1/tenants/other/alert-rules/r1`), 'the proxy port no longer accepts connections')
@@ -132,9 +132,10 @@ t.test('a proxy whose admin port is taken says it failed, exits 1 and no longer 
 
 t.test('a proxy refused at start with Redis configured exits 1 instead of lingering on its connections', async t => {
   const dir = scratchDir(t)
-  const p = startProcess(['proxy', '--policy', writePolicy(dir, { oldUrl: 'http://127.0.0.1:8', newUrl: 'http://127.0.0.1:9' }), '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--state-dir', dir],
+  const policy = writePolicy(dir, { oldUrl: 'http://127.0.0.1:8', newUrl: 'http://127.0.0.1:9', extra: `migration: ${redisMigration(t)}` })
+  const p = startProcess(['proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--state-dir', dir],
     { DUALREAD_ADMIN_TOKEN: '', REDIS_URL })
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   t.equal(await exitCodeWithin(p), 1)
   t.match(p.output().stderr, /not loopback: set DUALREAD_ADMIN_TOKEN/)
 })

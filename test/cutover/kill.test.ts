@@ -14,7 +14,7 @@ t.test('a coordinator SIGKILLed at any step: each cutover completes or aborts, a
   const f = await startCutoverFixture(t, dir, { migration, redisUrl: REDIS_URL })
   const syncArgs = ['sync', '--policy', f.policyFile, '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'sync')]
   let sync = startProcess(syncArgs, {}, 'dualread sync started')
-  t.teardown(() => { sync.child.kill('SIGKILL') })
+  t.teardown(() => sync.kill())
   await sync.listening
   const proxy = await startTestSidecar(t, { policyFile: f.policyFile, stateDir: join(dir, 'proxy'), redisUrl: REDIS_URL })
   const writers = startWriters(() => proxy.proxyUrl)

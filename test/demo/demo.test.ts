@@ -7,7 +7,7 @@ t.test('dualread demo plays the cutover end to end and stops by itself', async t
   const dir = scratchDir(t)
   const p = startProcess(['demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--sync-admin', '127.0.0.1:0',
     '--old-port', '0', '--new-port', '0', '--state-dir', join(dir, 'demo'), '--duration', '1'], {}, 'never')
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   const [code] = await p.exited
   const { stdout } = p.output()
   t.equal(code, 0, stdout)

@@ -78,7 +78,7 @@ t.test('a panel shows the gate signals per slice: critical drift, match rate, er
 /** Starts a real dualread command with the chart's environment; resolves to its admin URL. */
 async function startDualread(t: Test, args: string[], env: Record<string, string>, ready: string): Promise<{ adminUrl: string, stop: () => Promise<void>, line: { proxy?: string, admin: string } }> {
   const p = startProcess(args, env, ready)
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   const line = await p.listening
   const port = line.admin.slice(line.admin.lastIndexOf(':') + 1)
   return {

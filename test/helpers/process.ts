@@ -32,6 +32,11 @@ export function startProcess(args: string[], env: Record<string, string | undefi
     void exited.then(() => reject(new Error(`exited early: ${stderr}`)))
   })
   listening.catch(() => undefined) // awaited only by tests that expect a start
-  return { child, exited, listening, output: () => ({ stdout, stderr }) }
+  /** SIGKILL, resolved once it has exited: nothing it sent can reach Redis after a later teardown cleans up. */
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  }
+  return { child, exited, listening, kill, output: () => ({ stdout, stderr }) }
 }
 

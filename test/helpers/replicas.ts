@@ -30,7 +30,7 @@ ${policy.rest}
 `)
   const b = await startTestSidecar(t, { policyFile: file, stateDir: join(dir, 'b'), redisUrl: REDIS_URL })
   const a = startProcess(['proxy', '--policy', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', join(dir, 'a')], { REDIS_URL })
-  t.teardown(() => { a.child.kill('SIGKILL') })
+  t.teardown(() => a.kill())
   const { proxy, admin } = await a.listening
   return { migration, oldUp, newUp, dir, file, b, a: { proxyUrl: `http://${proxy}`, adminUrl: `http://${admin}` } }
 }

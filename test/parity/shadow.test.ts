@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -8,7 +7,7 @@ import { startPair } from '../helpers/upstream.ts'
 import { startProcess } from '../helpers/process.ts'
 import { eventually, startTestSidecar, type TestSidecar } from '../helpers/sidecar.ts'
 import { NOISE_EVERY } from '../../src/parity/shadow.ts'
-import { REDIS_URL, forgetMigration } from '../helpers/redis.ts'
+import { REDIS_URL, forgetMigration, redisMigration } from '../helpers/redis.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const RULE = '/api/v1/tenants/acme/alert-rules/r1'
@@ -227,7 +226,7 @@ t.test('readiness needs enough samples and no critical drift', async t => {
 })
 
 t.test('the gate rolls a slice served by new back to the authority, for every replica through Redis', async t => {
-  const migration = `test-${randomUUID()}`
+  const migration = redisMigration(t)
   const redis = new Redis(REDIS_URL)
   t.teardown(async () => { await forgetMigration(migration); redis.disconnect() })
   const rules = `
@@ -241,7 +240,7 @@ t.test('the gate rolls a slice served by new back to the authority, for every re
   const { oldUp, newUp, sidecar, file } = await setup(t, { rules, extra: `migration: ${migration}`, redisUrl: REDIS_URL })
   // The second replica is a separate dualread process sharing only Redis.
   const child = startProcess(['proxy', '--policy', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', join(dirname(file), 'other')], { REDIS_URL })
-  t.teardown(() => { child.child.kill('SIGKILL') })
+  t.teardown(() => child.kill())
   const { proxy, admin } = await child.listening
   const readOther = async () => {
     const res = await fetch(`http://${proxy}${RULE}`)

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -7,7 +6,7 @@ import { openStateStore } from '../../src/state/open.ts'
 import { STATE_FILE } from '../../src/state/file/state-store.ts'
 import { captureLog } from '../helpers/sidecar.ts'
 import { refusedPort } from '../helpers/upstream.ts'
-import { REDIS_URL } from '../helpers/redis.ts'
+import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
 
 t.test('file:PATH is a state directory relative to the working directory', async t => {
@@ -31,7 +30,7 @@ t.test('a file: URL names an absolute directory', async t => {
 })
 
 t.test('redis:// opens the migration\'s state in Redis', async t => {
-  const store = await openStateStore(REDIS_URL, `test-${randomUUID()}`, captureLog().log)
+  const store = await openStateStore(REDIS_URL, redisMigration(t), captureLog().log)
   t.teardown(() => store.close())
   t.equal(store.kind, 'redis')
   t.equal(await store.changes.getOffset(), '0', 'ready to use at once')

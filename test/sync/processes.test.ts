@@ -13,7 +13,7 @@ import { scratchDir } from '../helpers/scratch-dir.ts'
 
 function startSync(t: Test, policyFile: string, stateDir: string, env: Record<string, string> = {}) {
   const p = startProcess(['sync', '--policy', policyFile, '--admin', '127.0.0.1:0', '--state-dir', stateDir], { ...env }, 'dualread sync started')
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   return p
 }
 
@@ -109,7 +109,7 @@ t.test('a sync whose admin is refused (0.0.0.0 without a token) says it failed, 
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
   f.writePolicy({ state: REDIS_URL, migration, sync: '' })
   const p = startProcess(['sync', '--policy', f.policyFile, '--admin', '0.0.0.0:0', '--state-dir', dir], { DUALREAD_ADMIN_TOKEN: '' })
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   t.equal(await exitCodeWithin(p), 1, 'it exits with 1')
   t.match(p.output().stderr, /dualread sync failed: admin is bound to 0\.0\.0\.0, which is not loopback/)
   t.equal(await leaseHolder(migration), null, 'the Redis lease is not held')
@@ -123,7 +123,7 @@ t.test('a sync whose admin port is taken exits 1 and does not hold the lease', a
   f.writePolicy({ state: REDIS_URL, migration, sync: '' })
   const taken = new URL(f.old.url).port
   const p = startProcess(['sync', '--policy', f.policyFile, '--admin', `127.0.0.1:${taken}`, '--state-dir', dir])
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   t.equal(await exitCodeWithin(p), 1)
   t.match(p.output().stderr, /dualread sync failed: listen EADDRINUSE/)
   t.equal(await leaseHolder(migration), null, 'the Redis lease is not held')

@@ -1,12 +1,11 @@
 // A fault that every request runs into (an open breaker, Redis down) is logged as its state
 // changes and a count, not as one line per request: the real sidecar, its real log.
-import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { writePolicy } from '../helpers/policy.ts'
 import { refusedPort, startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { TcpRelay } from '../helpers/tcp-relay.ts'
-import { REDIS_URL } from '../helpers/redis.ts'
+import { REDIS_URL, redisMigration } from '../helpers/redis.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const READS = 300
@@ -42,7 +41,7 @@ t.test('reads falling back while the old breaker is open are a few lines with th
 })
 
 t.test('writes that cannot be announced while Redis is down are logged as unavailable, counted, and recovered', async t => {
-  const migration = `test-${randomUUID()}`
+  const migration = redisMigration(t)
   const target = new URL(REDIS_URL)
   const relay = new TcpRelay({ host: target.hostname, port: Number(target.port || 6379) })
   await relay.start()

@@ -45,7 +45,7 @@ t.test('without an endpoint the proxy loads no tracing SDK and passes traceparen
   const policy = writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url })
   const run = async (env: Record<string, string | undefined>) => {
     const p = startProcess(['proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir], env, undefined, ['--import', HOOK])
-    t.teardown(() => { p.child.kill('SIGKILL') })
+    t.teardown(() => p.kill())
     const { proxy } = await p.listening
     t.equal((await fetch(`http://${proxy}/api/v1/tenants/other/alert-rules/r1`, { headers: { traceparent: TRACEPARENT } })).status, 200)
     p.child.kill('SIGTERM')

@@ -40,7 +40,7 @@ t.test('a traced proxy: the span tree of a shadowed read, a fallback, a failed r
   // A breaker that opens on the first failure: the third read meets it open.
   const policy = writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url, rules: RULES, breaker: '{ errorThresholdPercentage: 1, volumeThreshold: 1, resetTimeoutMs: 60000 }' })
   const p = startProcess(['proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir], tracingEnv(receiver, { OTEL_SERVICE_NAME: 'dualread-under-test' }))
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   const { proxy } = await p.listening
   t.match(p.output().stdout, /tracing on: spans go to otlp http:\/\/127\.0\.0\.1:\d+/)
   const rule = { id: 'r1', name: 'disk full', enabled: true }
@@ -130,7 +130,7 @@ t.test('SIGTERM exports the spans still queued before the process exits', async 
   const policy = writePolicy(dir, { oldUrl: oldUp.url, newUrl: newUp.url })
   // A batch delay far longer than the test: only the shutdown can send the span.
   const p = startProcess(['proxy', '--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--state-dir', dir], tracingEnv(receiver, { OTEL_BSP_SCHEDULE_DELAY: '600000' }))
-  t.teardown(() => { p.child.kill('SIGKILL') })
+  t.teardown(() => p.kill())
   const { proxy } = await p.listening
   t.equal((await fetch(`http://${proxy}/api/v1/tenants/other/alert-rules/r1`)).status, 200)
   t.same(receiver.spans, [], 'nothing exported yet')
