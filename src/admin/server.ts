@@ -10,12 +10,15 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { OverrideChange } from '../rollback/overrides.ts'
 import type { Side } from '../policy/schema.ts'
-import { AUDIT_LOG_LIMIT, type AuditEntry } from '../state/audit-log.ts'
+import { AUDIT_LOG_LIMIT } from '../state/audit-log.ts'
+import { statusJsonSchema, type EvidenceHistory, type HistoryReport, type StatusDocument } from '../status/schema.ts'
 
 const MAX_BODY_BYTES = 16 * 1024
 /** Entries GET /history returns without `?limit=`. */
 export const DEFAULT_HISTORY_LIMIT = 100
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/ui'])
+/** The /status document as JSON Schema, generated once from its zod schema. */
+const STATUS_SCHEMA = statusJsonSchema()
 const UI_PAGE = readFileSync(new URL('./ui.html', import.meta.url))
 /** The page is self-contained: its own inline script and style, data from this origin only. */
 const UI_HEADERS = {
@@ -27,7 +30,10 @@ const UI_HEADERS = {
 
 export interface AdminHandlers {
   ready(): Promise<{ ready: boolean, detail: Record<string, unknown> }>
-  status(): Record<string, unknown> | Promise<Record<string, unknown>>
+  /** The document GET /status serves; src/status/schema.ts declares it. */
+  status(): StatusDocument | Promise<StatusDocument>
+  /** Every slice's signals per hour or day from the fleet's hourly buckets (GET /evidence); rejects when the store is unreachable. Proxies only. */
+  evidence?: (step: 'hour' | 'day') => Promise<EvidenceHistory>
   /** The newest `limit` entries of the audit log, newest first (GET /history); rejects when its store is unreachable. */
   history(limit: number): Promise<HistoryReport>
   /** Validates and applies a rollback change; returns why it was refused (400 invalid, 503 the shared store is down). Proxies only. */
@@ -38,11 +44,6 @@ export interface AdminHandlers {
   requestCutover?: (to: Side) => Promise<unknown>
 }
 
-export interface HistoryReport {
-  /** Where the log lives: shared by the migration (redis), a state file, or this process only (memory). */
-  backend: 'redis' | 'file' | 'memory'
-  entries: AuditEntry[]
-}
 
 export interface RollbackRefusal {
   status: 400 | 503
@@ -120,6 +121,22 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions
     case 'GET /status':
       json(res, 200, await o.handlers.status())
       return
+    case 'GET /status/schema':
+      json(res, 200, STATUS_SCHEMA)
+      return
+    case o.handlers.evidence && 'GET /evidence': {
+      const step = new URLSearchParams(query).get('step') ?? 'hour'
+      if (step !== 'hour' && step !== 'day') {
+        json(res, 400, { error: 'bad_request', detail: 'step must be hour or day' })
+        return
+      }
+      try {
+        json(res, 200, await o.handlers.evidence!(step))
+      } catch (err) {
+        json(res, 503, { error: 'unavailable', detail: `cannot read the fleet's evidence: ${(err as Error).message}; retry once the state store answers` })
+      }
+      return
+    }
     case 'GET /history': {
       const limit = Number(new URLSearchParams(query).get('limit') ?? DEFAULT_HISTORY_LIMIT)
       if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_LOG_LIMIT) {
@@ -151,7 +168,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: AdminOptions
       return
     }
     default:
-      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status /history /ui /cutover, POST /rollback, POST /cutover' })
+      json(res, 404, { error: 'not_found', detail: 'admin paths: /healthz /readyz /metrics /status /status/schema /evidence /history /ui /cutover, POST /rollback, POST /cutover' })
   }
 }
 

@@ -1,6 +1,6 @@
 // `dualread history`: the migration's audit log as a table an operator can read, newest first.
 import Table from 'cli-table3'
-import type { HistoryReport } from '../admin/server.ts'
+import type { HistoryReport } from '../status/schema.ts'
 
 const STYLE = { head: [], border: [] } // no colours: the output is also read from CI logs and files
 

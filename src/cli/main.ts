@@ -11,12 +11,14 @@ import { describePolicy } from './policy-summary.ts'
 import { PolicyLoadError } from '../policy/source.ts'
 import { DEFAULT_STATE_DIR, startProxySidecar } from '../sidecar/proxy-sidecar.ts'
 import { DEFAULT_SYNC_ADMIN, startSyncProcess, syncOnce } from '../sidecar/sync-process.ts'
-import { AdminConfigError, DEFAULT_HISTORY_LIMIT, type HistoryReport } from '../admin/server.ts'
+import { AdminConfigError, DEFAULT_HISTORY_LIMIT } from '../admin/server.ts'
 import { createLogger } from '../telemetry/logger.ts'
 import { startTracing, type Tracing } from '../telemetry/tracing.ts'
-import { renderParity, type ParityStatus } from './parity-table.ts'
+import { renderParity } from './parity-table.ts'
 import { renderHistory } from './history-table.ts'
-import { buildReport, renderReportMarkdown, type ReportStatus } from './report.ts'
+import { buildReport, renderReportMarkdown } from './report.ts'
+import { AdminAnswerError, readEvidenceHistory, readHistory, readStatus } from '../status/read.ts'
+import type { ProxyStatus, StatusDocumentOut } from '../status/schema.ts'
 import { startDemo } from '../demo/demo.ts'
 import type { CutoverReport } from '../cutover/request.ts'
 import type { Side } from '../policy/schema.ts'
@@ -155,55 +157,35 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
     .description('the parity report of a running sidecar: comparisons, drift by class and pointer, readiness to promote')
     .option('--admin <url>', 'admin URL of a running sidecar', 'http://127.0.0.1:9090')
     .action(async (opts: { admin: string }) => {
-      try {
-        const res = await fetch(new URL('/status', opts.admin), { headers: authHeader() })
-        if (!res.ok) {
-          io.err(`the admin server answered ${res.status}: ${await res.text()}\n`)
-          process.exitCode = 1
-          return
-        }
-        io.out(renderParity(await res.json() as ParityStatus))
-      } catch (err) {
-        io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
-        process.exitCode = 1
-      }
+      await reporting(io, opts.admin, async () => {
+        const status = proxyOnly(await readStatus(opts.admin, authHeader()), opts.admin, 'parity')
+        io.out(renderParity(status))
+      })
     })
 
   program.command('report')
-    .description('the migration\'s evidence for sign-off: rules, slices and their gate signals across the fleet, gate trips, sync and its last verification, the decommission bar, the history')
+    .description('the migration\'s evidence for sign-off: rules, slices and their gate signals across the fleet and over time, gate trips, sync and its last verification, the decommission bar, the history')
     .option('--admin <url>', 'admin URL of a running proxy', 'http://127.0.0.1:9090')
     .option('--format <format>', 'md or json', 'md')
-    .action(async (opts: { admin: string, format: string }) => {
+    .addOption(new Option('--step <step>', 'the signals over time per hour or per day').choices(['hour', 'day']).default('hour'))
+    .action(async (opts: { admin: string, format: string, step: 'hour' | 'day' }) => {
       if (opts.format !== 'md' && opts.format !== 'json') {
         io.err(`--format ${opts.format}: expected md or json\n`)
         process.exitCode = 2
         return
       }
-      try {
-        const [status, history] = await Promise.all([
-          fetch(new URL('/status', opts.admin), { headers: authHeader() }),
-          fetch(new URL(`/history?limit=${REPORT_HISTORY_LIMIT}`, opts.admin), { headers: authHeader() }),
+      await reporting(io, opts.admin, async () => {
+        const status = proxyOnly(await readStatus(opts.admin, authHeader()), opts.admin, 'report')
+        // Without the record or the hourly evidence the report still stands; it says what could not be read.
+        const [history, series] = await Promise.all([
+          readHistory(opts.admin, String(REPORT_HISTORY_LIMIT), authHeader()).catch((err: Error) => err),
+          readEvidenceHistory(opts.admin, opts.step, authHeader()).catch((err: Error) => err),
         ])
-        if (!status.ok) {
-          io.err(`the admin server answered ${status.status} to /status: ${await status.text()}\n`)
-          process.exitCode = 1
-          return
-        }
-        const body = await status.json() as ReportStatus & { role?: string }
-        if (body.role === 'sync') {
-          io.err(`${opts.admin} is a sync process; the report reads a proxy's admin port (its /status holds the fleet's evidence)\n`)
-          process.exitCode = 1
-          return
-        }
-        // Without the record the report still stands; it says the history could not be read.
-        const entries = history.ok ? (await history.json() as HistoryReport).entries : []
-        const report = buildReport(body, entries, new Date())
+        const report = buildReport(status, history instanceof Error ? [] : history.entries, series instanceof Error ? series.message : series, new Date())
         io.out(opts.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReportMarkdown(report))
-        if (!history.ok) io.err(`the history could not be read (${history.status}); the report has none\n`)
-      } catch (err) {
-        io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
-        process.exitCode = 1
-      }
+        if (history instanceof Error) io.err(`the history could not be read (${history.message}); the report has none\n`)
+        if (series instanceof Error) io.err(`the signals over time could not be read (${series.message}); the report has none\n`)
+      })
     })
 
   program.command('history')
@@ -212,19 +194,10 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
     .option('--limit <n>', 'how many entries', String(DEFAULT_HISTORY_LIMIT))
     .option('--json', 'the entries as JSON, newest first')
     .action(async (opts: { admin: string, limit: string, json?: boolean }) => {
-      try {
-        const res = await fetch(new URL(`/history?limit=${encodeURIComponent(opts.limit)}`, opts.admin), { headers: authHeader() })
-        if (!res.ok) {
-          io.err(`the admin server answered ${res.status}: ${(await res.json() as { detail: string }).detail}\n`)
-          process.exitCode = 1
-          return
-        }
-        const report = await res.json() as HistoryReport
+      await reporting(io, opts.admin, async () => {
+        const report = await readHistory(opts.admin, opts.limit, authHeader())
         io.out(opts.json ? `${JSON.stringify(report.entries, null, 2)}\n` : renderHistory(report))
-      } catch (err) {
-        io.err(`cannot reach the admin server at ${opts.admin}: ${(err as Error).message}\n`)
-        process.exitCode = 1
-      }
+      })
     })
 
   program.command('rollback')
@@ -286,6 +259,22 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
 const CUTOVER_POLL_MS = 250
 /** History entries a report carries. */
 const REPORT_HISTORY_LIMIT = 1000
+
+/** A command that reads an admin server: what it answered amiss, or that it cannot be reached, is said and exits 1. */
+async function reporting(io: Out, admin: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run()
+  } catch (err) {
+    io.err(err instanceof AdminAnswerError ? `${err.message}\n` : `cannot reach the admin server at ${admin}: ${(err as Error).message}\n`)
+    process.exitCode = 1
+  }
+}
+
+/** The document of a proxy; a sync process's is refused with what to point the command at. */
+function proxyOnly(status: StatusDocumentOut, admin: string, command: string): ProxyStatus {
+  if (status.role === 'sync') throw new AdminAnswerError(`${admin} is a sync process; \`dualread ${command}\` reads a proxy's admin port (its /status holds the fleet's evidence)`)
+  return status
+}
 
 /** Asks for the cutover, then follows GET /cutover until the authority is `to`, the run aborted, or time is up. */
 async function runCutover(admin: string, to: Side, waitMs: number): Promise<{ ok: boolean, message: string }> {

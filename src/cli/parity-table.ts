@@ -1,12 +1,9 @@
 // `dualread parity`: the parity section of a sidecar's /status as tables an operator can read.
 import Table from 'cli-table3'
-import type { SliceReport } from '../parity/report.ts'
+import type { ProxyStatus } from '../status/schema.ts'
 
-export interface ParityStatus {
-  /** This replica's record, each slice with its readiness from the fleet's numbers. */
-  parity: Array<SliceReport & { readiness: string, readinessReason: string }>
-  rules: Array<{ name: string, primary: string, shadowPercent: number, rolledBack: boolean, readiness: string, readinessReason: string }>
-}
+/** What the tables show of a proxy's /status: this replica's record, each slice with its readiness from the fleet's numbers, and the rules. */
+export type ParityStatus = Pick<ProxyStatus, 'parity' | 'rules'>
 
 const STYLE = { head: [], border: [] } // no colours: the output is also read from CI logs and files
 

@@ -1,42 +1,43 @@
-// `dualread report`: the migration's evidence for sign-off, from a proxy's /status and /history,
-// as JSON (the facts) or Markdown a reviewer reads without the dashboard.
+// `dualread report`: the migration's evidence for sign-off, from a proxy's /status, /evidence and
+// /history, as JSON (the facts) or Markdown a reviewer reads without the dashboard.
 import type { AuditEntry } from '../state/audit-log.ts'
-import type { SliceVerdict } from '../evidence/judge.ts'
+import { parseSyncKey } from '../state/sync-key.ts'
+import type { EvidenceHistory, ProxyStatus, SignalPoint } from '../status/schema.ts'
 
-/** What the report reads of a proxy's /status. */
-export interface ReportStatus {
-  migration: { name: string, phase: string, reason: string, decommission: { ready: boolean, cleanHours: number, neededHours: number, reason: string } }
-  policy: { generation: number, hash: string }
-  writes: { effective: string | null, epoch?: number | null, lastSwitch?: unknown, lastAbort?: unknown }
-  evidence: { store: string, replicas: number, at: string | null, unavailable: string | null, slices: SliceVerdict[] }
-  rules: Array<{ name: string, primary: string, newPercent: number, shadowPercent: number, rolledBack: boolean, readiness: string, readinessReason: string }>
-  traffic: Array<{ rule: string, resourceType: string, old: number, new: number, fallbacks: number, errors: number }>
-  sync?: { unavailable?: string, totals?: Record<string, number>, conflicts?: unknown }
-}
+type Slice = ProxyStatus['evidence']['slices'][number]
 
 export interface Report {
   generatedAt: string
-  migration: ReportStatus['migration']
-  policy: ReportStatus['policy']
-  writes: ReportStatus['writes']
-  evidence: Omit<ReportStatus['evidence'], 'slices'>
-  rules: ReportStatus['rules']
-  slices: Array<SliceVerdict & { servedBy: { old: number, new: number, fallbacks: number, errors: number } }>
+  migration: ProxyStatus['migration']
+  policy: Pick<ProxyStatus['policy'], 'generation' | 'hash'>
+  writes: ProxyStatus['writes']
+  evidence: Omit<ProxyStatus['evidence'], 'slices'>
+  rules: ProxyStatus['rules']
+  slices: Array<Slice & { servedBy: { old: number, new: number, fallbacks: number, errors: number } }>
+  /** Each slice's signals per hour or day from the fleet's hourly buckets, with the gate trips of its rule in each. */
+  overTime: { step: EvidenceHistory['step'], from: string, to: string, slices: Array<{ rule: string, resourceType: string, points: Array<SignalPoint & { gateTrips: number }> }> } | { unavailable: string }
   gateTrips: AuditEntry[]
-  conflicts: { total: number, byResourceType: Record<string, number> } | { unavailable: string }
+  conflicts: { total: number, byResourceType: Record<string, number>, keys: string[] } | { unavailable: string }
   sync: { totals: Record<string, number>, lastVerification: AuditEntry | null, unavailable: string | null }
   history: AuditEntry[]
 }
 
-/** The report's facts, from what the admin server answered. Pure. */
-export function buildReport(status: ReportStatus, history: AuditEntry[], now: Date): Report {
+const STEP_MS = { hour: 3_600_000, day: 86_400_000 } as const
+
+/** The report's facts, from what the admin server answered (`series`: its /evidence, or why it could not be read). Pure. */
+export function buildReport(status: ProxyStatus, history: AuditEntry[], series: EvidenceHistory | string, now: Date): Report {
   const traffic = new Map(status.traffic.map(r => [`${r.rule}\u0000${r.resourceType}`, r]))
   const { slices, ...evidence } = status.evidence
-  const conflicts = Array.isArray(status.sync?.conflicts) ? status.sync.conflicts as Array<{ key: string }> : undefined
+  const sync = 'unavailable' in status.sync ? { unavailable: status.sync.unavailable } : status.sync
+  const gateTrips = history.filter(e => e.event === 'gate-tripped')
+  const tripsIn = (rule: string, at: string, step: EvidenceHistory['step']) => {
+    const from = Date.parse(at)
+    return gateTrips.filter(e => e.detail['rule'] === rule && Date.parse(e.at) >= from && Date.parse(e.at) < from + STEP_MS[step]).length
+  }
   return {
     generatedAt: now.toISOString(),
     migration: status.migration,
-    policy: status.policy,
+    policy: { generation: status.policy.generation, hash: status.policy.hash },
     writes: status.writes,
     evidence,
     rules: status.rules,
@@ -44,19 +45,24 @@ export function buildReport(status: ReportStatus, history: AuditEntry[], now: Da
       const { old, new: neu, fallbacks, errors } = traffic.get(`${s.rule}\u0000${s.resourceType}`) ?? NO_TRAFFIC
       return { ...s, servedBy: { old, new: neu, fallbacks, errors } }
     }),
-    gateTrips: history.filter(e => e.event === 'gate-tripped'),
-    conflicts: conflicts ? {
-      total: conflicts.length,
-      byResourceType: conflicts.reduce<Record<string, number>>((by, c) => {
-        const type = c.key.split('/')[0]!
+    overTime: typeof series === 'string' ? { unavailable: series } : {
+      step: series.step, from: series.from, to: series.to,
+      slices: series.slices.map(s => ({ ...s, points: s.points.map(p => ({ ...p, gateTrips: tripsIn(s.rule, p.at, series.step) })) })),
+    },
+    gateTrips,
+    conflicts: 'unavailable' in sync ? { unavailable: sync.unavailable } : typeof sync.conflicts === 'string' ? { unavailable: sync.conflicts } : {
+      total: sync.conflicts.length,
+      byResourceType: sync.conflicts.reduce<Record<string, number>>((by, c) => {
+        const type = parseSyncKey(c.key).resourceType
         by[type] = (by[type] ?? 0) + 1
         return by
       }, {}),
-    } : { unavailable: String(status.sync?.conflicts ?? status.sync?.unavailable ?? 'no sync status') },
+      keys: sync.conflicts.map(c => c.key.split('\u0000').join('/')),
+    },
     sync: {
-      totals: status.sync?.totals ?? {},
+      totals: 'unavailable' in sync ? {} : sync.totals,
       lastVerification: history.find(e => e.event === 'verification') ?? null,
-      unavailable: status.sync?.unavailable ?? null,
+      unavailable: 'unavailable' in sync ? sync.unavailable : null,
     },
     history,
   }
@@ -76,7 +82,7 @@ export function renderReportMarkdown(r: Report): string {
     `Generated ${r.generatedAt} from policy generation ${r.policy.generation} (${r.policy.hash}).`,
     '',
     `- **Phase:** ${r.migration.phase} — ${r.migration.reason}`,
-    `- **Writes go to:** ${r.writes.effective ?? 'unknown'}${r.writes.epoch ? ` (epoch ${r.writes.epoch})` : ''}`,
+    `- **Writes go to:** ${r.writes.effective ?? 'unknown'}${r.writes.shared && r.writes.epoch ? ` (epoch ${r.writes.epoch})` : ''}`,
     `- **Decommission bar:** ${d.ready ? 'met' : 'not met'} — ${d.reason}`,
     `- **Evidence:** ${r.evidence.store}, ${r.evidence.replicas} replica(s) in the gate window, as of ${r.evidence.at ?? 'never'}${r.evidence.unavailable ? `; ${r.evidence.unavailable}` : ''}`,
     '',
@@ -97,6 +103,8 @@ export function renderReportMarkdown(r: Report): string {
     '',
     ...r.slices.flatMap(s => Object.entries(s.signals).map(([name, v]) => `- ${s.rule} / ${s.resourceType} — ${name}: ${v!.verdict}${v!.value === null ? '' : ` (${name === 'criticalDrift' ? v!.value : name === 'p99' ? `${v!.value.toFixed(2)}×` : pct(v!.value)})`} — ${v!.reason}`)),
     '',
+    ...overTime(r),
+    '',
     '## Gate trips',
     '',
     ...(r.gateTrips.length === 0 ? ['None recorded.'] : r.gateTrips.map(e => `- ${e.at} ${e.subject}: ${e.reason}`)),
@@ -109,7 +117,7 @@ export function renderReportMarkdown(r: Report): string {
     '',
     'unavailable' in r.conflicts
       ? `Conflicts: ${r.conflicts.unavailable}`
-      : `Recent conflicts (the authority won): ${r.conflicts.total}${r.conflicts.total > 0 ? ` — ${Object.entries(r.conflicts.byResourceType).map(([t, n]) => `${t} ${n}`).join(', ')}` : ''}`,
+      : `Recent conflicts (the authority won): ${r.conflicts.total}${r.conflicts.total > 0 ? ` — ${Object.entries(r.conflicts.byResourceType).map(([t, n]) => `${t} ${n}`).join(', ')}; keys: ${r.conflicts.keys.slice(0, CONFLICT_KEYS).join(', ')}${r.conflicts.total > CONFLICT_KEYS ? ', …' : ''}` : ''}`,
     '',
     '## History (newest first)',
     '',
@@ -117,4 +125,26 @@ export function renderReportMarkdown(r: Report): string {
     '',
   ]
   return lines.join('\n')
+}
+
+/** Conflicting keys the Markdown names; the JSON has them all. */
+const CONFLICT_KEYS = 10
+const rate = (x: number | null) => (x === null ? '–' : pct(x))
+const ratio = (x: number | null) => (x === null ? '–' : `${x.toFixed(2)}×`)
+
+/** One table per slice: its signals per hour (or day), oldest first, as the gates compute them. */
+function overTime(r: Report): string[] {
+  const head = ['## Signals over time', '']
+  if ('unavailable' in r.overTime) return [...head, `Not available: ${r.overTime.unavailable}`]
+  const { step, from, to, slices } = r.overTime
+  const when = (at: string) => (step === 'hour' ? `${at.slice(0, 10)} ${at.slice(11, 16)}Z` : at.slice(0, 10))
+  const lines = [...head, `Per ${step} from the fleet's hourly buckets, ${from} to ${to}; only ${step}s with comparisons are listed. The error increase is new's error rate minus old's; the p99 ratio is new's over old's.`]
+  if (slices.length === 0) lines.push('', 'No comparison recorded in that time.')
+  for (const s of slices) {
+    lines.push('', `### ${s.rule} / ${s.resourceType}`, '',
+      `| ${step} | samples | match rate | errors old / new | error increase | p99 old / new | p99 ratio | gate trips |`,
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...s.points.map(p => `| ${when(p.at)} | ${p.samples} | ${rate(p.matchRate)} | ${rate(p.errorRate.old)} / ${rate(p.errorRate.new)} | ${rate(p.errorRateIncrease)} | ${ms(p.p99Ms.old)} / ${ms(p.p99Ms.new)} | ${ratio(p.p99Ratio)} | ${p.gateTrips} |`))
+  }
+  return lines
 }

@@ -50,7 +50,7 @@ export class CutoverCoordinator {
     o.metrics.declareCutovers()
   }
 
-  describe(): Record<string, unknown> {
+  describe(): { step: CutoverStep, run: CutoverRun | null } {
     return { step: this.#step, run: this.#run ?? null }
   }
 

@@ -9,6 +9,7 @@ import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { CutoverRun, CutoverState } from './state.ts'
 import type { CutoverStore } from './store.ts'
+import type { WritesStatus } from '../status/schema.ts'
 
 const POLL_MS = 100
 const RETRY_AFTER_SEC = 1
@@ -32,7 +33,7 @@ export interface WriteRouter {
   /** The authority in force for this replica's writes and pinned reads. */
   authority(): Side
   admit(): Admission | Promise<Admission>
-  describe(): Record<string, unknown>
+  describe(): WritesStatus
   close(): Promise<void>
 }
 
@@ -52,7 +53,7 @@ export class FileAuthority implements WriteRouter {
     return { side: this.#file(), heldMs: 0, done: () => undefined }
   }
 
-  describe(): Record<string, unknown> {
+  describe(): WritesStatus {
     return { shared: false, effective: this.#file(), desired: this.#file(), phase: 'steady' }
   }
 
@@ -269,7 +270,7 @@ export class WriteGate implements WriteRouter {
     return 'go' in verdict ? this.#admitted(verdict.go, 0) : verdict
   }
 
-  describe(): Record<string, unknown> {
+  describe(): WritesStatus {
     const fileAuthority = this.#o.fileAuthority()
     const state = this.#state
     return {

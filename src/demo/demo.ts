@@ -11,6 +11,8 @@ import { connectRedis, forgetMigration, redisReady } from '../state/redis/connec
 import { openStateStore } from '../state/open.ts'
 import type { StateStore } from '../state/state-store.ts'
 import type { Logger } from '../telemetry/logger.ts'
+import { readAdmin } from '../status/read.ts'
+import { proxyStatus, type ProxyStatus } from '../status/schema.ts'
 import { TrafficGenerator } from './traffic.ts'
 
 const DEMO_POLICY = new URL('../../policies/demo.yaml', import.meta.url)
@@ -43,9 +45,6 @@ export interface Demo {
   finished: Promise<void>
   stop(): Promise<void>
 }
-
-interface SliceStatus { rule: string, resourceType: string, results: Record<'match' | 'cosmetic' | 'critical' | 'lag' | 'error', number>, topPointers: Array<{ pointer: string, severity: string, count: number }> }
-interface ProxyStatus { policy: { generation: number }, parity: SliceStatus[], overrides: { entries: Record<string, { reason: string }> } }
 
 /**
  * Starts everything and plays the cutover in the background.
@@ -107,7 +106,7 @@ interface Stage {
 async function narrate(s: Stage): Promise<void> {
   const { say } = s.o
   const until = <T>(check: () => Promise<T>, what: string) => waitFor(check, what, say, s.o.stepTimeoutMs ?? STEP_TIMEOUT_MS)
-  const status = async () => (await (await fetch(`${s.proxy.adminUrl}/status`)).json()) as ProxyStatus
+  const status = () => readAdmin(s.proxy.adminUrl, '/status', proxyStatus, {})
   const totals = (st: ProxyStatus, rule: string) => {
     const out = { match: 0, cosmetic: 0, critical: 0, lag: 0, error: 0 }
     for (const slice of st.parity.filter(p => p.rule === rule)) for (const k of Object.keys(out) as Array<keyof typeof out>) out[k] += slice.results[k]

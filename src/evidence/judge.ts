@@ -3,8 +3,9 @@
 // samples is inconclusive, never a pass; pairs in which a side failed are never samples.
 import type { GateSignals, Policy, Rule } from '../policy/schema.ts'
 import { addFields, quantileMs, slicesOf, type Fields, type SliceCounts } from './counts.ts'
+import type { SignalVerdict, SliceVerdict } from '../status/schema.ts'
 
-export type Readiness = 'ready' | 'inconclusive' | 'not-ready'
+export type Readiness = SliceVerdict['readiness']
 export const SIGNALS = ['criticalDrift', 'matchRate', 'errorRate', 'p99'] as const
 export type Signal = typeof SIGNALS[number]
 
@@ -34,27 +35,8 @@ export function longestWindowSec(policy: Policy): number {
   return Math.max(...policy.rules.flatMap(r => Object.values(ruleGate(policy, r)).map(s => s.windowSec)))
 }
 
-export interface SignalVerdict {
-  /** Fails readiness to promote (any critical difference does). */
-  verdict: 'pass' | 'fail' | 'inconclusive'
-  /** Trips the gate of a rule reading new (critical drift only at its threshold). */
-  trips: boolean
-  /** What was measured: a count, a rate or a ratio. */
-  value: number | null
-  reason: string
-}
-
-export interface SliceVerdict {
-  rule: string
-  resourceType: string
-  readiness: Readiness
-  reason: string
-  /** The gate rolls the rule back, when it reads new; `reason` says why. */
-  trips: boolean
-  signals: Partial<Record<Signal, SignalVerdict>>
-  /** The slice over the drift gate's window. */
-  window: { seconds: number, samples: number, results: SliceCounts['results'], errors: SliceCounts['errors'], p99Ms: { old: number | null, new: number | null } }
-}
+/** A slice's verdict and each signal's, as /status shows them: declared once, in the status schema. */
+export type { SignalVerdict, SliceVerdict } from '../status/schema.ts'
 
 /** Buckets of fleet counts, newest last; `at` is the bucket's start (ms). */
 export interface Bucket { at: number, fields: Fields }

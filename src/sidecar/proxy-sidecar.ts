@@ -35,6 +35,9 @@ import type { Side } from '../policy/schema.ts'
 import { Metrics } from '../telemetry/metrics.ts'
 import { restartNeeded, type RestartNeeded } from './restart-needed.ts'
 import { startOrTearDown, type Teardown } from './teardown.ts'
+import { syncStatus as syncStatusSchema, type ProxyStatus, type SliceVerdict, type SyncStatus } from '../status/schema.ts'
+import { signalSeries } from '../evidence/series.ts'
+import { HOUR_MS } from '../evidence/store.ts'
 
 export const DEFAULT_STATE_DIR = '.dualread'
 const DRAIN_TIMEOUT_MS = 10_000
@@ -180,7 +183,14 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     overrides, metrics, log, evidence: () => evidence.snapshot,
     onTrip: (rule, reason) => recorder.record('gate-tripped', `rule ${rule}`, reason, { rule }),
   })
-  const evidence = new EvidenceRecorder({ store: evidenceStore, replica, log, policy: currentPolicy, onRefreshed: () => gate.evaluate(currentPolicy()) })
+  // Judged once per evidence tick, for the gate gauges: /metrics reads these, the read path never waits for them.
+  let judged: SliceVerdict[] = []
+  metrics.observeGateVerdicts(() => judged)
+  const onRefreshed = () => {
+    judged = [...fleetReadiness(currentPolicy(), evidence.snapshot, Date.now()).values()].flatMap(r => r.slices)
+    return gate.evaluate(currentPolicy())
+  }
+  const evidence = new EvidenceRecorder({ store: evidenceStore, replica, log, policy: currentPolicy, onRefreshed })
   evidence.start()
   opened.add('the evidence recorder', () => evidence.close())
   const shadow = new ShadowReader({ metrics, log, recorder: parityRecorder, gate, evidence })
@@ -217,6 +227,12 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
         sync: changeStore ? await syncStatus(changeStore) : { unavailable: 'this proxy shares no state with a sync process (embedded mode, or Redis with sync enabled, shares it)' },
       }),
       history: async limit => ({ backend: changeStore ? changeStore.kind : 'memory', entries: await audit.recent(limit) }),
+      async evidence(step) {
+        const now = Date.now()
+        const from = now - currentPolicy().evidence.retentionDays * 24 * HOUR_MS
+        const hours = await evidenceStore.hours(from, now + HOUR_MS)
+        return { store: evidenceStore.kind, step, from: new Date(from).toISOString(), to: new Date(now).toISOString(), slices: signalSeries(hours, step) }
+      },
       ...(changeStore ? {
         cutover: () => cutoverReport(changeStore!.cutover, generation.compiled.policy.authority),
         requestCutover: (to: Side) => requestCutover(changeStore!.cutover, to, generation.compiled.policy.authority),
@@ -302,7 +318,7 @@ export function listen(server: Server, hostPort: string): Promise<string> {
   })
 }
 
-function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader, restart: RestartNeeded | undefined, writes: WriteRouter, evidence: EvidenceRecorder, evidenceKind: string): Record<string, unknown> {
+function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideStore, ryw: ReadYourWrites, recorder: ParityRecorder, shadow: ShadowReader, restart: RestartNeeded | undefined, writes: WriteRouter, evidence: EvidenceRecorder, evidenceKind: 'redis' | 'memory'): Omit<ProxyStatus, 'traffic' | 'sync'> {
   const loaded = source.current
   const { policy, hash } = gen.compiled
   const active = overrides.current
@@ -314,6 +330,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
     return { ...slice, readiness: verdict?.readiness ?? 'inconclusive', readinessReason: verdict?.reason ?? 'no comparison in the window across the fleet' }
   })
   return {
+    role: 'proxy',
     policy: {
       file: source.file,
       generation: loaded.generation,
@@ -331,11 +348,7 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
     },
     authority: writes.authority(),
     writes: writes.describe(),
-    upstreams: Object.fromEntries((['old', 'new'] as const).map(side => {
-      const u = gen.upstreams.get(side)
-      // Header names and where their values come from; never the values.
-      return [side, { url: u.config.url, breakers: Object.fromEntries(u.breakerStates().map(b => [b.role, b.state])), headers: u.credentials.sources(), connections: u.connections() }]
-    })),
+    upstreams: { old: describeUpstream(gen, 'old'), new: describeUpstream(gen, 'new') },
     overrides: { ...overrides.describe(), entries: overrides.entries() },
     rules: policy.rules.map(r => ({
       name: r.name, match: r.match, primary: r.primary, newPercent: r.newPercent, shadowPercent: r.shadowPercent, fallback: r.fallback,
@@ -348,13 +361,25 @@ function status(source: PolicySource, gen: ProxyGeneration, overrides: OverrideS
   }
 }
 
-/** What the sync leader last published through the shared state; why not, when there is nothing to show. */
-async function syncStatus(store: ProxyState): Promise<Record<string, unknown>> {
+function describeUpstream(gen: ProxyGeneration, side: Side): ProxyStatus['upstreams']['old'] {
+  const u = gen.upstreams.get(side)
+  // Header names and where their values come from; never the values.
+  return { url: u.config.url, breakers: Object.fromEntries(u.breakerStates().map(b => [b.role, b.state])), headers: u.credentials.sources(), connections: u.connections() }
+}
+
+/**
+ * What the sync leader last published through the shared state; why not, when there is nothing
+ * to show, or when the leader runs another version of dualread (during a rolling upgrade).
+ */
+async function syncStatus(store: ProxyState): Promise<SyncStatus | { unavailable: string }> {
+  let text: string | undefined
   try {
-    const text = await store.signals.readStatus()
-    return text ? JSON.parse(text) as Record<string, unknown> : { unavailable: 'no sync process has published its status lately: is `dualread sync` running?' }
+    text = await store.signals.readStatus()
   } catch (err) {
     return { unavailable: (err as Error).message }
   }
+  if (!text) return { unavailable: 'no sync process has published its status lately: is `dualread sync` running?' }
+  const parsed = syncStatusSchema.safeParse(JSON.parse(text))
+  return parsed.success ? parsed.data : { unavailable: `the sync leader publishes a status of another version of dualread (${parsed.error.issues.slice(0, 3).map(i => i.path.join('.')).join(', ')} do not fit); upgrade the sync and the proxies to the same version` }
 }
 

@@ -22,6 +22,7 @@ import { migrationPhase } from '../policy/migration-phase.ts'
 import { followPolicies } from './audit-policies.ts'
 import { listen, splitHostPort } from './proxy-sidecar.ts'
 import { startOrTearDown, type Teardown } from './teardown.ts'
+import type { SyncStatus } from '../status/schema.ts'
 
 export const DEFAULT_SYNC_ADMIN = '127.0.0.1:9091'
 const RECENT_CONFLICTS = 20
@@ -83,7 +84,7 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
   const recordPolicies = followPolicies(source)
   // An admin address that is refused fails the start before Redis is even opened; the handlers
   // read the state store and the loop only when asked, once the process has started.
-  const status = async () => ({
+  const status = async (): Promise<SyncStatus> => ({
     role: 'sync', owner: loop.owner, leader: loop.lease !== undefined, fencingToken: loop.lease?.token ?? null,
     direction: { from: loop.source, to: loop.target }, state: state.kind,
     migration: { name: source.current.compiled.policy.migration, ...migrationPhase(source.current.compiled.policy, loop.authority) },

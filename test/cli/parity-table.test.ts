@@ -15,8 +15,8 @@ t.test('the parity tables show slices, pointers, rules, rollbacks and noise', as
       slice({ resourceType: 'team', matchRate: 1, results: { match: 4, cosmetic: 0, critical: 0, lag: 0, error: 0 }, noisy: [{ pointer: '/etag', count: 2, suggestion: 'compare: { ignore: [/etag] }   # resource team' }] }),
     ],
     rules: [
-      { name: 'acme-on-new', primary: 'new', shadowPercent: 100, rolledBack: true, readiness: 'not-ready', readinessReason: '2 critical difference(s)' },
-      { name: 'default', primary: 'old', shadowPercent: 10, rolledBack: false, readiness: 'inconclusive', readinessReason: '4 of 20' },
+      { name: 'acme-on-new', match: { tenants: ['acme'] }, primary: 'new', newPercent: 0, shadowPercent: 100, fallback: false, rolledBack: true, readiness: 'not-ready', readinessReason: '2 critical difference(s)' },
+      { name: 'default', match: {}, primary: 'old', newPercent: 0, shadowPercent: 10, fallback: false, rolledBack: false, readiness: 'inconclusive', readinessReason: '4 of 20' },
     ],
   })
   t.match(out, /│ default\s+│ alert-rule\s+│ 4\s+│ 75\.0\s+│ 3\s+│ 1\s+│ 0\s+│ 0\s+│ 0\s+│ inconclusive │ \/description \(cosmetic, 1\) │/)

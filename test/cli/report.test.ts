@@ -5,7 +5,9 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import t from 'tap'
 import { seededId } from '../../src/reference/index.ts'
 import { syncOnce } from '../../src/sidecar/sync-process.ts'
-import { buildReport, renderReportMarkdown, type ReportStatus } from '../../src/cli/report.ts'
+import { buildReport, renderReportMarkdown } from '../../src/cli/report.ts'
+import type { ProxyStatus } from '../../src/status/schema.ts'
+import { proxyStatusFixture } from '../helpers/status.ts'
 import { runCli } from '../helpers/cli.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { refusedPort } from '../helpers/upstream.ts'
@@ -36,7 +38,7 @@ gates:
   f.new.store.put('alert-rule', 'acme', id, { ...f.old.store.get('alert-rule', 'acme', id) as object, threshold: 999 })
   await (await e.proxy.get(`/api/v1/tenants/acme/alert-rules/${id}`)).arrayBuffer()
   await (await e.proxy.get(`/api/v1/tenants/acme/teams/${seededId('team', 1)}`)).arrayBuffer()
-  const status = async () => (await (await fetch(`${e.proxy.adminUrl}/status`)).json()) as ReportStatus & { overrides: { entries: Record<string, unknown> } }
+  const status = async () => (await (await fetch(`${e.proxy.adminUrl}/status`)).json()) as ProxyStatus
   await eventually(status, s => s.overrides.entries['acme-rules'] !== undefined && s.evidence.slices.length === 2, 10_000)
 
   const md = await runCli('report', '--admin', e.proxy.adminUrl)
@@ -56,25 +58,25 @@ gates:
   t.equal(report.gateTrips.length, 1)
 
   t.match(await runCli('report', '--admin', e.proxy.adminUrl, '--format', 'pdf'), { code: 2, out: /--format pdf: expected md or json/ })
-  t.match(await runCli('report', '--admin', e.sync.adminUrl), { code: 1, out: /is a sync process; the report reads a proxy's admin port/ })
+  t.match(await runCli('report', '--admin', e.sync.adminUrl), { code: 1, out: /is a sync process; `dualread report` reads a proxy's admin port/ })
   t.match(await runCli('report', '--admin', 'http://127.0.0.1:1'), { code: 1, out: /cannot reach the admin server/ })
   t.match(await runCli('report', '--admin', f.old.url), { code: 1, out: /the admin server answered 404 to \/status/ }, 'not an admin port')
 })
 
+const syncDoc = {
+  role: 'sync' as const, owner: 'o', leader: true, fencingToken: 1, direction: { from: 'old' as const, to: 'new' as const }, state: 'redis' as const,
+  migration: { name: 'm', phase: 'shadow' as const, reason: 'r' }, cutover: { step: 'idle' as const, run: null },
+  totals: { scanned: 0, upserted: 0, deleted: 0, unchanged: 0, skipped: 0, conflicts: 0, errors: 0 }, progress: {}, lagSeconds: {},
+  conflicts: [], policy: { file: 'p', generation: 1, hash: 'h', lastError: null }, at: '2026-01-01T00:00:00.000Z',
+}
+
 t.test('the Markdown says so when there is nothing yet, and when the sync cannot be seen', async t => {
-  const status: ReportStatus = {
-    migration: { name: 'm', phase: 'shadow', reason: 'r', decommission: { ready: true, cleanHours: 168, neededHours: 168, reason: '168 clean hours in a row across every slice' } },
-    policy: { generation: 1, hash: 'h' },
-    writes: { effective: 'old' },
-    evidence: { store: 'redis', replicas: 0, at: null, unavailable: 'evidence in redis: cannot read', slices: [] },
-    rules: [],
-    traffic: [],
-    sync: { unavailable: 'no sync process has published its status lately' },
-  }
-  const md = renderReportMarkdown(buildReport(status, [], new Date(0)))
+  const status = proxyStatusFixture()
+  const md = renderReportMarkdown(buildReport(status, [], 'the store is away', new Date(0)))
   t.match(md, /\*\*Decommission bar:\*\* met/)
   t.match(md, /as of never; evidence in redis: cannot read/)
   t.match(md, /No comparison in the window across the fleet/)
+  t.match(md, /## Signals over time\n\nNot available: the store is away/)
   t.match(md, /## Gate trips\n\nNone recorded/)
   t.match(md, /Sync status: no sync process has published its status lately/)
   t.match(md, /Conflicts: no sync process has published/)
@@ -88,19 +90,21 @@ t.test('the Markdown says so when there is nothing yet, and when the sync cannot
     matchRate: { verdict: 'fail', trips: true, value: 0.75, reason: 'match rate 75.0% under 99.0% in 60 s' },
     p99: { verdict: 'fail', trips: true, value: 3, reason: 'slow' },
     errorRate: { verdict: 'inconclusive', trips: false, value: null, reason: 'few' },
-  })] }, sync: { conflicts: [] } }, [], new Date(0)))
+  })] }, sync: { ...syncDoc, conflicts: [] } }, [], 'the store is away', new Date(0)))
   t.match(signals, /\| acme \| team \| 0 \/ 0 \| 0 \| 0 \| 40 \|/, 'a slice this replica served nothing of')
   t.match(signals, /5\.0 ms \/ – \|/, 'a side without timed answers')
   t.match(signals, /matchRate: fail \(75\.0%\) — match rate 75\.0% under 99\.0%/)
   t.match(signals, /p99: fail \(3\.00×\) — slow/)
   t.match(signals, /errorRate: inconclusive — few/)
-  t.match(signals, /Totals: \n[\s\S]*Recent conflicts \(the authority won\): 0\n/)
-  t.same(buildReport({ ...status, sync: { conflicts: 'unavailable: redis is away' } }, [], new Date(0)).conflicts, { unavailable: 'unavailable: redis is away' })
-  const { sync: _sync, ...noSync } = status
-  t.same(buildReport(noSync, [], new Date(0)).conflicts, { unavailable: 'no sync status' })
-  const withConflicts = buildReport({ ...status, sync: { totals: { scanned: 3 }, conflicts: [{ key: 'team/acme/t1' }, { key: 'team/acme/t2' }] } }, [], new Date(0))
-  t.same(withConflicts.conflicts, { total: 2, byResourceType: { team: 2 } })
-  t.match(renderReportMarkdown(withConflicts), /Totals: scanned 3[\s\S]*Recent conflicts \(the authority won\): 2 — team 2/)
+  t.match(signals, /Totals: scanned 0, [\s\S]*Recent conflicts \(the authority won\): 0\n/)
+  t.same(buildReport({ ...status, sync: { ...syncDoc, conflicts: 'unavailable: redis is away' } }, [], '', new Date(0)).conflicts, { unavailable: 'unavailable: redis is away' })
+  const conflict = (key: string) => ({ key, sourceHash: 'a', targetHash: 'b', winner: 'old' as const, decision: 'upsert' as const, at: '2026-01-01T00:00:00.000Z' })
+  const withConflicts = buildReport({ ...status, sync: { ...syncDoc, totals: { ...syncDoc.totals, scanned: 3 }, conflicts: [conflict('team\u0000acme\u0000t1'), conflict('team\u0000acme\u0000t2'), conflict('route\u0000acme\u0000r1')] } }, [], '', new Date(0))
+  t.same(withConflicts.conflicts, { total: 3, byResourceType: { team: 2, route: 1 }, keys: ['team/acme/t1', 'team/acme/t2', 'route/acme/r1'] })
+  t.match(renderReportMarkdown(withConflicts), /Totals: scanned 3, [\s\S]*Recent conflicts \(the authority won\): 3 — team 2, route 1; keys: team\/acme\/t1, team\/acme\/t2, route\/acme\/r1\n/)
+  const many = buildReport({ ...status, sync: { ...syncDoc, conflicts: Array.from({ length: 12 }, (_, i) => conflict(`team\u0000acme\u0000t${i}`)) } }, [], '', new Date(0))
+  t.match(renderReportMarkdown(many), /keys: team\/acme\/t0, [^\n]*team\/acme\/t9, …\n/, 'the Markdown names ten keys; the JSON has them all')
+  t.equal((many.conflicts as { keys: string[] }).keys.length, 12)
 })
 
 t.test('with the record out of reach the report still stands, and says the history could not be read', async t => {
@@ -109,5 +113,7 @@ t.test('with the record out of reach the report still stands, and says the histo
   const proxy = await startTestSidecar(t, { policyFile: f.policyFile, stateDir: dir, redisUrl: `redis://127.0.0.1:${await refusedPort()}` })
   const r = await runCli('report', '--admin', proxy.adminUrl)
   t.equal(r.code, 0)
-  t.match(r.out, /# Migration default: evidence for sign-off[\s\S]*the history could not be read \(503\); the report has none/)
+  t.match(r.out, /# Migration default: evidence for sign-off[\s\S]*## Signals over time\n\nNot available: the admin server answered 503 to \/evidence: cannot read the fleet's evidence/)
+  t.match(r.out, /the history could not be read \(the admin server answered 503 to \/history: cannot read the audit log[^)]*\); the report has none/)
+  t.match(r.out, /the signals over time could not be read \(the admin server answered 503 to \/evidence[^)]*\); the report has none/)
 })
