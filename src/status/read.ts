@@ -36,9 +36,15 @@ export function parseAnswer<S extends z.ZodType>(admin: string, path: string, sc
   const parsed = schema.safeParse(body)
   if (parsed.success) return parsed.data
   const issues = parsed.error.issues
-  const named = issues.slice(0, NAMED_ISSUES).map(i => `${i.path.length > 0 ? i.path.join('.') : '(the document)'}: ${i.code === 'invalid_type' && i.message.includes('received undefined') ? 'missing' : i.message}`)
+  const named = issues.slice(0, NAMED_ISSUES).map(i => `${i.path.length > 0 ? i.path.join('.') : '(the document)'}: ${i.path.length > 0 && valueAt(body, i.path) === undefined ? 'missing' : i.message}`)
   const more = issues.length > NAMED_ISSUES ? ` and ${issues.length - NAMED_ISSUES} more` : ''
   return fail(`the admin server at ${admin} answered a ${path} this dualread cannot read (${named.join('; ')}${more}): is it running another version of dualread? Use the dualread CLI of the same version as the server`)
+}
+
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let v = body
+  for (const key of path) v = (Object(v) as Record<PropertyKey, unknown>)[key]
+  return v
 }
 
 function fail(message: string): never {
