@@ -3,13 +3,14 @@
 // show a rollback, ask for the token off loopback, and render the sync process's own page.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { seededId, startReferenceApi } from '../../src/reference/index.ts'
 import { startSyncProcess } from '../../src/sidecar/sync-process.ts'
 import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
+import { missingFromSchema, recordStatusReads, statusReads } from './status-reads.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 /** The flags this machine needs: no sandbox as root, and no background calls to a closed network. */
@@ -83,6 +84,7 @@ t.test('the dashboard shows the numbers of a known scenario, refreshes itself an
   const page = await browser.newPage({ viewport: { width: 1400, height: 1600 } })
   const errors: string[] = []
   page.on('pageerror', err => errors.push(err.message))
+  await recordStatusReads(page)
   await page.goto(`${proxy.adminUrl}/ui?refresh=300`)
   await page.waitForSelector('body[data-loaded="true"]')
 
@@ -132,6 +134,7 @@ t.test('the dashboard shows the numbers of a known scenario, refreshes itself an
   t.match(await page.locator('[data-testid="overrides"]').innerText(), /acme-teams \(drill\)/)
   t.match(await page.locator('[data-rule="acme-teams"] [data-key="gate"]').innerText(), /rolled back/)
   t.same(errors, [], 'no script errors')
+  await readsAreInTheSchema(t, page, proxy.adminUrl, ['parity.[].samples.[].diff.[].old', 'sync.progress.team.tenantsDone', 'overrides.entries.acme-teams.reason', 'evidence.replicas'])
 })
 
 t.test('off loopback the page asks for the admin token before it shows anything', async t => {
@@ -146,6 +149,7 @@ t.test('off loopback the page asks for the admin token before it shows anything'
   const browser = await launch()
   t.teardown(() => browser.close())
   const page = await browser.newPage()
+  await recordStatusReads(page)
   await page.goto(`http://127.0.0.1:${port}/ui`)
   await page.waitForSelector('input[type="password"]')
   t.match(await page.locator('#what').innerText(), /token needed/)
@@ -157,6 +161,8 @@ t.test('off loopback the page asks for the admin token before it shows anything'
   await page.waitForSelector('body[data-loaded="true"]')
   t.match(await page.locator('#sync').innerText(), /shares no state with a sync process/, 'a proxy without a sync says why the section is empty')
   t.match(await page.locator('[data-testid="traffic-table-empty"], [data-testid="parity-table-empty"]').first().innerText(), /no/)
+  const schema = await (await fetch(`http://127.0.0.1:${port}/status/schema`, { headers: { authorization: 'Bearer open-sesame' } })).json() as Record<string, unknown>
+  t.same(missingFromSchema(await statusReads(page), schema), [], 'a proxy without a sync: every field the page reads is in the schema')
 })
 
 t.test('the sync process serves its own page, and a stopped admin server is said, not shown as stale', async t => {
@@ -172,6 +178,7 @@ t.test('the sync process serves its own page, and a stopped admin server is said
   const browser = await launch()
   t.teardown(() => browser.close())
   const page = await browser.newPage()
+  await recordStatusReads(page)
   await page.goto(`${sync.adminUrl}/ui?refresh=200`)
   await page.waitForFunction(() => document.querySelector('[data-sync-type="team"] [data-key="tenants"]')?.textContent === '1/1')
   t.match(await page.locator('#what').innerText(), /sync process/)
@@ -184,8 +191,18 @@ t.test('the sync process serves its own page, and a stopped admin server is said
   await page.waitForSelector('#migration [data-event="cutover-switched"]')
   t.match(await page.locator('#migration [data-event="cutover-switched"]').innerText(), /cutover-switched/)
   t.match(await page.locator('#sync').innerText(), /new → old/, 'the sync now runs the other way round')
+  await readsAreInTheSchema(t, page, sync.adminUrl, ['cutover.state.lastSwitch.holdMs', 'direction.from', 'progress.team.tenants'])
   await sync.stop()
   stopped = true
   await page.waitForFunction(() => /cannot reach the admin server/.test(document.querySelector('#updated')?.textContent ?? ''))
   t.pass('the page says it cannot reach the admin server')
 })
+
+/** Every field of /status the page read is in the schema /status/schema serves (and the page read `expected`, so the recording works). */
+async function readsAreInTheSchema(t: Test, page: Page, adminUrl: string, expected: string[]): Promise<void> {
+  const reads = await statusReads(page)
+  for (const path of expected) t.ok(reads.includes(path), `the page read ${path}`)
+  const schema = await (await fetch(`${adminUrl}/status/schema`)).json() as Record<string, unknown>
+  t.same(missingFromSchema(reads, schema), [], `every field the page reads (${reads.length}) is in the schema`)
+  t.same(missingFromSchema(['evidence.nowhere', 'parity.[].nowhere'], schema), ['evidence.nowhere', 'parity.[].nowhere'], 'a field the schema lacks is found')
+}
