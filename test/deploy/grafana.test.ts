@@ -65,12 +65,15 @@ t.test('namespace, job and pod variables narrow every query, All by default', as
   }
 })
 
-t.test('a panel shows the gate signals per slice: critical drift, match rate, errors of each side; p99 new over old beside it', async t => {
+t.test('a panel shows the gate signals per slice as the gates judged them: samples, critical drift, match rate, error-rate increase, p99 ratio, readiness', async t => {
   const panels = dataPanels(dashboard)
-  const gate = panels.find(p => p.title === 'Gate signals per slice (last 5 m)')
+  const gate = panels.find(p => p.title === 'Gate signals per slice (as the gates judge them)')
   const exprs = (gate?.targets ?? []).map(t => t.expr ?? '')
-  t.ok(exprs.length === 5 && exprs.every(e => /^sum by \(rule, resource_type\)/.test(e)), 'five signals, each per rule and resource type')
-  t.match(exprs, [/result="critical"/, /result=~"match\|lag".*\/.*result!="error"/, /result="error"/, /served_by="new", status_class="5xx".*\/.*served_by="new"/, /served_by="old", status_class="5xx".*\/.*served_by="old"/])
+  // Every replica exports the fleet's numbers: one per slice, the worst if they ever differ (never a sum).
+  t.match(exprs, [/^max by \(rule, resource_type\) \(dualread_gate_samples\{/, /^max by \(rule, resource_type\) \(dualread_gate_critical_differences\{/,
+    /^min by \(rule, resource_type\) \(dualread_gate_match_rate\{/, /^max by \(rule, resource_type\) \(dualread_gate_error_rate_increase\{/,
+    /^max by \(rule, resource_type\) \(dualread_gate_p99_ratio\{/, /^max by \(rule, resource_type\) \(dualread_gate_verdict\{/])
+  t.equal(exprs.length, 6)
   const p99 = panels.find(p => p.title === 'p99 new ÷ old (all slices)')
   t.match(p99?.targets?.[0]?.expr, /histogram_quantile\(0\.99, .*upstream="new".*\/ histogram_quantile\(0\.99, .*upstream="old"/)
 })
@@ -138,6 +141,9 @@ rules:
     shadowPercent: 100
 gates:
   rollbackOnCriticalDrift: { enabled: true, threshold: 1, windowSec: 60, minSamples: 1 }
+  matchRate: { min: 0.5, minSamples: 1 }
+  errorRate: { maxIncrease: 0.5, minSamples: 1 }
+  p99: { maxRatio: 100, minSamples: 1 }
 shadow: { recheckLagMs: 0 }
 sync:
   state: redis://redis.invalid:6379/0

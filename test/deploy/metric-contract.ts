@@ -1,5 +1,5 @@
 // The Prometheus names and labels that SPEC.md ("Admin endpoints and telemetry") promises, and
-// the few the README adds (cutovers, the policy file's rejection, sync leadership).
+// the few the README adds (cutovers, the policy file's rejection, sync leadership, the gate signals).
 // The Grafana test checks the dashboard against this table, and the table against what a
 // running dualread really exports; the alert test checks the chart's rules against it; so none
 // can drift from the contract unnoticed.
@@ -17,6 +17,12 @@ export const METRIC_LABELS: Readonly<Record<string, readonly string[]>> = {
   dualread_policy_reloads_total: ['result'],
   dualread_policy_file_rejected: [],
   dualread_gate_rollbacks_total: ['rule'],
+  dualread_gate_samples: ['rule', 'resource_type'],
+  dualread_gate_critical_differences: ['rule', 'resource_type'],
+  dualread_gate_match_rate: ['rule', 'resource_type'],
+  dualread_gate_error_rate_increase: ['rule', 'resource_type'],
+  dualread_gate_p99_ratio: ['rule', 'resource_type'],
+  dualread_gate_verdict: ['rule', 'resource_type', 'signal'],
   dualread_cutovers_total: ['result', 'to'],
   dualread_sync_applied_total: ['resource_type', 'op'],
   dualread_sync_conflicts_total: ['resource_type', 'winner'],
