@@ -96,7 +96,7 @@ t.test('a proxy without shared state keeps its own history in memory', async t =
     t.equal(res.status, 400, `limit=${limit}`)
     t.match(await res.json(), { error: 'bad_request', detail: 'limit must be a whole number from 1 to 10000' })
   }
-  t.match(await runCli('history', '--admin', proxy.adminUrl, '--limit', 'ten'), { code: 1, out: /the admin server answered 400: limit must be a whole number/ })
+  t.match(await runCli('history', '--admin', proxy.adminUrl, '--limit', 'ten'), { code: 1, out: /the admin server answered 400 to \/history: limit must be a whole number/ })
   t.match(await runCli('history', '--admin', 'http://127.0.0.1:1'), { code: 1, out: /cannot reach the admin server at http:\/\/127.0.0.1:1/ })
   t.match(await (await fetch(`${proxy.adminUrl}/nowhere`)).json(), { detail: /\/history/ })
 })
@@ -147,5 +147,5 @@ t.test('a sync process started while Redis is unreachable serves /status from th
   const sync = await startSyncProcess({ policyFile: f.policyFile, stateDir: dir, log: captureLog().log, admin: '127.0.0.1:0' })
   t.teardown(() => sync.stop())
   t.match(await status(sync.adminUrl), { direction: { from: 'old', to: 'new' }, migration: { phase: 'fallback' } }, 'the authority the policy names, until the store can say')
-  t.match(await runCli('history', '--admin', sync.adminUrl), { code: 1, out: /the admin server answered 503: cannot read the audit log: audit log in redis: cannot read it/ })
+  t.match(await runCli('history', '--admin', sync.adminUrl), { code: 1, out: /the admin server answered 503 to \/history: cannot read the audit log: audit log in redis: cannot read it/ })
 })

@@ -77,6 +77,12 @@ t.test('the Markdown says so when there is nothing yet, and when the sync cannot
   t.match(md, /as of never; evidence in redis: cannot read/)
   t.match(md, /No comparison in the window across the fleet/)
   t.match(md, /## Signals over time\n\nNot available: the store is away/)
+  const none = renderReportMarkdown(buildReport(status, [], { store: 'memory', step: 'day', from: '2026-01-01T00:00:00.000Z', to: '2026-01-31T00:00:00.000Z', slices: [] }, new Date(0)))
+  t.match(none, /Per day from the fleet's hourly buckets, 2026-01-01T00:00:00\.000Z to 2026-01-31T00:00:00\.000Z; only days with comparisons are listed\.[^\n]*\n\nNo comparison recorded in that time\./)
+  const trip = { at: '2026-01-02T10:30:00.000Z', event: 'gate-tripped' as const, role: 'proxy' as const, replica: 'r', subject: 'rule acme', reason: 'gate: slow', detail: { rule: 'acme' } }
+  const point = { at: '2026-01-02T00:00:00.000Z', samples: 0, matchRate: null, errors: { old: 0, new: 0 }, errorRate: { old: null, new: null }, errorRateIncrease: null, p99Ms: { old: null, new: null }, p99Ratio: null }
+  const gaps = buildReport(status, [trip, { ...trip, detail: { rule: 'other' } }, { ...trip, at: '2026-01-03T00:00:00.000Z' }], { store: 'memory', step: 'day', from: 'f', to: 't', slices: [{ rule: 'acme', resourceType: 'team', points: [point] }] }, new Date(0))
+  t.match(renderReportMarkdown(gaps), /### acme \/ team\n\n\| day \|[^\n]*\n[^\n]*\n\| 2026-01-02 \| 0 \| – \| – \/ – \| – \| – \/ – \| – \| 1 \|/, 'what cannot be computed is a dash; the gate trip of the rule that day is counted')
   t.match(md, /## Gate trips\n\nNone recorded/)
   t.match(md, /Sync status: no sync process has published its status lately/)
   t.match(md, /Conflicts: no sync process has published/)

@@ -28,12 +28,23 @@ export function proxyStatusFixture(over: Partial<ProxyStatus> = {}): ProxyStatus
   })
 }
 
-/** An HTTP server answering every GET with `answer(path)` as JSON; resolves to its URL. */
+/** An answer of another status than 200, its body as given. */
+export class Refusal {
+  readonly status: number
+  readonly text: string
+  constructor(status: number, text: string) {
+    this.status = status
+    this.text = text
+  }
+}
+
+/** An HTTP server answering every GET with `answer(path)` as JSON (a Refusal as it says); resolves to its URL. */
 export async function serveJson(t: Test, answer: (path: string) => unknown): Promise<string> {
   const server = createServer((req, res) => {
-    const body = JSON.stringify(answer(req.url!.split('?')[0]!))
-    res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' })
-    res.end(body ?? '{"error":"not_found","detail":"no such path"}')
+    const a = answer(req.url!.split('?')[0]!)
+    const [status, body] = a instanceof Refusal ? [a.status, a.text] : [200, JSON.stringify(a)]
+    res.writeHead(status, { 'content-type': 'application/json' })
+    res.end(body)
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))

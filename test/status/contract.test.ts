@@ -5,9 +5,10 @@ import t from 'tap'
 import { historyReport, statusDocument, statusJsonSchema } from '../../src/status/schema.ts'
 import { parseAnswer } from '../../src/status/read.ts'
 import { runCli } from '../helpers/cli.ts'
-import { proxyStatusFixture, serveJson } from '../helpers/status.ts'
+import { proxyStatusFixture, Refusal, serveJson } from '../helpers/status.ts'
+import { openStateStore } from '../../src/state/open.ts'
+import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { startEmbedded, startSyncFixture } from '../helpers/sync.ts'
-import { eventually } from '../helpers/sidecar.ts'
 import { seededId } from '../../src/reference/index.ts'
 
 t.test('a running proxy and sync serve the schema\'s document, field for field', async t => {
@@ -34,7 +35,7 @@ t.test('a CLI fed a /status of another version says which fields and what to do,
   const { slices: _slices, ...evidenceWithoutSlices } = evidence
   let status: unknown = { ...noEvidence, evidence: evidenceWithoutSlices }
   let history: unknown = { backend: 'memory', entries: [] }
-  const url = await serveJson(t, path => (path === '/status' ? status : path === '/history' ? history : undefined))
+  const url = await serveJson(t, path => (path === '/status' ? status : path === '/history' ? history : new Refusal(404, 'no such page')))
 
   const report = await runCli('report', '--admin', url)
   t.equal(report.code, 1)
@@ -51,8 +52,11 @@ t.test('a CLI fed a /status of another version says which fields and what to do,
   history = { entries: 'none' }
   t.match(await runCli('history', '--admin', url), { code: 1, out: /answered a \/history this dualread cannot read \(backend: missing; entries: Invalid input: expected array, received string\)/ })
 
+  status = new Refusal(500, '{"error":"internal"}')
+  t.match(await runCli('parity', '--admin', url), { code: 1, out: /^the admin server answered 500 to \/status: \{"error":"internal"\}\n$/ }, 'an error document without a detail is shown whole')
   status = proxyStatusFixture()
   history = { backend: 'memory', entries: [] }
+  t.match(await runCli('report', '--admin', url), { code: 0, out: /## Signals over time\n\nNot available: the admin server answered 404 to \/evidence: no such page\n[\s\S]*the signals over time could not be read/ }, 'a server of a version without /evidence: the report stands without the signals over time')
   t.match(await runCli('parity', '--admin', url), { code: 0, out: /no shadow comparisons yet/ }, 'the same server with a document that fits')
 })
 
@@ -61,4 +65,16 @@ t.test('an error names five fields and counts the rest', async t => {
   t.match(e, { message: /cannot read \(policy: missing; migration: missing; evidence: missing; authority: missing; writes: missing and \d+ more\)/ })
   const root = (() => { try { return parseAnswer('http://x', '/history', historyReport, 'text') } catch (err) { return err as Error } })()
   t.match(root, { message: /cannot read \(\(the document\): Invalid input: expected object, received string\)/ })
+})
+
+t.test('a sync leader of another version: the proxy shows its sync section as unavailable, and why', async t => {
+  const dir = t.testdir()
+  const f = await startSyncFixture(t, dir)
+  const state = await openStateStore(`file:${dir}/state`, 'default', captureLog().log)
+  t.teardown(() => state.close())
+  const proxy = await startTestSidecar(t, { policyFile: f.policyFile, stateDir: dir, redisUrl: null, changeStore: state })
+  await state.signals.publishStatus(JSON.stringify({ role: 'sync', owner: 'an older sync' }), 60_000)
+  const status = statusDocument.parse(await (await fetch(`${proxy.adminUrl}/status`)).json())
+  t.match(status, { role: 'proxy', sync: { unavailable: /^the sync leader publishes a status of another version of dualread \(leader, fencingToken, direction do not fit\); upgrade the sync and the proxies to the same version$/ } })
+  t.match(await (await fetch(`${proxy.adminUrl}/evidence`)).json(), { step: 'hour', slices: [] }, 'hourly unless asked')
 })
