@@ -5,23 +5,13 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import type { Side } from '../policy/schema.ts'
 import type { SliceVerdict } from '../status/schema.ts'
+import { GateGauges } from './gate-gauges.ts'
 
 /** Latency buckets in seconds, from sub-millisecond loopback calls to timeouts. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export const BREAKER_STATE = { closed: 0, 'half-open': 1, open: 2 } as const
 export type BreakerStateName = keyof typeof BREAKER_STATE
-
-/** A gate signal's verdict as a number: the worst over a slice's signals is its readiness (0 ready, 1 inconclusive, 2 not ready). */
-export const GATE_VERDICT = { pass: 0, inconclusive: 1, fail: 2 } as const
-
-/** The gauges of the value each gate signal judged, by signal; criticalDrift's is a count, the others a rate or a ratio. */
-const GATE_VALUE_GAUGES = {
-  criticalDrift: ['dualread_gate_critical_differences', 'Critical differences the gate counted in its criticalDrift window, per rule and resource type (the fleet\'s numbers)'],
-  matchRate: ['dualread_gate_match_rate', 'Share of comparisons with two real answers that matched (lag counts as a match) in the matchRate window, per rule and resource type (the fleet\'s numbers; absent while inconclusive)'],
-  errorRate: ['dualread_gate_error_rate_increase', 'New\'s error rate minus old\'s among shadow pairs in the errorRate window, per rule and resource type (the fleet\'s numbers; absent while inconclusive)'],
-  p99: ['dualread_gate_p99_ratio', 'New\'s p99 latency over old\'s in the p99 window, per rule and resource type (the fleet\'s numbers; absent while inconclusive)'],
-} as const
 
 export interface BreakerReading { upstream: string, role: string, state: BreakerStateName }
 
@@ -55,10 +45,11 @@ export class Metrics {
   #generation!: () => number
   #policyRejected: () => boolean = () => false
   #syncLeader: (() => boolean) | undefined
-  #gateVerdicts: () => readonly SliceVerdict[] = () => []
+  #gates = new GateGauges()
 
   constructor() {
-    this.#exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true })
+    // The gate gauges are produced at each scrape from the last judgement (see gate-gauges.ts).
+    this.#exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [this.#gates] })
     this.#provider = new MeterProvider({ readers: [this.#exporter] })
     const meter = this.#provider.getMeter('dualread')
     meter.createObservableCounter('dualread_requests_total', {
@@ -130,24 +121,6 @@ export class Metrics {
     meter.createObservableGauge('dualread_policy_file_rejected', {
       description: 'Whether the policy file as it is now was rejected (1: the last good policy serves instead; 0: the file is in force)',
     }).addCallback(result => result.observe(this.#policyRejected() ? 1 : 0))
-    for (const [signal, [name, description]] of Object.entries(GATE_VALUE_GAUGES) as Array<[keyof typeof GATE_VALUE_GAUGES, readonly [string, string]]>) {
-      meter.createObservableGauge(name, { description }).addCallback(result => {
-        for (const v of this.#gateVerdicts()) {
-          const value = v.signals[signal]?.value
-          if (value !== null && value !== undefined) result.observe(value, { rule: v.rule, resource_type: v.resourceType })
-        }
-      })
-    }
-    meter.createObservableGauge('dualread_gate_samples', {
-      description: 'Comparisons with two real answers in the criticalDrift window (the samples a gate counts), per rule and resource type (the fleet\'s numbers)',
-    }).addCallback(result => { for (const v of this.#gateVerdicts()) result.observe(v.window.samples, { rule: v.rule, resource_type: v.resourceType }) })
-    meter.createObservableGauge('dualread_gate_verdict', {
-      description: 'Each gate signal\'s verdict per rule and resource type: 0 pass, 1 inconclusive (too few samples), 2 fail; the max over signals is the slice\'s readiness to promote',
-    }).addCallback(result => {
-      for (const v of this.#gateVerdicts()) {
-        for (const [signal, verdict] of Object.entries(v.signals)) result.observe(GATE_VERDICT[verdict.verdict], { rule: v.rule, resource_type: v.resourceType, signal })
-      }
-    })
     meter.createObservableGauge('dualread_sync_leader', {
       description: 'Whether this sync process holds the single-writer lease (1) or stands by (0); exported by `dualread sync` only',
     }).addCallback(result => { if (this.#syncLeader) result.observe(this.#syncLeader() ? 1 : 0) })
@@ -158,7 +131,7 @@ export class Metrics {
    * computed once a second off the read path.
    */
   observeGateVerdicts(read: () => readonly SliceVerdict[]): void {
-    this.#gateVerdicts = read
+    this.#gates.observe(read)
   }
 
   countRequest(rule: string, resourceType: string, servedBy: Side, reason: string, status: number): void {
