@@ -68,6 +68,32 @@ t.test('with --redis the demo keeps its state in Redis under a name of its own, 
   t.same(await keys(), [], 'nothing of the run is left in Redis')
 })
 
+t.test('dualread report on a recorded demo run: a reviewer reads what happened without the dashboard', async t => {
+  const { startDemo } = await import('../../src/demo/demo.ts')
+  const { captureLog } = await import('../helpers/sidecar.ts')
+  const { runCli } = await import('../helpers/cli.ts')
+  const { mkdirSync, writeFileSync } = await import('node:fs')
+  const demo = await startDemo({ listen: '127.0.0.1:0', admin: '127.0.0.1:0', syncAdmin: '127.0.0.1:0', oldPort: 0, newPort: 0, stateDir: join(scratchDir(t), 'demo'), log: captureLog().log, say: () => undefined })
+  t.teardown(() => demo.stop())
+  await demo.finished
+  const md = await runCli('report', '--admin', demo.adminUrl)
+  t.equal(md.code, 0, md.out)
+  // Kept for people to read (ignored by git), beside the dashboard's screenshot.
+  const artifacts = new URL('../../artifacts/', import.meta.url)
+  mkdirSync(artifacts, { recursive: true })
+  writeFileSync(new URL('demo-report.md', artifacts), md.out)
+  t.match(md.out, /^# Migration demo: evidence for sign-off/)
+  t.match(md.out, /\*\*Writes go to:\*\* (old|new) \(epoch \d+\)/, 'where writes go, from the shared cutover state')
+  t.match(md.out, /\| acme \| new \| [^|]+ \| [^|]+ \| yes \|/, 'acme reads new, rolled back')
+  t.match(md.out, /## Gate trips\n\n- \S+ rule acme: gate: \d+ critical difference\(s\) in 60 s/, 'the trip and why')
+  t.match(md.out, /## Signals over time\n\nPer hour from the fleet's hourly buckets/)
+  t.match(md.out, /### acme \/ alert-rule\n\n\| hour \| samples \|[^\n]*\n[^\n]*\n\| \d{4}-\d\d-\d\d \d\d:00Z \| \d+ \| [\d.]+% \|/, 'acme\'s alert rules per hour')
+  t.match(md.out, /### acme \/ alert-rule\n[\s\S]*?\| [1-9]\d* \|\n/, 'the hour of the trip counts it')
+  t.match(md.out, /### default \/ alert-rule\n/)
+  t.match(md.out, /## Sync\n\nTotals: scanned \d+/)
+  t.match(md.out, /\| \S+ \| gate-tripped \| rule acme \|/, 'the history')
+})
+
 t.test('the traffic generator shrugs off a proxy that is not there', async t => {
   const { TrafficGenerator } = await import('../../src/demo/traffic.ts')
   const { refusedPort } = await import('../helpers/upstream.ts')
