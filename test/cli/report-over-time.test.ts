@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 import t from 'tap'
 import { addObservation, type Fields, type Observation } from '../../src/evidence/counts.ts'
 import { RedisEvidenceStore } from '../../src/evidence/redis-store.ts'
@@ -26,7 +27,7 @@ function hourOf(observations: Array<[number, Observation]>): Fields {
 t.test('a recorded run: the report shows match rate, error rates and p99 of each side per hour and per day', async t => {
   const migration = redisMigration(t, 'report')
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policyFile = join(dir, 'policy.yaml')
   writeFileSync(policyFile, `version: 1
 migration: ${migration}

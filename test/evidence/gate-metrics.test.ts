@@ -2,6 +2,7 @@
 // (the same as /status shows), for Grafana's "gate signals" panel and alerts.
 import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 import t from 'tap'
 import { startPair } from '../helpers/upstream.ts'
 import { eventually, startTestSidecar } from '../helpers/sidecar.ts'
@@ -12,7 +13,7 @@ const path = (id: string) => `/api/v1/tenants/acme/alert-rules/${id}`
 
 t.test('the gauges carry the value and verdict of each gate signal the fleet\'s numbers were judged on', async t => {
   const { oldUp, newUp } = await startPair(t)
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, `version: 1
 upstreams:

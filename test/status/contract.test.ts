@@ -1,6 +1,7 @@
 // One /status contract: what a running proxy and sync serve is exactly the schema's document (no
 // field the schema leaves out), /status/schema serves it as JSON Schema, and a CLI fed a document
 // of another version (a field missing, or of another type) says so instead of crashing.
+import { scratchDir } from '../helpers/scratch-dir.ts'
 import t from 'tap'
 import { historyReport, statusDocument, statusJsonSchema } from '../../src/status/schema.ts'
 import { parseAnswer } from '../../src/status/read.ts'
@@ -12,7 +13,7 @@ import { startEmbedded, startSyncFixture } from '../helpers/sync.ts'
 import { seededId } from '../../src/reference/index.ts'
 
 t.test('a running proxy and sync serve the schema\'s document, field for field', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 2 } } })
   const e = await startEmbedded(t, f)
   await (await e.proxy.get(`/api/v1/tenants/acme/alert-rules/${seededId('alert-rule', 1)}`)).arrayBuffer()
@@ -68,7 +69,7 @@ t.test('an error names five fields and counts the rest', async t => {
 })
 
 t.test('a sync leader of another version: the proxy shows its sync section as unavailable, and why', async t => {
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const f = await startSyncFixture(t, dir)
   const state = await openStateStore(`file:${dir}/state`, 'default', captureLog().log)
   t.teardown(() => state.close())
