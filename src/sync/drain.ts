@@ -53,6 +53,14 @@ export function scopesOf(changes: ChangeEvent[], resources: ReadonlyMap<string, 
   return [...scopes.values()]
 }
 
+/**
+ * Whether a scope's changes are applied by scanning it: a whole collection was written, or its
+ * objects are paired by natural key (a change names the id of one store only; the scan pairs).
+ */
+function byScan(scope: ChangeScope): boolean {
+  return scope.whole || scope.resource.naturalKey !== undefined
+}
+
 export class ChangeDrain {
   #o: ChangeDrainOptions
   #resources: Map<string, Resource>
@@ -88,7 +96,7 @@ export class ChangeDrain {
       if (change.id !== undefined) this.#noteChange(syncKey(change.resourceType, change.tenant, change.id), change.at)
     }
     for (const scope of scopesOf(changes, this.#resources)) {
-      if (scope.whole) await this.#o.scanner.scanScope(scope.resource, scope.tenant, summary)
+      if (byScan(scope)) await this.#o.scanner.scanScope(scope.resource, scope.tenant, summary)
       else await this.#o.apply.applyKeys(scope.resource, scope.tenant, [...scope.ids], summary)
       await signals.publishApplied(scope.resource.type, scope.tenant, scope.upTo)
     }
@@ -112,9 +120,10 @@ export class ChangeDrain {
   async settle(changes: ChangeEvent[], deadline: number, summary: PassSummary): Promise<number> {
     const { apply, scanner } = this.#o
     let differing = 0
-    for (const { resource, tenant, ids, whole } of scopesOf(changes, this.#resources)) {
-      if (whole) await scanner.scanScope(resource, tenant, summary)
-      let left = [...ids]
+    for (const scope of scopesOf(changes, this.#resources)) {
+      const { resource, tenant, ids } = scope
+      if (byScan(scope)) await scanner.scanScope(resource, tenant, summary)
+      let left = byScan(scope) ? [] : [...ids]
       while (left.length > 0) {
         await apply.applyKeys(resource, tenant, left, summary)
         left = await apply.differing(resource, tenant, left)
