@@ -54,9 +54,6 @@ export function writeProblems(resource: Resource): ShapeProblem[] {
     if (step.path === 'collection' && resource.collection === undefined) problem(['write', name, 'path'], `${name} goes to the collection, and this resource has no collection path`, 'add collection:, or send it to path: item')
     if (step.idFrom !== undefined && resource.naturalKey === undefined) problem(['write', name, 'idFrom'], 'idFrom reads the id a store gave an object, and without naturalKey the sync pairs objects by id: both stores must use the same ids', 'add naturalKey: with the pointers that identify an object in both stores, or remove idFrom')
   }
-  if (create?.path === 'collection' && resource.naturalKey === undefined) {
-    problem(['write', 'create'], 'a create sent to the collection gets an id from the store unless the body carries it; without naturalKey the sync pairs objects by id only', 'add naturalKey: (for example [/name]) when the store assigns ids; keep it off only if the store keeps the id sent in the body')
-  }
   if (resource.naturalKey === undefined) return problems
   if (resource.singleton !== undefined) problem(['naturalKey'], 'a singleton is one document: there is nothing to pair', 'remove naturalKey')
   if (resource.item !== undefined && Object.keys(resource.params).length > 0) problem(['naturalKey'], 'with a natural key, an object is addressed by the id its store gave it: the item path may have only the tenant and the id', 'remove params, or remove naturalKey')

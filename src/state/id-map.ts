@@ -59,10 +59,9 @@ export function planForget(side: Side, ids: Array<{ resourceType: string, tenant
     const key = syncKey(resourceType, tenant, id)
     const found = partner(side, key)
     if (found === undefined) continue
+    // planPairs keeps both directions in step, so the partner points back.
     changes.remove[side].push(key)
-    // Only when the partner still points back: it may have been paired with another since.
-    const back = syncKey(resourceType, tenant, found)
-    if (partner(other, back) === id) changes.remove[other].push(back)
+    changes.remove[other].push(syncKey(resourceType, tenant, found))
   }
   return changes
 }

@@ -35,13 +35,8 @@ export class RedisIdMap implements IdMap {
     if (ids.length === 0) return Promise.resolve()
     return inRedis(SYNC_STATE, 'write the id map', async () => {
       const keys = ids.map(i => syncKey(i.resourceType, i.tenant, i.id))
-      const first = await this.#partners(side === 'old' ? { old: keys, new: [] } : { old: [], new: keys })
-      const back = [...first[side]].map(([key, partner]) => {
-        const { resourceType, tenant } = ids[keys.indexOf(key)]!
-        return syncKey(resourceType, tenant, partner)
-      })
-      const second = await this.#partners(side === 'old' ? { old: [], new: back } : { old: back, new: [] })
-      await this.#apply(planForget(side, ids, (s, key) => (s === side ? first : second)[s].get(key)))
+      const partners = await this.#partners(side === 'old' ? { old: keys, new: [] } : { old: [], new: keys })
+      await this.#apply(planForget(side, ids, (s, key) => partners[s].get(key)))
     })
   }
 
