@@ -11,16 +11,16 @@ import type { IdMap } from '../state/id-map.ts'
  * replaced by `side`'s own id of the object. Unchanged when there is nothing to translate.
  * @example await pathForSide(silence, 'tenant', '/api/v2/silence/a1', 'new', ids) // '/api/v2/silence/b7'
  */
-export async function pathForSide(resource: Resource, tenantParam: string, path: string, side: Side, ids: Pick<IdMap, 'otherId'>): Promise<string> {
-  if (resource.naturalKey === undefined) return path
+export async function pathForSide(resource: Resource, tenantParam: string, path: string, side: Side, ids: Pick<IdMap, 'otherId'> | undefined): Promise<string> {
+  if (resource.naturalKey === undefined || ids === undefined) return path
   const query = path.indexOf('?')
   const segments = (query === -1 ? path : path.slice(0, query)).split('/')
   const pattern = resource.item!.split('/')
   // A matched item path has one segment per pattern segment; the last parameter is the id.
   const idAt = pattern.findLastIndex(s => s.startsWith(':'))
   const tenantAt = pattern.findIndex(s => s.startsWith(':') && pathParams(s)[0] === tenantParam)
-  const tenant = tenantAt === -1 ? '' : decodeURIComponent(segments[tenantAt] ?? '')
-  const other = await ids.otherId(side, resource.type, tenant, decodeURIComponent(segments[idAt] ?? ''))
+  const tenant = tenantAt === -1 ? '' : decodeURIComponent(segments[tenantAt]!)
+  const other = await ids.otherId(side, resource.type, tenant, decodeURIComponent(segments[idAt]!))
   if (other === undefined) return path
   segments[idAt] = encodeURIComponent(other)
   return segments.join('/') + (query === -1 ? '' : path.slice(query))

@@ -230,11 +230,9 @@ export class ShadowReader {
 
   /** The read of one object as `side`'s store names it (its own id, from the id map). */
   async #translated(job: ShadowJob, side: Side): Promise<UpstreamRequest> {
-    const { ids } = this.#o
     const { policy } = job.compiled
     const resource = policy.resources.find(r => r.type === job.resourceType)!
-    if (ids === undefined) return job.request
-    return { ...job.request, path: await pathForSide(resource, policy.identity.tenant.pathParam, job.request.path, side, ids) }
+    return { ...job.request, path: await pathForSide(resource, policy.identity.tenant.pathParam, job.request.path, side, this.#o.ids) }
   }
 
   #plan(compiled: CompiledPolicy, resourceType: string): ComparePlan {

@@ -156,6 +156,8 @@ export function describeShape(resource: Resource, policy: Policy): string[] {
   const items = list.items === '' ? 'the answer is the array itself' : `items at ${list.items}, next page at ${list.next}`
   const keys = keyPointers(resource)
   const lines = [SHAPE_NAMES[shape], `list:   ${resource.collection!} (${items}), compared as a set of items matched by ${pairingPointers(resource).join(' + ')}`]
+  const absent = Object.entries(resource.absentWhen).map(([p, values]) => `${p} is ${values.map(v => JSON.stringify(v)).join(' or ')}`)
+  if (absent.length > 0) lines.push(`absent: items whose ${absent.join(', or whose ')} (absentWhen): not compared, not synced`)
   if (resource.item === undefined) return [...lines, resource.sync ? 'sync:   none (no path to write one object to)' : readOnly]
   const params = keyParams(resource.item, policy.identity.tenant.pathParam)
   const from = params.length > 1 ? `; ${params.map((p, i) => `:${p} from ${keys[i]!}`).join(', ')}` : ''

@@ -213,8 +213,9 @@ export class RestAdapter implements ResourceAdapter {
     const path = step.path === 'collection' ? this.#fill(resource.collection!, tenant) : this.#objectPath(resource, tenant, id!)
     const { body } = await this.#request(step.method, path, { body: doc, precondition })
     if (step.idFrom === undefined) return undefined
+    // An answer without an id there is not an error: the next scan pairs the object by natural key.
     const given = valueAt(body, parsePointer(step.idFrom))
-    return typeof given === 'string' || typeof given === 'number' ? String(given) : undefined
+    return given === undefined ? undefined : String(given)
   }
 
   async delete(resource: Resource, tenant: string, id: string, precondition?: Precondition): Promise<void> {

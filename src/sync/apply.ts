@@ -157,6 +157,7 @@ export class KeyApplier {
    */
   async #applyOne(resource: Resource, tenant: string, item: ApplyInput, attempt = 1): Promise<Outcome> {
     const plan = this.#plans.get(resource.type)!
+    const style = this.#styles.get(resource.type)!
     const version = resource.version === undefined ? undefined : parsePointer(resource.version)
     const versionOf = (doc: unknown) => {
       const v = version && doc !== undefined ? valueAt(doc, version) : undefined
@@ -165,14 +166,12 @@ export class KeyApplier {
     const facts: KeyFacts = {
       sourceHash: item.source === undefined ? undefined : canonicalHash(plan, item.source),
       targetHash: item.target === undefined ? undefined : canonicalHash(plan, item.target),
-      sourceVersion: versionOf(item.source), appliedVersion: item.applied?.sourceVersion,
+      // Paired by natural key, a key is re-read by scanning, never on its own: no revision rule (decide's reread).
+      sourceVersion: style.serverIds ? undefined : versionOf(item.source), appliedVersion: item.applied?.sourceVersion,
       appliedHash: item.applied?.hash, tombstoneAt: item.tombstoneAt,
       changedAt: this.#o.changedAt(item.key), readAt: item.readAt,
     }
     const decision = decide(facts)
-    const style = this.#styles.get(resource.type)!
-    // Paired by natural key, a key names no one object to read again on its own: the next scan decides it.
-    if (decision.op === 'reread' && style.serverIds) return { op: 'skip', conflict: false }
     if (decision.op === 'reread') return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt)
     const { metrics } = this.#o
     const target = this.#o.adapters[this.#o.target]

@@ -31,7 +31,7 @@ export interface ChangeScope {
   tenant: string
   /** The ids written. */
   ids: Set<string>
-  /** A whole collection was written (an id-less POST): the scope is scanned. */
+  /** A whole collection was written (an id-less POST), or its objects are paired by natural key: the scope is scanned. */
   whole: boolean
   /** The latest write time (ms). */
   upTo: number
@@ -47,18 +47,11 @@ export function scopesOf(changes: ChangeEvent[], resources: ReadonlyMap<string, 
     let scope = scopes.get(id)
     if (!scope) scopes.set(id, scope = { resource, tenant: change.tenant, ids: new Set(), whole: false, upTo: 0 })
     scope.upTo = Math.max(scope.upTo, change.at)
-    if (change.id === undefined) scope.whole = true
+    // Objects paired by natural key: a change names one store's id only, so the scan pairs them.
+    if (change.id === undefined || resource.naturalKey !== undefined) scope.whole = true
     else scope.ids.add(change.id)
   }
   return [...scopes.values()]
-}
-
-/**
- * Whether a scope's changes are applied by scanning it: a whole collection was written, or its
- * objects are paired by natural key (a change names the id of one store only; the scan pairs).
- */
-function byScan(scope: ChangeScope): boolean {
-  return scope.whole || scope.resource.naturalKey !== undefined
 }
 
 export class ChangeDrain {
@@ -96,7 +89,7 @@ export class ChangeDrain {
       if (change.id !== undefined) this.#noteChange(syncKey(change.resourceType, change.tenant, change.id), change.at)
     }
     for (const scope of scopesOf(changes, this.#resources)) {
-      if (byScan(scope)) await this.#o.scanner.scanScope(scope.resource, scope.tenant, summary)
+      if (scope.whole) await this.#o.scanner.scanScope(scope.resource, scope.tenant, summary)
       else await this.#o.apply.applyKeys(scope.resource, scope.tenant, [...scope.ids], summary)
       await signals.publishApplied(scope.resource.type, scope.tenant, scope.upTo)
     }
@@ -120,10 +113,9 @@ export class ChangeDrain {
   async settle(changes: ChangeEvent[], deadline: number, summary: PassSummary): Promise<number> {
     const { apply, scanner } = this.#o
     let differing = 0
-    for (const scope of scopesOf(changes, this.#resources)) {
-      const { resource, tenant, ids } = scope
-      if (byScan(scope)) await scanner.scanScope(resource, tenant, summary)
-      let left = byScan(scope) ? [] : [...ids]
+    for (const { resource, tenant, ids, whole } of scopesOf(changes, this.#resources)) {
+      if (whole) await scanner.scanScope(resource, tenant, summary)
+      let left = [...ids]
       while (left.length > 0) {
         await apply.applyKeys(resource, tenant, left, summary)
         left = await apply.differing(resource, tenant, left)

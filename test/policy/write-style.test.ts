@@ -66,6 +66,9 @@ t.test('policy check describes each write style: creates, updates, deletes and t
 
 t.test('lists are compared by natural key with the ids left out; an item without its natural key is an error', async t => {
   const policy = validPolicy(`${HEAD}  - { type: a, collection: /a, item: "/a/:id", list: { items: "" }, naturalKey: [/name], absentWhen: { /state: [expired] } }\n`)
+  t.match(describeShape(policy.resources[0]!, policy), ['collection + item', /matched by \/name$/, 'absent: items whose /state is "expired" (absentWhen): not compared, not synced'])
+  const two = validPolicy(`${HEAD}  - { type: a, collection: /a, absentWhen: { /state: [expired, 0], /gone: [true] } }\n`)
+  t.match(describeShape(two.resources[0]!, two), [String, String, 'absent: items whose /state is "expired" or 0, or whose /gone is true (absentWhen): not compared, not synced'])
   const plan = compilePlan(policy.resources[0]!)
   t.match(compareDocuments(plan, 'collection', [{ id: 'o1', name: 'x' }, { id: 'o2', name: 'gone', state: 'expired' }], [{ id: 'n1', name: 'x' }]), { result: 'match' })
   t.match(compareDocuments(plan, 'collection', [{ id: 'o1', name: 'x' }], [{ id: 'n1' }]), { result: 'error', detail: 'new item 0 has nothing at /name, part of its natural key (check the resource\'s naturalKey)' })

@@ -6,14 +6,14 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startReferenceApi, type ReferenceApi } from '../../src/reference/index.ts'
-import { syncOnce } from '../../src/sidecar/sync-process.ts'
+import { startSyncProcess, syncOnce } from '../../src/sidecar/sync-process.ts'
 import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
 
 const TEAMS = '/api/v1/tenants/acme/teams'
 
-function writePolicy(dir: string, old: ReferenceApi, neu: ReferenceApi, extra = ''): string {
+function writePolicy(dir: string, old: ReferenceApi, neu: ReferenceApi, teamIdFrom = ''): string {
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, `version: 1
 upstreams:
@@ -26,7 +26,7 @@ resources:
     item: /api/v1/tenants/:tenant/teams/:id
     naturalKey: [/name]
     write:
-      create: { method: POST, path: collection }
+      create: { method: POST, path: collection${teamIdFrom} }
       update: { method: PUT, path: item }
     compare: { ignore: [/updatedAt, /version] }
   - type: alert-rule
@@ -37,6 +37,10 @@ resources:
       create: { method: POST, path: collection, idFrom: /id }
       update: { method: POST, path: collection }
     compare: { ignore: [/updatedAt, /version] }
+  - type: contact-point
+    collection: /api/v1/tenants/:tenant/contact-points
+    item: /api/v1/tenants/:tenant/contact-points/:id
+    write: { delete: false }
 rules:
   - name: default
     primary: old
@@ -47,17 +51,18 @@ sync:
   batchSize: 2
   maxWritesPerSecond: 100000
   tenants: { list: /api/v1/tenants }
-${extra}`)
+`)
   return file
 }
 
-async function setup(t: Test) {
+async function setup(t: Test, teamIdFrom = '') {
   const dir = scratchDir(t)
   const old = await startReferenceApi()
-  const neu = await startReferenceApi({ flavour: { serverIds: true } })
+  // With ETags too: objects paired by natural key are written unconditionally (a scan decides them).
+  const neu = await startReferenceApi({ flavour: { serverIds: true, etags: true } })
   t.teardown(() => Promise.all([old.close(), neu.close()]))
   neu.store.addTenant('acme')
-  const policyFile = writePolicy(dir, old, neu)
+  const policyFile = writePolicy(dir, old, neu, teamIdFrom)
   const { log, logs } = captureLog()
   const once = () => syncOnce({ policyFile, stateDir: dir, log })
   return { dir, old, neu, policyFile, once, logs }
@@ -163,4 +168,45 @@ t.test('a shadow read of one object asks the other store for it under its own id
   await (await proxy.get(TEAMS)).arrayBuffer()
   t.match(await eventually(results, r => (r?.['match'] ?? 0) > 1), { match: 2, critical: 1 }, 'the list compared by natural key, ids left out: a match')
   await proxy.stop()
+})
+
+t.test('an answer without the id at idFrom leaves the pairing to the next pass', async t => {
+  const { dir, old, neu, once } = await setup(t, ', idFrom: /nowhere')
+  old.store.put('team', 'acme', 't1', { name: 'payments', members: ['alice'] })
+  t.match(await once(), { upserted: 1, converged: true })
+  const newId = byName(neu, 'team').get('payments')!['id']
+  {
+    await using m = await idMap(dir)
+    t.equal(await m.state.ids.otherId('new', 'team', 'acme', 't1'), undefined, 'not known yet')
+  }
+  t.match(await once(), { upserted: 0, unchanged: 1 })
+  await using m = await idMap(dir)
+  t.equal(await m.state.ids.otherId('new', 'team', 'acme', 't1'), newId, 'paired by natural key')
+})
+
+t.test('with write.delete: false the sync leaves what the source no longer has, and sync --once says it differs', async t => {
+  const { old, neu, once } = await setup(t)
+  old.store.addTenant('acme')
+  neu.store.put('contact-point', 'acme', 'c1', { name: 'pager' })
+  t.match(await once(), { deleted: 0, differences: 1, converged: false })
+  t.ok(neu.store.get('contact-point', 'acme', 'c1'), 'still there')
+})
+
+t.test('a delete through the proxy reaches the other store by a scan of its scope (the change names old\'s id only)', async t => {
+  const { dir, old, neu, policyFile, once } = await setup(t)
+  old.store.put('team', 'acme', 't1', { name: 'payments', members: ['alice'] })
+  old.store.put('team', 'acme', 't2', { name: 'search', members: ['bob'] })
+  await once()
+  const { log } = captureLog('warn')
+  const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', log)
+  t.teardown(() => state.close())
+  const sync = await startSyncProcess({ policyFile, stateDir: dir, log, admin: '127.0.0.1:0', state })
+  t.teardown(() => sync.stop())
+  const proxy = await startTestSidecar(t, { policyFile, stateDir: join(dir, 'proxy'), changeStore: state })
+  const res = await fetch(`${proxy.proxyUrl}${TEAMS}/t1`, { method: 'DELETE' })
+  t.equal(res.status, 204)
+  const names = await eventually(() => [...byName(neu, 'team').keys()], n => n.length === 1)
+  t.same(names, ['search'])
+  await proxy.stop()
+  await sync.stop()
 })
