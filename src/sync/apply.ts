@@ -247,7 +247,7 @@ export class KeyApplier {
     const sourceId = storeIdOf(resource, item.source)
     const targetId = op === 'upsert' ? written : storeIdOf(resource, item.target)
     if (sourceId === undefined || targetId === undefined) return undefined
-    return { pair: this.#o.source === 'old' ? { old: sourceId, new: targetId } : { old: targetId, new: sourceId } }
+    return { pair: { [this.#o.source]: sourceId, [this.#o.target]: targetId } as Record<Side, string> }
   }
 
   /** The apply of one key as a span (while tracing), linked to the writes that caused it. */

@@ -44,7 +44,7 @@ t.test('impossible write styles and natural keys are errors at their key, with a
 t.test('policy check describes each write style: creates, updates, deletes and the ids', async t => {
   const policy = validPolicy(`${HEAD}  - { type: a, collection: /a, item: "/a/:id", naturalKey: [/name], write: { create: { method: POST, path: collection, idFrom: /newId }, update: { method: POST, path: collection, idFrom: /newId } } }
   - { type: b, collection: /b, item: "/b/:id", naturalKey: [/name], write: { update: { method: POST, path: collection }, delete: false } }
-  - { type: c, collection: /c, item: "/c/:id", write: { create: { method: POST, path: collection } } }
+  - { type: c, collection: /c, item: "/c/:id", write: { create: { method: POST, path: collection }, update: { method: POST, path: collection } } }
 `)
   t.same(describeShape(policy.resources[0]!, policy).slice(-4), [
     'sync:   create: POST collection (no id in the body; the new id is read at /newId of the answer)',
@@ -58,7 +58,7 @@ t.test('policy check describes each write style: creates, updates, deletes and t
     'sync:   delete: never (write.delete: false)',
     'sync:   ids: assigned by each store; objects paired by /name, the id map kept in sync.state, /id not compared',
   ])
-  t.same(describeShape(policy.resources[2]!, policy).slice(-3), ['sync:   create: POST collection (the id in the body)', 'sync:   update: PUT item', 'sync:   delete: DELETE item'], 'a store that keeps the id a POST carries')
+  t.same(describeShape(policy.resources[2]!, policy).slice(-3), ['sync:   create: POST collection (the id in the body)', 'sync:   update: POST collection (the target\'s id in the body at /id)', 'sync:   delete: DELETE item'], 'a store that keeps the id a POST carries')
   const compiled = compilePolicy(policy, 'h')
   t.match(explainRequest(compiled, { method: 'GET', path: '/a/x1', headers: {} }).join('\n'), /one object, compared whole; the shadow read asks the other store for its own id of the object \(the sync's id map\), and \/id is not compared/)
   t.match(explainRequest(compiled, { method: 'GET', path: '/a', headers: {} }).join('\n'), /matched by \/name \(natural key; \/id not compared\)/)

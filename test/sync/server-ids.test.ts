@@ -210,3 +210,43 @@ t.test('a delete through the proxy reaches the other store by a scan of its scop
   await proxy.stop()
   await sync.stop()
 })
+
+t.test('a natural key over stores that take client ids: a create is a PUT under the source\'s id, both ways round', async t => {
+  const dir = scratchDir(t)
+  const old = await startReferenceApi()
+  const neu = await startReferenceApi()
+  t.teardown(() => Promise.all([old.close(), neu.close()]))
+  old.store.put('team', 'acme', 't1', { name: 'payments' })
+  neu.store.put('team', 'acme', 'n7', { name: 'search' })
+  const policy = (direction: string) => `version: 1
+upstreams:
+  old: { url: ${old.url} }
+  new: { url: ${neu.url} }
+authority: old
+resources:
+  - type: team
+    collection: /api/v1/tenants/:tenant/teams
+    item: /api/v1/tenants/:tenant/teams/:id
+    naturalKey: [/name]
+    compare: { ignore: [/updatedAt, /version] }
+rules:
+  - name: default
+    primary: old
+sync:
+  state: file:${join(dir, 'state')}
+  direction: ${direction}
+  tenants: { list: /api/v1/tenants }
+`
+  const policyFile = join(dir, 'policy.yaml')
+  const { log } = captureLog('warn')
+  writeFileSync(policyFile, policy('old-to-new'))
+  t.match(await syncOnce({ policyFile, stateDir: dir, log }), { upserted: 1, deleted: 1, converged: true })
+  t.same(Object.keys(neu.store.snapshot()), ['team/acme/t1'], 'created under old\'s id')
+  // The other way round (new → old), pairs are still recorded old ↔ new.
+  neu.store.put('team', 'acme', 'n8', { name: 'identity' })
+  writeFileSync(policyFile, policy('new-to-old'))
+  t.match(await syncOnce({ policyFile, stateDir: dir, log }), { upserted: 1, converged: true })
+  await using m = await idMap(dir)
+  t.equal(await m.state.ids.otherId('old', 'team', 'acme', 'n8'), 'n8')
+  t.equal(await m.state.ids.otherId('new', 'team', 'acme', 't1'), 't1')
+})

@@ -37,11 +37,9 @@ export class FileIdMap implements IdMap {
   async #apply(changes: IdMapChanges): Promise<void> {
     let changed = false
     for (const side of ['old', 'new'] as const) {
-      for (const key of changes.remove[side]) changed = this.#maps[side].delete(key) || changed
-      for (const [key, id] of changes.set[side]) {
-        this.#maps[side].set(key, id)
-        changed = true
-      }
+      for (const key of changes.remove[side]) this.#maps[side].delete(key)
+      for (const [key, id] of changes.set[side]) this.#maps[side].set(key, id)
+      changed ||= changes.remove[side].length + changes.set[side].length > 0
     }
     if (changed) await this.#save()
   }
