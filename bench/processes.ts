@@ -43,8 +43,8 @@ export class ChildProcesses {
   }
 
   /** The reference alerting API, seeded with `perType` objects of each type for each tenant. */
-  referenceApi(name: string, seed?: { tenants: string[], perType: number }): Promise<Started> {
-    return this.#fork(name, 'reference-api.ts', seed ? [JSON.stringify(seed)] : [])
+  referenceApi(name: string, seed?: { tenants: string[], perType: number }, flavour?: Record<string, unknown>): Promise<Started> {
+    return this.#fork(name, 'reference-api.ts', [seed ? JSON.stringify(seed) : '', ...(flavour ? [JSON.stringify(flavour)] : [])])
   }
 
   /** An OTLP/HTTP collector stand-in that takes every export (bench/otlp-sink.ts). */

@@ -52,7 +52,7 @@ interface Check { goal: string, measured: string, met: boolean }
 
 type Section = (bench: Bench) => Promise<Check[]>
 
-const SECTIONS: Section[] = [readThroughput, addedLatencyAtFixedRate, shadowLatencyAtFixedRate, compareCost, evidenceCost, syncBackfill, syncPropagation, cutoverHold, tracingCost]
+const SECTIONS: Section[] = [readThroughput, addedLatencyAtFixedRate, shadowLatencyAtFixedRate, compareCost, evidenceCost, syncBackfill, syncBackfillServerIds, syncPropagation, cutoverHold, tracingCost]
 /** Shadow pairs per second a replica records in the evidence section (every read shadowed at the fixed rate). */
 const EVIDENCE_PAIRS_PER_SEC = FIXED_RATE
 /** Recording evidence may take this share of one core at that rate (the issue's "≤ 5% throughput"). */
@@ -121,6 +121,30 @@ async function syncBackfill(b: Bench): Promise<Check[]> {
   printTable('Sync backfill from the reference API (concurrency 8, pages of 500, state in Redis)', ['objects', 'seconds', 'objects/s', 'converged'],
     [[count(r.objects), r.seconds.toFixed(2), count(r.rate), String(r.converged)]])
   return [{ goal: `backfill ≥ ${count(MIN_BACKFILL_PER_SEC)} objects/s`, measured: `${count(r.rate)}/s`, met: r.rate >= MIN_BACKFILL_PER_SEC }]
+}
+
+/** POST-style creates into a store that assigns ids, paired by natural key, vs PUT, same objects. */
+const BACKFILL_ROUNDS = 3
+const MAX_POST_BACKFILL_RATIO = 1.5
+
+/** 5b. Backfill into a store that names objects itself (POST creates, id map) next to PUT, in alternating rounds. */
+async function syncBackfillServerIds(b: Bench): Promise<Check[]> {
+  const rates: Record<'put' | 'post', number[]> = { put: [], post: [] }
+  let converged = true
+  for (let round = 0; round < BACKFILL_ROUNDS; round++) {
+    for (const way of round % 2 === 0 ? ['put', 'post'] as const : ['post', 'put'] as const) {
+      const r = await measureBackfill(b.children, { way, named: true })
+      rates[way].push(r.rate)
+      converged &&= r.converged
+    }
+  }
+  const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  const spread = (xs: number[]) => `${count(Math.min(...xs))}–${count(Math.max(...xs))}`
+  printTable(`Sync backfill, PUT vs POST creates with natural keys and the id map (teams and contact points, ${BACKFILL_ROUNDS} alternating rounds each)`,
+    ['write way', 'objects/s (median)', 'spread', 'converged'],
+    [['PUT item (shared ids)', count(median(rates.put)), spread(rates.put), String(converged)], ['POST collection (server ids)', count(median(rates.post)), spread(rates.post), String(converged)]])
+  const ratio = median(rates.put) / median(rates.post)
+  return [{ goal: `POST-style backfill within ${MAX_POST_BACKFILL_RATIO}× of the PUT rate`, measured: `PUT/POST ${ratio.toFixed(2)}×`, met: ratio <= MAX_POST_BACKFILL_RATIO && converged }]
 }
 
 /** 6. A write through the proxy reaching the other store, at a fixed write rate. */

@@ -19,13 +19,22 @@ const BACKFILL_PER_TYPE = 250
 const BACKFILL_CONCURRENCY = 8
 const BACKFILL_BATCH = 500
 
+/**
+ * How the backfill writes: `put` to each object's item path (ids shared), or `post` to the
+ * collection of a store that assigns its own ids, pairing by natural key with the id map kept.
+ */
+export type WriteWay = 'put' | 'post'
+
 /** The bench's policy for two reference APIs, its sync state in Redis under `migration`. */
-export function benchPolicy(oldUrl: string, newUrl: string, migration: string, concurrency: number): string {
+export function benchPolicy(oldUrl: string, newUrl: string, migration: string, concurrency: number, types: Array<[string, string]> = [['alert-rule', 'alert-rules'], ['team', 'teams']], way: WriteWay = 'put'): string {
+  const post = way === 'put' ? '' : `
+    naturalKey: [/name]
+    write: { create: { method: POST, path: collection } }`
   const resource = (type: string, collection: string) => `
   - type: ${type}
     collection: /api/v1/tenants/:tenant/${collection}
     item: /api/v1/tenants/:tenant/${collection}/:id
-    version: /version
+    version: /version${post}
     compare: { ignore: [/updatedAt] }`
   return `version: 1
 migration: ${migration}
@@ -33,7 +42,7 @@ upstreams:
   old: { url: ${oldUrl} }
   new: { url: ${newUrl} }
 authority: old
-resources:${resource('alert-rule', 'alert-rules')}${resource('team', 'teams')}
+resources:${types.map(([type, collection]) => resource(type, collection)).join('')}
 rules:
   - name: default
     primary: old
@@ -56,16 +65,24 @@ async function forget(migration: string): Promise<void> {
 
 export interface BackfillResult { objects: number, seconds: number, rate: number, converged: boolean }
 
-/** `dualread sync --once` from a seeded reference API into an empty one. */
-export async function measureBackfill(children: ChildProcesses): Promise<BackfillResult> {
+/** Types whose seeded names are unique per tenant, so `/name` can be their natural key. */
+const NAMED_TYPES: Array<[string, string]> = [['team', 'teams'], ['contact-point', 'contact-points']]
+
+/**
+ * `dualread sync --once` from a seeded reference API into an empty one. `way: 'post'`: into a store
+ * that assigns its own ids (POST creates, natural-key pairing, the id map in Redis); both ways
+ * copy the same two types when `named` is set.
+ */
+export async function measureBackfill(children: ChildProcesses, o: { way?: WriteWay, named?: boolean } = {}): Promise<BackfillResult> {
+  const way = o.way ?? 'put'
   const tenants = Array.from({ length: BACKFILL_TENANTS }, (_, i) => `tenant-${i}`)
   const old = await children.referenceApi('reference api (old, seeded)', { tenants, perType: BACKFILL_PER_TYPE })
-  const neu = await children.referenceApi('reference api (new, empty)')
+  const neu = await children.referenceApi('reference api (new, empty)', undefined, way === 'post' ? { serverIds: true } : undefined)
   const migration = `bench-${randomUUID()}`
   const dir = await mkdtemp(join(tmpdir(), 'dualread-bench-sync-'))
   try {
     const policyFile = join(dir, 'policy.yaml')
-    await writeFile(policyFile, benchPolicy(old.url, neu.url, migration, BACKFILL_CONCURRENCY))
+    await writeFile(policyFile, benchPolicy(old.url, neu.url, migration, BACKFILL_CONCURRENCY, o.named === true || way === 'post' ? NAMED_TYPES : undefined, way))
     const started = performance.now()
     const r = await syncOnce({ policyFile, stateDir: dir, log: createLogger({ level: 'warn' }) })
     const seconds = (performance.now() - started) / 1000

@@ -9,7 +9,7 @@
 # How: a private mount namespace and PID namespace (unshare) hold an overlay of this machine's own
 # root filesystem, so the run starts from the machine's image (its Node, npm, git and apt) while
 # everything it installs or removes lands in a scratch upper layer that is deleted afterwards.
-# Inside it, Chromium, redis-server and prometheus (promtool) are purged (in the overlay only; the
+# Inside it, Chromium, redis-server and prometheus (promtool) and prometheus-alertmanager are purged (in the overlay only; the
 # machine keeps its own), so test/services.sh has to apt-get install them and start the Redis
 # itself. The network is
 # the machine's (apt and the npm registry are needed), so REDIS_URL is a free loopback port, and a
@@ -68,7 +68,7 @@ chroot "$ROOT" env -i "${keep[@]}" REPO="$REPO" COMMIT="$COMMIT" FRESH_CMD="$FRE
   if [ -n "$(dpkg --audit)" ]; then echo "this machine'"'"'s dpkg was half-way through an operation; run again when it is done" >&2; exit 2; fi
   printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   purge=""
-  for pkg in chromium chromium-common redis-server redis-tools prometheus; do dpkg -s "$pkg" >/dev/null 2>&1 && purge="$purge $pkg"; done
+  for pkg in chromium chromium-common redis-server redis-tools prometheus prometheus-alertmanager; do dpkg -s "$pkg" >/dev/null 2>&1 && purge="$purge $pkg"; done
   echo "== purged in the overlay:${purge:- nothing}"
   if [ -n "${purge// }" ]; then DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $purge >/dev/null; fi
   rm -rf "$HOME" && mkdir -p "$HOME"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the suite needs besides node_modules, brought by `npm test` itself so that the README's
 # `npm ci && npm test` works on a fresh machine: a Redis answering on REDIS_URL (started here
-# when none does; nothing kept on disk), Debian's Chromium for the dashboard test and Debian's
-# promtool (package prometheus) for the alert rules' unit tests.
+# when none does; nothing kept on disk), Debian's Chromium for the dashboard test, Debian's
+# promtool (package prometheus) for the alert rules' unit tests and Debian's
+# prometheus-alertmanager for the test of policies/alertmanager.yaml.
 set -euo pipefail
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 hostport="${REDIS_URL#*://}"; hostport="${hostport%%/*}"; hostport="${hostport##*@}"
@@ -39,5 +40,25 @@ if ! command -v promtool >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null || status=$?
   if [ -n "$guard" ]; then $SUDO rm -f "$guard"; fi
   if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true; fi
+  if [ "$status" -ne 0 ]; then exit "$status"; fi
+fi
+# The Alertmanager test runs two real Alertmanagers (Debian's prometheus-alertmanager). Its postinst
+# would start one on :9093: the same policy-rc.d guard keeps it from starting, and the unit is disabled.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1 && [ -z "${ALERTMANAGER:-}" ]; then
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "test/services.sh: the Alertmanager test needs Debian's prometheus-alertmanager: run as root (or with sudo), or set ALERTMANAGER to an alertmanager binary" >&2
+    exit 1
+  fi
+  $SUDO apt-get update -qq
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$guard" >/dev/null
+    $SUDO chmod 755 "$guard"
+  fi
+  status=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null || status=$?
+  if [ -n "$guard" ]; then $SUDO rm -f "$guard"; fi
+  if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now prometheus-alertmanager.service >/dev/null 2>&1 || true; fi
   if [ "$status" -ne 0 ]; then exit "$status"; fi
 fi

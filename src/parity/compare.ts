@@ -3,7 +3,8 @@
 // scheduler fetches, this decides ('lag' is the scheduler's call, after a recheck).
 import type { ResourceKind } from '../policy/compile.ts'
 import type { Resource } from '../policy/schema.ts'
-import { keyPointers } from '../policy/shape.ts'
+import { pairingPointers } from '../policy/shape.ts'
+import { absentTest, type AbsentTest } from './absent.ts'
 import { canonicalJson, canonicalSha256, sameJson } from './canonical.ts'
 import { decodeBody, MAX_DECODED_BYTES, type BodyAnswer } from './decode.ts'
 import { addDifferingPointers } from './diff.ts'
@@ -65,6 +66,10 @@ export interface ComparePlan {
   readonly keyPointers: readonly string[]
   readonly version: readonly string[] | undefined
   readonly maxDecodedBytes: number
+  /** `keys` is a natural key (each store assigns its own ids). */
+  readonly natural: boolean
+  /** Items of a list treated as absent (absentWhen). */
+  readonly absent: AbsentTest
 }
 
 export interface PlanOptions {
@@ -77,7 +82,9 @@ export interface PlanOptions {
  * @example const plan = compilePlan(policy.resources[0]); compareAnswers(plan, 'item', oldAnswer, newAnswer)
  */
 export function compilePlan(resource: Resource, options: PlanOptions = {}): ComparePlan {
-  const { compare, list } = resource
+  const { list } = resource
+  // With server-assigned ids the id is each store's own: never drift.
+  const compare = resource.naturalKey === undefined ? resource.compare : { ...resource.compare, ignore: [...resource.compare.ignore, resource.id] }
   return {
     resourceType: resource.type,
     normalize: compileNormalization(compare),
@@ -87,10 +94,12 @@ export function compilePlan(resource: Resource, options: PlanOptions = {}): Comp
     itemsPointer: list.items,
     next: parsePointer(list.next),
     itemPattern: `${list.items}/${WILDCARD}`,
-    keys: keyPointers(resource).map(parsePointer),
-    keyPointers: keyPointers(resource),
+    keys: pairingPointers(resource).map(parsePointer),
+    keyPointers: pairingPointers(resource),
     version: resource.version === undefined ? undefined : parsePointer(resource.version),
     maxDecodedBytes: options.maxDecodedBytes ?? MAX_DECODED_BYTES,
+    natural: resource.naturalKey !== undefined,
+    absent: absentTest(resource.absentWhen),
   }
 }
 
@@ -200,8 +209,10 @@ function indexItems(plan: ComparePlan, page: unknown): Map<string, IndexedItem> 
   const index = new Map<string, IndexedItem>()
   for (let i = 0; i < items.length; i++) {
     const raw: unknown = items[i]
+    if (plan.absent(raw)) continue
     const parts = plan.keys.map(k => valueAt(raw, k))
     const missing = parts.indexOf(undefined)
+    if (missing !== -1 && plan.natural) return `item ${i} has nothing at ${plan.keyPointers[missing]}, part of its natural key (check the resource's naturalKey)`
     if (missing !== -1) return `item ${i} has no ${missing === parts.length - 1 ? 'id' : 'key'} at ${plan.keyPointers[missing]} (check the resource's ${missing === parts.length - 1 ? 'id pointer' : 'params'})`
     const id = parts.length === 1 ? parts[0] : parts
     const canonicalId = canonicalJson(id)

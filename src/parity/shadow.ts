@@ -13,7 +13,9 @@ import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { endShadowSpan, startShadowSpan, traceComparison, type Traced } from '../telemetry/spans.ts'
+import type { IdMap } from '../state/id-map.ts'
 import { BodyCollector } from './capture.ts'
+import { pathForSide } from './id-translation.ts'
 import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
 import { explainDiff } from './redact.ts'
 import type { Observation } from '../evidence/counts.ts'
@@ -50,6 +52,8 @@ export interface EvidenceSink {
 }
 
 export interface ShadowOptions {
+  /** The sync's id map, for items whose stores assign their own ids; without it their ids are read as they are. */
+  ids?: Pick<IdMap, 'otherId'> | undefined
   metrics: Metrics
   log: Logger
   recorder: ParityRecorder
@@ -208,19 +212,27 @@ export class ShadowReader {
   async #read(job: ShadowJob, side: Side): Promise<TimedAnswer> {
     const { shadow } = job.compiled.policy
     const upstream = job.upstreams.get(side)
+    const request = side === job.servedBy || job.kind !== 'item' ? job.request : await this.#translated(job, side)
     const own = shadow.credentials === 'upstream'
     for (let fresh = false; ; fresh = true) {
-      const headers = own ? await upstream.credentials.replaceCredentials(job.request.headers, fresh) : job.request.headers
+      const headers = own ? await upstream.credentials.replaceCredentials(request.headers, fresh) : request.headers
       const started = performance.now()
       const collector = new BodyCollector(shadow.maxBodyBytes)
       let contentEncoding: string | undefined
-      const status = await upstream.read('shadow', { ...job.request, headers, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
+      const status = await upstream.read('shadow', { ...request, headers, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
         contentEncoding = headers['content-encoding']
         return collector
       })
       if (own && !fresh && (status === 401 || status === 403) && await upstream.credentials.refresh()) continue
       return { status, body: collector.body(), ms: performance.now() - started, ...(contentEncoding ? { contentEncoding } : {}) }
     }
+  }
+
+  /** The read of one object as `side`'s store names it (its own id, from the id map). */
+  async #translated(job: ShadowJob, side: Side): Promise<UpstreamRequest> {
+    const { policy } = job.compiled
+    const resource = policy.resources.find(r => r.type === job.resourceType)!
+    return { ...job.request, path: await pathForSide(resource, policy.identity.tenant.pathParam, job.request.path, side, this.#o.ids) }
   }
 
   #plan(compiled: CompiledPolicy, resourceType: string): ComparePlan {

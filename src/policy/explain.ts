@@ -6,7 +6,7 @@ import { resolveTarget } from '../proxy/target.ts'
 import { describeSource } from '../credentials/upstream-headers.ts'
 import type { ResourceMatch } from './compile.ts'
 import type { Policy, Side } from './schema.ts'
-import { keyPointers } from './shape.ts'
+import { pairingPointers } from './shape.ts'
 
 export interface ExplainRequest {
   method: string
@@ -67,7 +67,7 @@ export function explainRequest(compiled: CompiledPolicy, req: ExplainRequest): s
 function explainShape(match: ResourceMatch): string {
   const { resource, kind } = match
   const items = resource.list.items === '' ? 'the answer is the array itself' : `items at ${resource.list.items}`
-  const byKey = `matched by ${keyPointers(resource).join(' + ')}`
+  const byKey = `matched by ${pairingPointers(resource).join(' + ')}${resource.naturalKey ? ` (natural key; ${resource.id} not compared)` : ''}`
   switch (match.shape) {
     case 'singleton':
       return 'singleton: one document, compared whole'
@@ -76,7 +76,7 @@ function explainShape(match: ResourceMatch): string {
     default:
       return kind === 'collection'
         ? `collection + item: the list (${items}), compared as a set of items ${byKey}`
-        : 'collection + item: one object, compared whole'
+        : `collection + item: one object, compared whole${resource.naturalKey ? `; the shadow read asks the other store for its own id of the object (the sync's id map), and ${resource.id} is not compared` : ''}`
   }
 }
 

@@ -91,6 +91,27 @@ const compare = z.strictObject({
 export const WRITE_METHODS = ['PUT', 'POST', 'PATCH'] as const
 
 /**
+ * How the sync creates or updates an object (see src/policy/write-style.ts): a verb, where it is
+ * sent (the object's own `item` path, or the `collection`), and where the answer names the id
+ * the store gave the object (default: the resource's `id` pointer).
+ */
+const writeStep = z.strictObject({
+  method: z.enum(WRITE_METHODS),
+  path: z.enum(['item', 'collection']).default('item'),
+  idFrom: pointer.optional(),
+})
+export type WriteStepConfig = z.infer<typeof writeStep>
+
+const write = z.strictObject({
+  /** The verb of every write to the object's own path, unless create or update says otherwise. */
+  method: z.enum(WRITE_METHODS).default('PUT'),
+  create: writeStep.optional(),
+  update: writeStep.optional(),
+  /** Deletes go to the item path; `false`: the sync never deletes (a store that keeps what it was given). */
+  delete: z.union([z.strictObject({ method: z.literal('DELETE').default('DELETE'), path: z.literal('item').default('item') }), z.literal(false)], { error: 'expected { method: DELETE, path: item } or false' }).optional(),
+}).prefault({})
+
+/**
  * A resource's shape is given by its paths (see shape.ts): `collection` + `item`, `collection`
  * alone (a list with no item path), or `singleton` (one document).
  */
@@ -102,8 +123,16 @@ const resource = z.strictObject({
   singleton: routePattern.optional(),
   /** Item-path parameters other than the tenant and the last one (the id): where each is in an object. */
   params: z.record(z.string().min(1), pointer).default({}),
-  /** How the sync writes an object to its own path (item or singleton). */
-  write: z.strictObject({ method: z.enum(WRITE_METHODS).default('PUT') }).prefault({}),
+  /** How the sync creates, updates and deletes objects: today's PUT to the item path by default. */
+  write,
+  /**
+   * Pointers whose values together identify an object in both stores when each store assigns its
+   * own ids: the sync pairs objects by them (keeping the id map), lists compare by them, and the
+   * `id` itself is not drift.
+   */
+  naturalKey: z.array(pointer).min(1).optional(),
+  /** An object whose value at a pointer is one of these is treated as absent (an expired silence): not listed, not compared, not copied. */
+  absentWhen: z.record(pointer, z.array(z.json()).min(1)).default({}),
   /** false: read-only (a status document, a list from a config file): compared, never written by the sync. */
   sync: z.boolean().default(true),
   list: z.strictObject({

@@ -6,6 +6,7 @@ import { NO_HANDLER, ROUTER_OPTIONS } from './compile.ts'
 import type { KeyPath } from './problems.ts'
 import { SIDES, type Policy, type Rule } from './schema.ts'
 import { routesOf, shapeProblems } from './shape.ts'
+import { writeProblems } from './write-style.ts'
 
 export interface SemanticProblem {
   path: KeyPath
@@ -37,6 +38,7 @@ export function checkSemantics(policy: Policy): SemanticProblem[] {
     if (types.has(r.type)) error(['resources', i, 'type'], `resource type "${r.type}" is defined twice`, 'give each resource a distinct type or merge the two entries')
     types.add(r.type)
     for (const p of shapeProblems(r, policy.identity.tenant.pathParam)) error(['resources', i, ...p.path], p.message, p.fix)
+    for (const p of writeProblems(r)) error(['resources', i, ...p.path], p.message, p.fix)
     const ignored = new Set(r.compare.ignore)
     r.compare.critical.forEach((p, k) => {
       if (ignored.has(p)) error(['resources', i, 'compare', 'critical', k], `${p} is both critical and ignored, so its drift would never be seen`, `remove ${p} from compare.ignore or from compare.critical`)

@@ -4,6 +4,7 @@
 // sync lists and writes; each of those asks this module.
 import type { KeyPath } from './problems.ts'
 import type { Policy, Resource } from './schema.ts'
+import { describeWrites } from './write-style.ts'
 
 export type ResourceShape = 'collection+item' | 'collection' | 'singleton'
 
@@ -154,9 +155,21 @@ export function describeShape(resource: Resource, policy: Policy): string[] {
   const { list } = resource
   const items = list.items === '' ? 'the answer is the array itself' : `items at ${list.items}, next page at ${list.next}`
   const keys = keyPointers(resource)
-  const lines = [SHAPE_NAMES[shape], `list:   ${resource.collection!} (${items}), compared as a set of items matched by ${keys.join(' + ')}`]
+  const lines = [SHAPE_NAMES[shape], `list:   ${resource.collection!} (${items}), compared as a set of items matched by ${pairingPointers(resource).join(' + ')}`]
+  const absent = Object.entries(resource.absentWhen).map(([p, values]) => `${p} is ${values.map(v => JSON.stringify(v)).join(' or ')}`)
+  if (absent.length > 0) lines.push(`absent: items whose ${absent.join(', or whose ')} (absentWhen): not compared, not synced`)
   if (resource.item === undefined) return [...lines, resource.sync ? 'sync:   none (no path to write one object to)' : readOnly]
   const params = keyParams(resource.item, policy.identity.tenant.pathParam)
   const from = params.length > 1 ? `; ${params.map((p, i) => `:${p} from ${keys[i]!}`).join(', ')}` : ''
-  return [...lines, `object: ${resource.item}, compared whole${from}`, resource.sync ? `sync:   ${method} item, DELETE item` : readOnly]
+  const custom = resource.write.create !== undefined || resource.write.update !== undefined || resource.write.delete !== undefined || resource.naturalKey !== undefined
+  const sync = !resource.sync ? [readOnly] : custom ? describeWrites(resource).map(line => `sync:   ${line}`) : [`sync:   ${method} item, DELETE item`]
+  return [...lines, `object: ${resource.item}, compared whole${from}`, ...sync]
+}
+
+/**
+ * Where a list's objects are paired across the two stores: the natural key when each store
+ * assigns its own ids, otherwise what identifies an object (keyPointers).
+ */
+export function pairingPointers(resource: Resource): string[] {
+  return resource.naturalKey ?? keyPointers(resource)
 }

@@ -1,6 +1,6 @@
 // Store flavours: switches that make the reference API behave like the stores a migration meets
 // (one normalizes durations, one drops a field it does not know, one orders lists its own way,
-// one lags, one does conditional writes), plus fault knobs. Settable at start and at runtime
+// one lags, one does conditional writes, one assigns its own ids), plus fault knobs. Settable at start and at runtime
 // through POST /_flavour.
 import { z } from 'zod'
 
@@ -33,6 +33,12 @@ export const FlavourSchema = z.strictObject({
    * does not hold). Off, no ETag is sent and those headers are ignored.
    */
   etags: z.boolean(),
+  /**
+   * The store names objects itself, as Alertmanager names silences: a PUT to an item it does not
+   * hold is 404, POST to the collection creates with a new id, and a POST whose body's `id` names
+   * an object it holds updates that object (an unknown one is 404).
+   */
+  serverIds: z.boolean(),
 })
 
 export type Flavour = z.infer<typeof FlavourSchema>
@@ -49,6 +55,7 @@ export const PLAIN_FLAVOUR: Flavour = Object.freeze({
   rateLimit: 0,
   selfVersioning: false,
   etags: false,
+  serverIds: false,
 })
 
 const DURATION_KEYS: ReadonlySet<string> = new Set(['for', 'repeatInterval', 'groupWait', 'timeout'])

@@ -7,7 +7,8 @@
 //   GET  /api/v1/tenants?cursor=&limit=            { items: [{ id }], nextCursor }
 //   PUT  /api/v1/tenants/:tenant                   lists a tenant that has no objects yet
 //   GET  /api/v1/tenants/:tenant/<collection>?cursor=&limit=   { items, nextCursor }
-//   POST /api/v1/tenants/:tenant/<collection>      201, a new server-assigned id
+//   POST /api/v1/tenants/:tenant/<collection>      201, a new server-assigned id (serverIds: a body
+//                                                  id naming a stored object updates it instead)
 //   GET | PUT | DELETE  .../<collection>/:id       read, upsert with a client id, delete (204)
 //
 // With the etags flavour, answers with a body carry an ETag, and item PUT and DELETE honour
@@ -218,6 +219,11 @@ function buildRouter(api: Api) {
         const read = await readWritable(req)
         if ('reply' in read) return read.reply
         const tenant = params['tenant']!
+        const named = read.body['id']
+        if (api.flavour().serverIds && typeof named === 'string' && named !== '') {
+          // Alertmanager's way: a POST naming a stored object updates it.
+          return store.get(type, tenant, named) ? ok(write(api, type, tenant, named, read.body)) : { status: 404, body: { error: 'not_found', detail: `no ${type} ${named} to update` } }
+        }
         const id = randomUUID()
         const location = `/api/v1/tenants/${encodeURIComponent(tenant)}/${COLLECTIONS[type]}/${id}`
         return { status: 201, headers: { location }, body: write(api, type, tenant, id, read.body) }
@@ -234,6 +240,7 @@ function buildRouter(api: Api) {
         const read = await readWritable(req)
         if ('reply' in read) return read.reply
         const [tenant, id] = [params['tenant']!, params['id']!]
+        if (api.flavour().serverIds && !store.get(type, tenant, id)) return { status: 404, body: { error: 'not_found', detail: 'this store assigns ids: create with POST to the collection' } }
         return preconditionReply(api, req, type, tenant, id) ?? ok(write(api, type, tenant, id, read.body))
       },
     })

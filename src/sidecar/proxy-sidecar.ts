@@ -193,7 +193,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   const evidence = new EvidenceRecorder({ store: evidenceStore, replica, log, policy: currentPolicy, onRefreshed })
   evidence.start()
   opened.add('the evidence recorder', () => evidence.close())
-  const shadow = new ShadowReader({ metrics, log, recorder: parityRecorder, gate, evidence })
+  const shadow = new ShadowReader({ ids: changeStore?.ids, metrics, log, recorder: parityRecorder, gate, evidence })
   const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, writes, ...(onWrite ? { onWrite } : {}) })
   opened.add('the shadow reader', () => proxy.close())
   const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)

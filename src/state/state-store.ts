@@ -5,6 +5,7 @@ import type { AuditLog } from './audit-log.ts'
 import type { ChangeStream } from './change-stream.ts'
 import type { CheckpointStore } from './checkpoints.ts'
 import type { ConflictLog } from './conflict-log.ts'
+import type { IdMap } from './id-map.ts'
 import type { LeaseStore } from './lease.ts'
 import type { SyncSignals } from './signals.ts'
 
@@ -21,6 +22,8 @@ export interface StateStoreBounds {
 export interface StateStore {
   readonly kind: 'redis' | 'file'
   readonly checkpoints: CheckpointStore
+  /** Which object of one store is which of the other, where each assigns its own ids (naturalKey). */
+  readonly ids: IdMap
   readonly changes: ChangeStream
   readonly conflicts: ConflictLog
   readonly lease: LeaseStore
@@ -41,6 +44,8 @@ export interface ProxyState {
   readonly kind: StateStore['kind']
   readonly changes: Pick<ChangeStream, 'append'>
   readonly signals: Pick<SyncSignals, 'onApplied' | 'readStatus' | 'publishWritten' | 'onWritten'>
+  /** Shadow reads of an item ask the other store for its own id of the object. */
+  readonly ids: Pick<IdMap, 'otherId'>
   readonly cutover: CutoverStore
   readonly audit: AuditLog
   close(): Promise<void>

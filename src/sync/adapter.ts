@@ -6,7 +6,10 @@ import type { Dispatcher } from 'undici'
 import { BoundedPool } from '../connections/bounded-pool.ts'
 import { UpstreamHeaders, type UpstreamHeadersOptions } from '../credentials/upstream-headers.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
-import { joinKey, keyParams, keyPointers, listingPath, splitKey } from '../policy/shape.ts'
+import { joinKey, keyParams, listingPath, pairingPointers, splitKey } from '../policy/shape.ts'
+import type { WriteStep } from '../policy/write-style.ts'
+import { absentTest } from '../parity/absent.ts'
+import { canonicalJson } from '../parity/canonical.ts'
 import { parsePointer, valueAt } from '../parity/pointer.ts'
 import { maskCredentials } from '../telemetry/secrets.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
@@ -49,6 +52,12 @@ export interface ResourceAdapter {
   readonly conditionalWrites?: boolean
   /** Throws PreconditionFailed when `precondition` does not hold. */
   put(resource: Resource, tenant: string, id: string, doc: unknown, precondition?: Precondition): Promise<void>
+  /**
+   * Optional: a create or an update the way the resource's `write:` says (write-style.ts): to
+   * the item at `id`, or to the collection. Resolves to the id the answer names at the step's
+   * `idFrom`, if any. An adapter without it is written to with put().
+   */
+  send?(resource: Resource, tenant: string, step: WriteStep, id: string | undefined, doc: unknown, precondition?: Precondition): Promise<string | undefined>
   /** Deleting what is not there is success. */
   delete(resource: Resource, tenant: string, id: string, precondition?: Precondition): Promise<void>
   close(): Promise<void>
@@ -162,14 +171,18 @@ export class RestAdapter implements ResourceAdapter {
     const page = await this.#json(path)
     const items = valueAt(page, parsePointer(list.items))
     if (!Array.isArray(items)) throw new Error(`${this.side}: ${path} has no item list at ${whole ? 'the top level (list.items: "")' : list.items}`)
-    const pointers = keyPointers(resource)
+    // With a natural key an object's key is its natural key: the sync pairs the stores' objects by it.
+    const pointers = pairingPointers(resource)
     const keyAt = pointers.map(parsePointer)
+    const absent = absentTest(resource.absentWhen)
+    const check = resource.naturalKey === undefined ? 'id and params' : 'naturalKey'
     return {
-      items: items.map((doc, i) => {
+      items: items.flatMap((doc: unknown, i) => {
+        if (absent(doc)) return []
         const parts = keyAt.map(p => valueAt(doc, p))
         const missing = parts.indexOf(undefined)
-        if (missing !== -1) throw new Error(`${this.side}: item ${i} of ${path} has nothing at ${pointers[missing]}, which identifies it (check the resource's id and params)`)
-        return { id: joinKey(parts.map(String)), doc }
+        if (missing !== -1) throw new Error(`${this.side}: item ${i} of ${path} has nothing at ${pointers[missing]}, which identifies it (check the resource's ${check})`)
+        return [{ id: joinKey(parts.map(v => typeof v === 'string' ? v : canonicalJson(v))), doc }]
       }),
       next: whole ? undefined : cursorOf(valueAt(page, parsePointer(list.next))),
     }
@@ -193,7 +206,16 @@ export class RestAdapter implements ResourceAdapter {
   }
 
   async put(resource: Resource, tenant: string, id: string, doc: unknown, precondition?: Precondition): Promise<void> {
-    await this.#request(resource.write.method, this.#objectPath(resource, tenant, id), { body: doc, precondition })
+    await this.send(resource, tenant, { method: resource.write.method, path: 'item', idFrom: undefined }, id, doc, precondition)
+  }
+
+  async send(resource: Resource, tenant: string, step: WriteStep, id: string | undefined, doc: unknown, precondition?: Precondition): Promise<string | undefined> {
+    const path = step.path === 'collection' ? this.#fill(resource.collection!, tenant) : this.#objectPath(resource, tenant, id!)
+    const { body } = await this.#request(step.method, path, { body: doc, precondition })
+    if (step.idFrom === undefined) return undefined
+    // An answer without an id there is not an error: the next scan pairs the object by natural key.
+    const given = valueAt(body, parsePointer(step.idFrom))
+    return given === undefined ? undefined : String(given)
   }
 
   async delete(resource: Resource, tenant: string, id: string, precondition?: Precondition): Promise<void> {

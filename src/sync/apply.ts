@@ -3,6 +3,8 @@
 // time, with conditional writes where the target offers them, conflicts logged, state recorded.
 import pMap from 'p-map'
 import type { Resource, Side } from '../policy/schema.ts'
+import { writeStyle, type WriteStyle } from '../policy/write-style.ts'
+import type { IdPair } from '../state/id-map.ts'
 import { canonicalHash, compilePlan, type ComparePlan } from '../parity/compare.ts'
 import { parsePointer, valueAt } from '../parity/pointer.ts'
 import type { Logger } from '../telemetry/logger.ts'
@@ -12,6 +14,7 @@ import { PreconditionFailed, syncErrorReason, type Precondition, type ResourceAd
 import { decodeApplied, encodeApplied, type AppliedRecord } from './applied.ts'
 import { decide, type KeyFacts, type SyncOp } from './decide.ts'
 import { LeaseLostError } from './fencing.ts'
+import { storeIdOf, withStoreId } from './store-ids.ts'
 import type { PassSummary } from './summary.ts'
 import { syncKey, type SyncKey } from '../state/sync-key.ts'
 import type { StateStore } from '../state/state-store.ts'
@@ -21,7 +24,7 @@ import type { ChangeEvent } from '../state/change-stream.ts'
 const PRECONDITION_ATTEMPTS = 3
 
 export interface KeyApplierOptions {
-  state: Pick<StateStore, 'checkpoints' | 'conflicts'>
+  state: Pick<StateStore, 'checkpoints' | 'conflicts' | 'ids'>
   log: Logger
   metrics: Metrics
   adapters: Record<Side, ResourceAdapter>
@@ -38,13 +41,17 @@ export interface KeyApplierOptions {
 export class KeyApplier {
   #o: KeyApplierOptions
   #plans = new Map<string, ComparePlan>()
+  #styles = new Map<string, WriteStyle>()
   #locks = new Map<SyncKey, Promise<unknown>>()
   /** The traced writes behind keys the change stream named, for the apply spans to link to. */
   #writes = new WriteLinks()
 
   constructor(o: KeyApplierOptions) {
     this.#o = o
-    for (const r of o.resources) this.#plans.set(r.type, compilePlan(withoutRevision(r)))
+    for (const r of o.resources) {
+      this.#plans.set(r.type, compilePlan(withoutRevision(r)))
+      this.#styles.set(r.type, writeStyle(r))
+    }
   }
 
   /** The hash the sync compares objects of `resourceType` by (their revision left out). */
@@ -112,6 +119,8 @@ export class KeyApplier {
   async #applyAll(resource: Resource, tenant: string, items: Array<ApplyInput>, summary: PassSummary): Promise<void> {
     const appliedUpdates: Array<[SyncKey, string | undefined]> = []
     const tombstoneUpdates: Array<[SyncKey, number | undefined]> = []
+    const pairs: IdPair[] = []
+    const forgotten: Array<{ resourceType: string, tenant: string, id: string }> = []
     await pMap(items, item => this.#locked(item.key, async () => {
       try {
         const outcome = await this.#traced(resource, item, () => this.#applyOne(resource, tenant, item))
@@ -122,6 +131,8 @@ export class KeyApplier {
           appliedUpdates.push([item.key, outcome.after.applied && encodeApplied(outcome.after.applied)])
           tombstoneUpdates.push([item.key, outcome.after.tombstone])
         }
+        if (outcome.ids?.pair) pairs.push({ resourceType: resource.type, tenant, ...outcome.ids.pair })
+        if (outcome.ids?.forget !== undefined) forgotten.push({ resourceType: resource.type, tenant, id: outcome.ids.forget })
       } catch (err) {
         if (err instanceof LeaseLostError) throw err
         summary.errors++
@@ -132,6 +143,8 @@ export class KeyApplier {
     await Promise.all([
       appliedUpdates.length > 0 ? this.#o.state.checkpoints.setApplied(appliedUpdates) : undefined,
       tombstoneUpdates.length > 0 ? this.#o.state.checkpoints.setTombstones(tombstoneUpdates) : undefined,
+      pairs.length > 0 ? this.#o.state.ids.pair(pairs) : undefined,
+      forgotten.length > 0 ? this.#o.state.ids.forget(this.#o.target, forgotten) : undefined,
     ])
   }
 
@@ -142,8 +155,9 @@ export class KeyApplier {
    * again and decided again (now a conflict the authority wins), `PRECONDITION_ATTEMPTS` times
    * at most, then it is an error a later pass retries.
    */
-  async #applyOne(resource: Resource, tenant: string, item: ApplyInput, attempt = 1): Promise<{ op: SyncOp, conflict: boolean, after?: { applied: AppliedRecord | undefined, tombstone: number | undefined } }> {
+  async #applyOne(resource: Resource, tenant: string, item: ApplyInput, attempt = 1): Promise<Outcome> {
     const plan = this.#plans.get(resource.type)!
+    const style = this.#styles.get(resource.type)!
     const version = resource.version === undefined ? undefined : parsePointer(resource.version)
     const versionOf = (doc: unknown) => {
       const v = version && doc !== undefined ? valueAt(doc, version) : undefined
@@ -152,7 +166,8 @@ export class KeyApplier {
     const facts: KeyFacts = {
       sourceHash: item.source === undefined ? undefined : canonicalHash(plan, item.source),
       targetHash: item.target === undefined ? undefined : canonicalHash(plan, item.target),
-      sourceVersion: versionOf(item.source), appliedVersion: item.applied?.sourceVersion,
+      // Paired by natural key, a key is re-read by scanning, never on its own: no revision rule (decide's reread).
+      sourceVersion: style.serverIds ? undefined : versionOf(item.source), appliedVersion: item.applied?.sourceVersion,
       appliedHash: item.applied?.hash, tombstoneAt: item.tombstoneAt,
       changedAt: this.#o.changedAt(item.key), readAt: item.readAt,
     }
@@ -160,16 +175,19 @@ export class KeyApplier {
     if (decision.op === 'reread') return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt)
     const { metrics } = this.#o
     const target = this.#o.adapters[this.#o.target]
+    // write.delete: false: what the source no longer has stays on the target (sync --once counts it).
+    if (decision.op === 'delete' && style.delete === undefined) return { op: 'skip', conflict: false }
+    let written: string | undefined
     if (decision.op === 'upsert' || decision.op === 'delete') {
       // A page carries no ETag: an object there is read by key first, so the write can carry one.
-      if (item.readAt !== undefined && item.target !== undefined && target.conditionalWrites === true) {
+      if (item.readAt !== undefined && item.target !== undefined && target.conditionalWrites === true && !style.serverIds) {
         return this.#applyOne(resource, tenant, await this.#reread(resource, tenant, item), attempt)
       }
       await this.#o.fence()
-      const precondition = this.#precondition(item)
+      const precondition = style.serverIds ? undefined : this.#precondition(item)
       try {
-        if (decision.op === 'upsert') await target.put(resource, tenant, item.id, item.source, precondition)
-        else await target.delete(resource, tenant, item.id, precondition)
+        if (decision.op === 'upsert') written = await this.#write(resource, tenant, item, style, precondition)
+        else await target.delete(resource, tenant, style.serverIds ? storeIdOf(resource, item.target)! : item.id, precondition)
       } catch (err) {
         if (!(err instanceof PreconditionFailed)) throw err
         if (attempt >= PRECONDITION_ATTEMPTS) {
@@ -196,7 +214,40 @@ export class KeyApplier {
     const after = facts.sourceHash === undefined
       ? { applied: undefined, tombstone: decision.op === 'delete' ? Date.now() : item.tombstoneAt ?? Date.now() }
       : { applied: { hash: facts.sourceHash, sourceVersion: facts.sourceVersion }, tombstone: undefined }
-    return { op: decision.op, conflict: decision.conflict, after }
+    return { op: decision.op, conflict: decision.conflict, after, ...(style.serverIds ? { ids: this.#idChange(resource, item, decision.op, written) } : {}) }
+  }
+
+  /**
+   * Creates or updates the target's object as the resource's write style says. With ids of each
+   * store's own, a create sends no id (or the source's, to an item path) and an update the
+   * target's; resolves to the target's id of the object when it is known.
+   */
+  async #write(resource: Resource, tenant: string, item: ApplyInput, style: WriteStyle, precondition: Precondition | undefined): Promise<string | undefined> {
+    const target = this.#o.adapters[this.#o.target]
+    const create = item.target === undefined
+    const step = create ? style.create : style.update
+    let id = item.id
+    let doc = item.source
+    if (style.serverIds) {
+      const targetId = create ? step.path === 'item' ? storeIdOf(resource, item.source) : undefined : storeIdOf(resource, item.target)
+      id = targetId!
+      doc = withStoreId(resource, item.source, targetId)
+    }
+    if (!target.send) {
+      await target.put(resource, tenant, id, doc, precondition)
+      return id
+    }
+    const answered = await target.send(resource, tenant, step, id, doc, precondition)
+    return answered ?? (create && step.path === 'collection' ? undefined : id)
+  }
+
+  /** What the id map learns from one applied key of a resource whose stores assign ids. */
+  #idChange(resource: Resource, item: ApplyInput, op: SyncOp, written: string | undefined): Outcome['ids'] {
+    if (op === 'delete') return { forget: storeIdOf(resource, item.target)! }
+    const sourceId = storeIdOf(resource, item.source)
+    const targetId = op === 'upsert' ? written : storeIdOf(resource, item.target)
+    if (sourceId === undefined || targetId === undefined) return undefined
+    return { pair: { [this.#o.source]: sourceId, [this.#o.target]: targetId } as Record<Side, string> }
   }
 
   /** The apply of one key as a span (while tracing), linked to the writes that caused it. */
@@ -226,6 +277,15 @@ export class KeyApplier {
     const sides = await pMap(ids, id => this.readKey(resource, tenant, id), { concurrency: this.#o.concurrency })
     return ids.filter((_, i) => hashOf(sides[i]!.source) !== hashOf(sides[i]!.target))
   }
+}
+
+interface Outcome {
+  op: SyncOp
+  conflict: boolean
+  /** What the state store should then say about the key (nothing for a skip). */
+  after?: { applied: AppliedRecord | undefined, tombstone: number | undefined }
+  /** For ids of each store's own: the pair the sync now knows, or the target id of an object deleted. */
+  ids?: { pair?: { old: string, new: string }, forget?: string } | undefined
 }
 
 interface ApplyInput {

@@ -31,7 +31,7 @@ export interface ChangeScope {
   tenant: string
   /** The ids written. */
   ids: Set<string>
-  /** A whole collection was written (an id-less POST): the scope is scanned. */
+  /** A whole collection was written (an id-less POST), or its objects are paired by natural key: the scope is scanned. */
   whole: boolean
   /** The latest write time (ms). */
   upTo: number
@@ -47,7 +47,8 @@ export function scopesOf(changes: ChangeEvent[], resources: ReadonlyMap<string, 
     let scope = scopes.get(id)
     if (!scope) scopes.set(id, scope = { resource, tenant: change.tenant, ids: new Set(), whole: false, upTo: 0 })
     scope.upTo = Math.max(scope.upTo, change.at)
-    if (change.id === undefined) scope.whole = true
+    // Objects paired by natural key: a change names one store's id only, so the scan pairs them.
+    if (change.id === undefined || resource.naturalKey !== undefined) scope.whole = true
     else scope.ids.add(change.id)
   }
   return [...scopes.values()]

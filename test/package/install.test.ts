@@ -30,7 +30,7 @@ t.test('dualread --help', async t => {
 })
 
 t.test('dualread policy check on each shipped policy', async t => {
-  for (const policy of ['demo', 'minimal', 'reference']) {
+  for (const policy of ['demo', 'minimal', 'reference', 'alertmanager']) {
     const file = join(project, 'node_modules/dualread/policies', `${policy}.yaml`)
     const { stdout } = await dualread('policy', 'check', file)
     t.match(stdout, `${file}: ok (hash `)

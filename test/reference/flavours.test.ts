@@ -209,3 +209,16 @@ t.test('without etags no ETag is sent and preconditions are ignored; a hook sees
   t.equal(seen[0], `PUT ${RULE} "stale"`)
   t.equal(seen.length, 3)
 })
+
+t.test('serverIds: the store names objects itself; a POST naming one it holds updates it, PUT and POST of an unknown id are 404', async t => {
+  const api = await startApi(t, { flavour: { serverIds: true } })
+  const created = await call(api, 'POST', '/api/v1/tenants/acme/teams', { id: '', name: 'payments' })
+  t.equal(created.status, 201)
+  const id = (created.body as { id: string }).id
+  t.not(id, '', 'a new id')
+  t.equal((await call(api, 'PUT', '/api/v1/tenants/acme/teams/mine', { name: 'search' })).status, 404, 'no creating under a client id')
+  t.match(await call(api, 'POST', '/api/v1/tenants/acme/teams', { id, name: 'payments', members: ['alice'] }), { status: 200, body: { id, members: ['alice'] } })
+  t.equal((await call(api, 'POST', '/api/v1/tenants/acme/teams', { id: 'unknown', name: 'x' })).status, 404)
+  t.match(await call(api, 'PUT', `/api/v1/tenants/acme/teams/${id}`, { name: 'payments', members: [] }), { status: 200, body: { id, members: [] } }, 'PUT of an object it holds replaces it')
+  t.equal(Object.keys(api.store.snapshot()).length, 1)
+})

@@ -47,6 +47,32 @@ export function stateStoreContract(t: Test, o: ContractOptions): void {
     t.equal(await again.checkpoints.getCursor('team/acme'), undefined)
   })
 
+  t.test('the id map pairs ids both ways, re-pairs, forgets, and survives a restart', async t => {
+    const { store, reopen } = await o.open(t)
+    const pair = (old: string, neu: string, tenant = 'acme') => ({ resourceType: 'silence', tenant, old, new: neu })
+    await store.ids.pair([])
+    await store.ids.pair([pair('o1', 'n1'), pair('o2', 'n2'), pair('o1', 'n9', 'globex')])
+    await store.ids.pair([pair('o1', 'n1')])
+    t.equal(await store.ids.otherId('new', 'silence', 'acme', 'o1'), 'n1')
+    t.equal(await store.ids.otherId('old', 'silence', 'acme', 'n2'), 'o2')
+    t.equal(await store.ids.otherId('new', 'silence', 'globex', 'o1'), 'n9', 'per tenant')
+    // Old's o1 now is new's n3 (new replaced the object): n1 no longer names it.
+    await store.ids.pair([pair('o1', 'n3')])
+    t.equal(await store.ids.otherId('new', 'silence', 'acme', 'o1'), 'n3')
+    t.equal(await store.ids.otherId('old', 'silence', 'acme', 'n1'), undefined)
+    // And old's o4 took over n2 from o2.
+    await store.ids.pair([pair('o4', 'n2')])
+    t.equal(await store.ids.otherId('new', 'silence', 'acme', 'o2'), undefined)
+    await store.ids.forget('new', [])
+    await store.ids.forget('new', [{ resourceType: 'silence', tenant: 'acme', id: 'n3' }, { resourceType: 'silence', tenant: 'acme', id: 'never-paired' }])
+    t.equal(await store.ids.otherId('new', 'silence', 'acme', 'o1'), undefined, 'forgotten both ways')
+    t.equal(await store.ids.otherId('old', 'silence', 'acme', 'n3'), undefined)
+    await store.ids.forget('old', [{ resourceType: 'silence', tenant: 'acme', id: 'o4' }])
+    t.equal(await store.ids.otherId('old', 'silence', 'acme', 'n2'), undefined)
+    const again = await reopen()
+    t.equal(await again.ids.otherId('new', 'silence', 'globex', 'o1'), 'n9', 'kept across a restart')
+  })
+
   t.test('applied hashes are read and written many keys at a time', async t => {
     const { store, reopen } = await o.open(t)
     const [a, b, c] = ['a', 'b', 'c'].map(id => syncKey('alert-rule', 'acme', id)) as [string, string, string]

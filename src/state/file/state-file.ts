@@ -17,6 +17,8 @@ export const savedState = z.strictObject({
   cursors: z.record(z.string(), z.string()),
   applied: z.record(z.string(), z.string()),
   tombstones: z.record(z.string(), z.number()),
+  /** The id map (src/state/id-map.ts) per store; absent in files written before it existed. */
+  ids: z.strictObject({ old: z.record(z.string(), z.string()), new: z.record(z.string(), z.string()) }).optional(),
   /** Oldest first; offsets are consecutive integers ending at `lastChangeOffset`. */
   changes: z.array(changeEvent),
   lastChangeOffset: z.number().int().nonnegative(),

@@ -9,6 +9,7 @@ import { CONFLICT_LOG_LIMIT, type ConflictEntry } from '../conflict-log.ts'
 import type { StateStore, StateStoreBounds } from '../state-store.ts'
 import { FileChangeStream } from './change-stream.ts'
 import { FileCheckpoints } from './checkpoints.ts'
+import { FileIdMap } from './id-map.ts'
 import { LocalLease } from './lease.ts'
 import { LocalSignals } from './signals.ts'
 import { StateFile, type SavedState } from './state-file.ts'
@@ -25,6 +26,7 @@ export { STATE_FILE } from './state-file.ts'
 export class FileStateStore implements StateStore {
   readonly kind = 'file'
   readonly checkpoints: FileCheckpoints
+  readonly ids: FileIdMap
   readonly changes: FileChangeStream
   readonly conflicts: MemoryLog<ConflictEntry>
   readonly lease: LocalLease
@@ -46,6 +48,7 @@ export class FileStateStore implements StateStore {
     this.#file = new StateFile(path, () => this.#snapshot())
     const save = this.#file.save
     this.checkpoints = new FileCheckpoints(saved, save)
+    this.ids = new FileIdMap(saved, save)
     this.changes = new FileChangeStream(saved, bounds.changeStreamLimit ?? CHANGE_STREAM_LIMIT, save, path)
     this.conflicts = new MemoryLog({ limit: bounds.conflictLogLimit ?? CONFLICT_LOG_LIMIT, initial: saved.conflicts, onAppend: save })
     this.lease = new LocalLease(saved.leaseToken, save)
@@ -70,6 +73,7 @@ export class FileStateStore implements StateStore {
     return {
       format: 1,
       ...this.checkpoints.snapshot(),
+      ...this.ids.snapshot(),
       ...this.changes.snapshot(),
       conflicts: [...this.conflicts.entries],
       leaseToken: this.lease.lastToken,

@@ -15,6 +15,8 @@ export function syncKeys(prefix: string) {
     cursors: `${prefix}sync:cursors`,
     applied: `${prefix}sync:applied`,
     tombstones: `${prefix}sync:tombstones`,
+    idsOld: `${prefix}sync:ids:old`,
+    idsNew: `${prefix}sync:ids:new`,
     changes: `${prefix}sync:changes`,
     offset: `${prefix}sync:offset`,
     conflicts: `${prefix}sync:conflicts`,

@@ -13,6 +13,7 @@ import { syncKeys } from './call.ts'
 import { RedisCappedList } from './capped-list.ts'
 import { RedisChangeStream } from './change-stream.ts'
 import { RedisCheckpoints } from './checkpoints.ts'
+import { RedisIdMap } from './id-map.ts'
 import { RedisLease } from './lease.ts'
 import { RedisSignals } from './signals.ts'
 
@@ -26,6 +27,7 @@ import { RedisSignals } from './signals.ts'
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis'
   readonly checkpoints: RedisCheckpoints
+  readonly ids: RedisIdMap
   readonly changes: RedisChangeStream
   readonly conflicts: RedisCappedList<ConflictEntry>
   readonly lease: RedisLease
@@ -38,6 +40,7 @@ export class RedisStateStore implements StateStore {
     this.#redis = redis
     const keys = syncKeys(prefix)
     this.checkpoints = new RedisCheckpoints(redis, keys)
+    this.ids = new RedisIdMap(redis, keys)
     this.changes = new RedisChangeStream(redis, keys, bounds.changeStreamLimit ?? CHANGE_STREAM_LIMIT)
     this.conflicts = new RedisCappedList(redis, keys.conflicts, bounds.conflictLogLimit ?? CONFLICT_LOG_LIMIT, { area: 'sync state', append: 'append a conflict', read: 'read conflicts' })
     this.lease = new RedisLease(redis, keys)
