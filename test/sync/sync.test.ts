@@ -63,11 +63,15 @@ t.test('flipping the authority to new reverses the direction', async t => {
 
 t.test('a 429 with Retry-After slows the loop down, and it still converges', async t => {
   const dir = scratchDir(t)
-  const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 30 } }, new: { flavour: { rateLimit: 40 } } })
+  // The new store asks for time on the sync's first three writes, however fast the machine is.
+  let refused = 0
+  const busy = (req: { method?: string }) => req.method === 'PUT' && refused < 3 ? (refused++, { status: 429, headers: { 'retry-after': '1' }, body: { error: 'rate_limited' } }) : undefined
+  const f = await startSyncFixture(t, dir, { old: { seed: { tenants: ['acme'], perType: 30 } }, new: { onRequest: busy } })
   const { log } = captureLog()
   const started = Date.now()
   const r = await syncOnce({ policyFile: f.policyFile, stateDir: dir, log })
   t.match(r, { converged: true, errors: 0 })
+  t.equal(refused, 3, 'the store answered 429 three times')
   t.ok(Date.now() - started >= 1000, 'it waited as asked (Retry-After: 1) instead of failing')
 })
 
