@@ -7,6 +7,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { installPackage, userEnv } from '../helpers/package.ts'
 
+// Packing builds dist/ with tsc and npm installs the tarball: 20-40 s on an idle 2-core machine,
+// past the suite's 60 s on a loaded one.
+t.setTimeout(180_000)
+
 t.test('dualread demo --duration 5 from the installed package', async t => {
   const { project, bin } = await installPackage(t)
   const child = spawn('env', ['-u', 'NODE_OPTIONS', bin, 'demo', '--duration', '5', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0',

@@ -7,6 +7,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { installPackage, ROOT, run } from '../helpers/package.ts'
 
+// Packing builds dist/ with tsc and npm installs the tarball: 20-40 s on an idle 2-core machine,
+// past the suite's 60 s on a loaded one.
+t.setTimeout(180_000)
+
 const installed = await installPackage(t)
 const { project, bin } = installed
 const dualread = (...args: string[]) => run(bin, args, project)
