@@ -8,14 +8,18 @@ import { QUEUE_TIMEOUT } from '../connections/budget.ts'
 import { otherSide, type Reason } from '../policy/choose.ts'
 import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
 import type { Rule, Side } from '../policy/schema.ts'
-import type { UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
+import type { BodySink, UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { endShadowSpan, startShadowSpan, traceComparison, type Traced } from '../telemetry/spans.ts'
+import { Writable } from 'node:stream'
 import { BodyCollector } from './capture.ts'
 import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
 import { explainDiff } from './redact.ts'
+import { ReferenceCheck, withLinks } from './reference-check.ts'
+import type { ReferenceCacheOptions } from './reference-cache.ts'
+import type { Presence } from './references.ts'
 import type { Observation } from '../evidence/counts.ts'
 import type { DriftGate } from './gate.ts'
 import type { ParityRecorder, ParityResult } from './report.ts'
@@ -42,6 +46,8 @@ export interface ShadowJob {
   primary: BodyAnswer
   /** How long the primary answer took, whole body included (ms). */
   primaryMs: number
+  /** The read's tenant (path, then header): where the objects it references are looked up. */
+  tenant?: string | undefined
 }
 
 /** Where each shadow pair is counted for the fleet (src/evidence/recorder.ts). */
@@ -55,6 +61,8 @@ export interface ShadowOptions {
   recorder: ParityRecorder
   gate: DriftGate
   evidence: EvidenceSink
+  /** The cache of referenced objects' presence (tests shorten or shrink it). */
+  referenceCache?: ReferenceCacheOptions
 }
 
 export class ShadowReader {
@@ -64,10 +72,12 @@ export class ShadowReader {
   #plans = new WeakMap<CompiledPolicy, Map<string, ComparePlan>>()
   /** Systematic drift is a line with a sample, then a count per interval: not one line per read. */
   #drift: ConditionLog
+  #references: ReferenceCheck
 
   constructor(options: ShadowOptions) {
     this.#o = options
     this.#drift = new ConditionLog(options.log)
+    this.#references = new ReferenceCheck(options.metrics, options.referenceCache)
   }
 
   /** Logs the drift not summarized yet. */
@@ -152,6 +162,16 @@ export class ShadowReader {
         this.#o.log.debug({ err }, 'lag recheck failed; keeping the first comparison')
       }
     }
+    if (result !== 'error' && isSuccess(oldAnswer.status) && isSuccess(newAnswer.status)) {
+      const links = await this.#references.check({
+        compiled: job.compiled, resourceType: job.resourceType, kind: job.kind, tenant: job.tenant, old: oldAnswer, new: newAnswer,
+        store: { old: job.upstreams.get('old').config.url, new: job.upstreams.get('new').config.url },
+      }, (side, path) => this.#exists(job, side, path))
+      if (links !== undefined) {
+        comparison = withLinks(comparison, links)
+        if (links.broken.length > 0) result = 'critical'
+      }
+    }
     if (result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
     if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
     return this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
@@ -199,27 +219,52 @@ export class ShadowReader {
     return { skipped: reason }
   }
 
-  /**
-   * One read of `side` for comparison: the shadow breaker, the shadow timeout, a bounded body;
-   * with `shadow.credentials: upstream`, the side's own credentials instead of the client's (read
-   * again once when refused and a credential file has changed since: a rotated Secret; `ms` is
-   * then the latency of the read that answered).
-   */
+  /** One read of `side` for comparison (see #exchange), its body bounded by shadow.maxBodyBytes. */
   async #read(job: ShadowJob, side: Side): Promise<TimedAnswer> {
+    const { maxBodyBytes } = job.compiled.policy.shadow
+    let collector = new BodyCollector(maxBodyBytes)
+    let contentEncoding: string | undefined
+    const { status, ms } = await this.#exchange(job, side, job.request, (_status, headers) => {
+      contentEncoding = headers['content-encoding']
+      collector = new BodyCollector(maxBodyBytes)
+      return collector
+    })
+    return { status, body: collector.body(), ms, ...(contentEncoding ? { contentEncoding } : {}) }
+  }
+
+  /**
+   * Whether the object at `path` (one a compared answer references) exists on `side`: read like
+   * the shadow read (its headers without the conditional ones, its breaker and timeout), the body
+   * discarded. A 404 or 410 says absent; any other failure, that it could not tell.
+   */
+  async #exists(job: ShadowJob, side: Side, path: string): Promise<Presence> {
+    try {
+      const request = { ...job.request, method: 'GET' as const, path, headers: withoutConditionals(job.request.headers) }
+      const { status } = await this.#exchange(job, side, request, () => discard())
+      if (isSuccess(status)) return true
+      return status === 404 || status === 410 ? false : undefined
+    } catch (err) {
+      this.#o.log.debug({ err: { message: (err as Error).message }, side }, 'a referenced object could not be looked up')
+      return undefined
+    }
+  }
+
+  /**
+   * One exchange with `side` for comparison: the shadow breaker and timeout; with
+   * `shadow.credentials: upstream`, the side's own credentials instead of the client's (sent again
+   * once when refused and a credential file has changed since: a rotated Secret; `ms` is then the
+   * latency of the exchange that answered).
+   */
+  async #exchange(job: ShadowJob, side: Side, request: UpstreamRequest, sink: BodySink): Promise<{ status: number, ms: number }> {
     const { shadow } = job.compiled.policy
     const upstream = job.upstreams.get(side)
     const own = shadow.credentials === 'upstream'
     for (let fresh = false; ; fresh = true) {
-      const headers = own ? await upstream.credentials.replaceCredentials(job.request.headers, fresh) : job.request.headers
+      const headers = own ? await upstream.credentials.replaceCredentials(request.headers, fresh) : request.headers
       const started = performance.now()
-      const collector = new BodyCollector(shadow.maxBodyBytes)
-      let contentEncoding: string | undefined
-      const status = await upstream.read('shadow', { ...job.request, headers, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
-        contentEncoding = headers['content-encoding']
-        return collector
-      })
+      const status = await upstream.read('shadow', { ...request, headers, timeoutMs: shadow.timeoutMs }, sink)
       if (own && !fresh && (status === 401 || status === 403) && await upstream.credentials.refresh()) continue
-      return { status, body: collector.body(), ms: performance.now() - started, ...(contentEncoding ? { contentEncoding } : {}) }
+      return { status, ms: performance.now() - started }
     }
   }
 
@@ -234,6 +279,21 @@ export class ShadowReader {
 }
 
 type TimedAnswer = BodyAnswer & { ms: number }
+
+/** Validators and ranges would turn a look-up into a 304 or a part of the object: only its existence is asked. */
+const CONDITIONAL_HEADERS: ReadonlySet<string> = new Set(['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'range'])
+
+function withoutConditionals(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !CONDITIONAL_HEADERS.has(name.toLowerCase())))
+}
+
+function discard(): Writable {
+  return new Writable({ write(_chunk, _encoding, done) { done() } })
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300
+}
 
 function driftCondition(rule: string, resourceType: string): Condition {
   return {
