@@ -27,7 +27,8 @@ export class ReferenceCache {
       ttl: o.ttlMs ?? REFERENCE_TTL_MS,
       // Age is checked when read, never by a timer per entry.
       ttlAutopurge: false,
-      ...(now ? { perf: { now } } : {}),
+      // An injected clock is read on every lookup (lru-cache otherwise reuses a reading for 1 ms).
+      ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
       // An answer that could not tell (undefined) is not kept: the next comparison asks again.
       fetchMethod: (_key, _stale, { context }) => context(),
     })
