@@ -67,13 +67,13 @@ export class ReferenceCheck {
 
   /** The objects both answers name, each once (a link named by only one side is looked up on both too). */
   #targets(plan: ReferencePlan, input: ReferenceCheckInput): LinkTarget[] | undefined {
-    const oldBody = decodeBody(input.old)
-    if (!oldBody.ok) return undefined
+    // Byte-equal answers were never parsed by the comparison (a match): one parse for both.
     const same = input.old.body.equals(input.new.body) && input.old.contentEncoding === input.new.contentEncoding
-    const newBody = same ? oldBody : decodeBody(input.new)
-    if (!newBody.ok) return undefined
+    const bodies = (same ? [input.old] : [input.old, input.new]).map(answer => decodeBody(answer))
+    const docs = bodies.flatMap(b => b.ok ? [b.doc] : [])
+    if (docs.length < bodies.length) return undefined
     const targets = new Map<string, LinkTarget>()
-    for (const doc of same ? [oldBody.doc] : [oldBody.doc, newBody.doc]) {
+    for (const doc of docs) {
       for (const t of linkTargets(plan, input.kind, doc)) {
         const key = `${t.type}\u0000${t.id}`
         const known = targets.get(key)

@@ -41,6 +41,8 @@ t.test('ids are found at their pointers, wildcards over arrays and objects, each
   ])
   t.same(linkTargets(plan, 'item', { escalationPolicyId: '', receivers: 'not a list', routes: [Infinity, true] }), [], 'empty, non-finite and non-id values are no link')
   t.same(linkTargets(plan, 'item', null), [])
+  const indexed = compileReferences(policyWith({ resources: [{ type: 'x', collection: '/x', item: '/x/:id', references: { '/receivers/0/name': 'x' } }] }).resources[0]!)!
+  t.same(linkTargets(indexed, 'item', { receivers: [{ name: 'first' }] }), [{ type: 'x', id: 'first', pointers: ['/receivers/*/name'] }], 'an array index is templated as *')
 })
 
 t.test('a collection\'s links are found in each item, under the item pattern', async t => {
