@@ -17,12 +17,21 @@ export interface ReferenceCacheOptions {
   now?: () => number
 }
 
+/** An answer, with when its read began (the cache's clock). */
+interface Known {
+  present: boolean
+  at: number
+}
+
 export class ReferenceCache {
-  #cache: LRUCache<string, boolean, () => Promise<Presence>>
+  #cache: LRUCache<string, Known, () => Promise<Presence>>
+  /** The cache's clock (ms): what `fresherThan` is measured on. */
+  readonly now: () => number
 
   constructor(o: ReferenceCacheOptions = {}) {
     const now = o.now
-    this.#cache = new LRUCache<string, boolean, () => Promise<Presence>>({
+    this.now = now ?? (() => performance.now())
+    this.#cache = new LRUCache<string, Known, () => Promise<Presence>>({
       max: o.max ?? REFERENCE_MAX,
       ttl: o.ttlMs ?? REFERENCE_TTL_MS,
       // Age is checked when read, never by a timer per entry.
@@ -30,16 +39,24 @@ export class ReferenceCache {
       // An injected clock is read on every lookup (lru-cache otherwise reuses a reading for 1 ms).
       ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
       // An answer that could not tell (undefined) is not kept: the next comparison asks again.
-      fetchMethod: (_key, _stale, { context }) => context(),
+      fetchMethod: async (_key, _stale, { context }) => {
+        const at = this.now()
+        const present = await context()
+        return present === undefined ? undefined : { present, at }
+      },
     })
   }
 
   /**
    * The remembered presence of `key` (a side and a path), or `read`'s answer, remembered when it
-   * is one. `read` reports its own failures as undefined; it never rejects.
+   * is one. With `fresherThan`, a remembered answer whose read began earlier is read again (one
+   * read for every lookup asking at once). `read` reports its own failures as undefined; it
+   * never rejects.
    */
-  presence(key: string, read: () => Promise<Presence>): Promise<Presence> {
-    return this.#cache.fetch(key, { context: read })
+  async presence(key: string, read: () => Promise<Presence>, fresherThan?: number): Promise<Presence> {
+    const known = fresherThan === undefined ? undefined : this.#cache.get(key)
+    const forceRefresh = fresherThan !== undefined && (known === undefined || known.at < fresherThan)
+    return (await this.#cache.fetch(key, { context: read, forceRefresh }))?.present
   }
 
   get size(): number {

@@ -50,19 +50,40 @@ export class ReferenceCheck {
     if (plan === undefined) return undefined
     const targets = this.#targets(plan, input)
     if (targets === undefined) return undefined
+    const resolved = await this.#resolve(input, targets.slice(0, MAX_LINKS_PER_COMPARISON), lookUp)
+    for (const target of targets.slice(MAX_LINKS_PER_COMPARISON)) resolved.push({ ...target, old: undefined, new: undefined })
+    return classifyLinks(resolved)
+  }
+
+  /**
+   * `outcome` with its broken links looked up again on both sides, with answers read after
+   * `since` (the cache's clock, see now()): a parent the sync copied meanwhile was replication
+   * lag, not a broken link. Another comparison's answer read since then is used as it is.
+   */
+  async recheck(input: ReferenceCheckInput, outcome: LinkOutcome, lookUp: LookUp, since: number): Promise<LinkOutcome> {
+    const again = classifyLinks(await this.#resolve(input, outcome.broken, lookUp, since))
+    return {
+      broken: again.broken,
+      dangling: [...outcome.dangling, ...again.dangling],
+      resolved: [...outcome.resolved, ...again.resolved],
+      unresolved: [...outcome.unresolved, ...again.unresolved],
+    }
+  }
+
+  /** The cache's clock (ms). */
+  now(): number {
+    return this.#cache.now()
+  }
+
+  async #resolve(input: ReferenceCheckInput, targets: LinkTarget[], lookUp: LookUp, fresherThan?: number): Promise<Resolved[]> {
     const { policy } = input.compiled
     const byType = new Map(policy.resources.map(r => [r.type, r]))
     const tenantParam = policy.identity.tenant.pathParam
-    const looked = targets.slice(0, MAX_LINKS_PER_COMPARISON)
-    const resolved = await pMap(looked, async (target): Promise<Resolved> => {
+    return pMap(targets, async (target): Promise<Resolved> => {
       const path = itemPathOf(byType.get(target.type)!, tenantParam, input.tenant, target.id)
-      const [old, neu] = await Promise.all((['old', 'new'] as const).map(side => this.#cache.presence(`${input.store[side]} ${path}`, () => lookUp(side, path))))
-      return { ...target, old, new: neu }
+      const [old, neu] = await Promise.all((['old', 'new'] as const).map(side => this.#cache.presence(`${input.store[side]} ${path}`, () => lookUp(side, path), fresherThan)))
+      return { type: target.type, id: target.id, pointers: target.pointers, old, new: neu }
     }, { concurrency: LINK_READS_AT_ONCE })
-    for (const target of targets.slice(MAX_LINKS_PER_COMPARISON)) resolved.push({ ...target, old: undefined, new: undefined })
-    const outcome = classifyLinks(resolved)
-    this.#count(input.resourceType, outcome)
-    return outcome
   }
 
   /** The objects both answers name, each once (a link named by only one side is looked up on both too). */
@@ -84,7 +105,8 @@ export class ReferenceCheck {
     return [...targets.values()]
   }
 
-  #count(resourceType: string, outcome: LinkOutcome): void {
+  /** Counts each looked-up object at each of its pointers, by result (dualread_shadow_references_total). */
+  count(resourceType: string, outcome: LinkOutcome): void {
     for (const result of ['resolved', 'broken', 'dangling', 'unresolved'] as const) {
       for (const r of outcome[result]) for (const pointer of r.pointers) this.#metrics.shadowReferences.add(1, { resource_type: resourceType, pointer, result })
     }

@@ -163,18 +163,36 @@ export class ShadowReader {
       }
     }
     if (result !== 'error' && isSuccess(oldAnswer.status) && isSuccess(newAnswer.status)) {
-      const links = await this.#references.check({
-        compiled: job.compiled, resourceType: job.resourceType, kind: job.kind, tenant: job.tenant, old: oldAnswer, new: newAnswer,
-        store: { old: job.upstreams.get('old').config.url, new: job.upstreams.get('new').config.url },
-      }, (side, path) => this.#exists(job, side, path))
-      if (links !== undefined) {
-        comparison = withLinks(comparison, links)
-        if (links.broken.length > 0) result = 'critical'
-      }
+      ;({ comparison, result } = await this.#checkLinks(job, oldAnswer, newAnswer, comparison, result))
     }
     if (result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
     if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
     return this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
+  }
+
+  /**
+   * The comparison with its links looked up (see reference-check.ts). A broken link is looked up
+   * again after recheckLagMs, like a version difference: healed by then (the sync had not copied
+   * the parent yet), it was lag.
+   */
+  async #checkLinks(job: ShadowJob, oldAnswer: BodyAnswer, newAnswer: BodyAnswer, comparison: Comparison, result: ParityResult): Promise<{ comparison: Comparison, result: ParityResult }> {
+    const input = {
+      compiled: job.compiled, resourceType: job.resourceType, kind: job.kind, tenant: job.tenant, old: oldAnswer, new: newAnswer,
+      store: { old: job.upstreams.get('old').config.url, new: job.upstreams.get('new').config.url },
+    }
+    const lookUp = (side: Side, path: string) => this.#exists(job, side, path)
+    let links = await this.#references.check(input, lookUp)
+    if (links === undefined) return { comparison, result }
+    const { recheckLagMs } = job.compiled.policy.shadow
+    const broken = links.broken.length > 0
+    if (broken && recheckLagMs > 0) {
+      const since = this.#references.now()
+      await sleep(recheckLagMs)
+      links = await this.#references.recheck(input, links, lookUp, since)
+    }
+    this.#references.count(job.resourceType, links)
+    if (links.broken.length > 0) return { comparison: withLinks(comparison, links), result: 'critical' }
+    return { comparison: withLinks(comparison, links), result: broken && result === 'match' ? 'lag' : result }
   }
 
   async #learnNoise(job: ShadowJob, plan: ComparePlan): Promise<void> {

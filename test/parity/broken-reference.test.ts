@@ -30,6 +30,8 @@ interface Store {
   lookups: string[]
   /** Set to hold the escalation policy's GETs until it resolves. */
   hold?: Promise<void> | undefined
+  /** Called as the nth lookup arrives, before it is answered. */
+  onLookup?: (n: number) => void
 }
 
 async function store(t: Test): Promise<Store> {
@@ -37,7 +39,8 @@ async function store(t: Test): Promise<Store> {
   s.api = await startReferenceApi({
     onRequest: async (req: IncomingMessage) => {
       if (req.url?.includes('/escalation-policies/')) {
-        s.lookups.push(req.url)
+        const n = s.lookups.push(req.url)
+        s.onLookup?.(n)
         await s.hold
       }
     },
@@ -47,7 +50,7 @@ async function store(t: Test): Promise<Store> {
   return s
 }
 
-async function setup(t: Test, o: { maxInFlight?: number, referenceCache?: ReferenceCacheOptions } = {}) {
+async function setup(t: Test, o: { maxInFlight?: number, recheckLagMs?: number, referenceCache?: ReferenceCacheOptions } = {}) {
   const [old, neu] = await Promise.all([store(t), store(t)])
   const dir = scratchDir(t)
   const file = join(dir, 'policy.yaml')
@@ -70,7 +73,7 @@ rules:
   - name: default
     primary: old
     shadowPercent: 100
-shadow: { maxInFlight: ${o.maxInFlight ?? 64}, timeoutMs: 1000, recheckLagMs: 0 }
+shadow: { maxInFlight: ${o.maxInFlight ?? 64}, timeoutMs: 1000, recheckLagMs: ${o.recheckLagMs ?? 0} }
 `)
   const sidecar = await startTestSidecar(t, { policyFile: file, stateDir: dir, ...(o.referenceCache ? { referenceCache: o.referenceCache } : {}) })
   const both = (fn: (api: ReferenceApi) => void) => { fn(old.api); fn(neu.api) }
@@ -236,4 +239,27 @@ shadow: { recheckLagMs: 0 }
   t.match(await metrics(sidecar), /result="unresolved"\} 1/)
   const lookup = newUp.received.find(r => r.url.includes('/escalation-policies/'))!
   t.same([lookup.method, lookup.url, lookup.headers['if-none-match'], lookup.headers.range, lookup.headers.authorization], ['GET', EP_PATH, undefined, undefined, 'Bearer client'], 'the shadow read\'s headers, without the conditional ones')
+})
+
+t.test('with recheckLagMs, a broken link is looked up again: a parent copied meanwhile was lag, one still missing is critical', async t => {
+  const { old, neu, sidecar, both } = await setup(t, { recheckLagMs: 20 })
+  both(api => {
+    api.store.put('alert-rule', 'acme', 'r1', rule('r1'))
+    api.store.put('alert-rule', 'acme', 'r2', rule('r2', 'ep-2'))
+  })
+  old.api.store.put('escalation-policy', 'acme', 'ep-1', { id: 'ep-1' })
+  old.api.store.put('escalation-policy', 'acme', 'ep-2', { id: 'ep-2' })
+  // The sync copies ep-1 to new between the first lookup and the recheck.
+  neu.onLookup = n => { if (n === 2) neu.api.store.put('escalation-policy', 'acme', 'ep-1', { id: 'ep-1' }) }
+  await (await sidecar.get(`${RULES}/r1`)).arrayBuffer()
+  const first = (await compared(sidecar, 1))!
+  t.same([first.results.lag, first.results.critical], [1, 0], 'healed on the recheck: lag')
+  t.same([old.lookups, neu.lookups], [[EP_PATH, EP_PATH], [EP_PATH, EP_PATH]], 'both sides read again, past the cache')
+  neu.onLookup = undefined
+  await (await sidecar.get(`${RULES}/r2`)).arrayBuffer()
+  const second = (await compared(sidecar, 2))!
+  t.equal(second.results.critical, 1, 'still missing after the recheck: critical')
+  t.match(second.samples[0]!.detail, 'escalation-policy "ep-2" (at /escalationPolicyId) exists on old, not on new')
+  t.equal(neu.lookups.filter(p => p.endsWith('/ep-2')).length, 2)
+  t.match(await metrics(sidecar), /dualread_shadow_references_total\{resource_type="alert-rule",pointer="\/escalationPolicyId",result="broken"\} 1/, 'counted once, after the recheck')
 })

@@ -48,3 +48,16 @@ t.test('the cache holds at most max objects, the least recently used going first
   await cache.presence('2', read('2 evicted'))
   t.same(reads, ['1', '2', '3', '2 evicted'])
 })
+
+t.test('fresherThan reads again an answer whose read began earlier, and reuses a later one', async t => {
+  let now = 5000
+  const cache = new ReferenceCache({ now: () => now })
+  const { reads, read } = counting(false)
+  await cache.presence('new /ep/1', read('first'))
+  now = 6000
+  t.equal(await cache.presence('new /ep/1', read('fresh'), 5500), false)
+  t.equal(await cache.presence('new /ep/1', read('reused'), 5500), false, 'read at 6000: fresh enough')
+  t.equal(await cache.presence('new /ep/2', read('missing'), 5500), false)
+  t.same(reads, ['first', 'fresh', 'missing'])
+  t.equal(new ReferenceCache().now() > 0, true, 'the default clock is the monotonic one')
+})
