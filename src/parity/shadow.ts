@@ -3,6 +3,7 @@
 // serving side is read twice (noise), and the outcome feeds the parity record and the gate.
 // Bounded: sampled, at most shadow.maxInFlight at once, bodies up to maxBodyBytes, its own
 // breaker per upstream and its own timeout. What is not compared is counted, never queued.
+import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { QUEUE_TIMEOUT } from '../connections/budget.ts'
 import { otherSide, type Reason } from '../policy/choose.ts'
@@ -13,7 +14,6 @@ import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { endShadowSpan, startShadowSpan, traceComparison, type Traced } from '../telemetry/spans.ts'
-import { Writable } from 'node:stream'
 import { BodyCollector } from './capture.ts'
 import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
 import { explainDiff } from './redact.ts'
