@@ -277,13 +277,15 @@ export class ShadowReader {
     const { shadow } = job.compiled.policy
     const upstream = job.upstreams.get(side)
     const own = shadow.credentials === 'upstream'
-    for (let fresh = false; ; fresh = true) {
+    const attempt = async (fresh: boolean) => {
       const headers = own ? await upstream.credentials.replaceCredentials(request.headers, fresh) : request.headers
       const started = performance.now()
       const status = await upstream.read('shadow', { ...request, headers, timeoutMs: shadow.timeoutMs }, sink)
-      if (own && !fresh && (status === 401 || status === 403) && await upstream.credentials.refresh()) continue
       return { status, ms: performance.now() - started }
     }
+    const first = await attempt(false)
+    if (own && (first.status === 401 || first.status === 403) && await upstream.credentials.refresh()) return attempt(true)
+    return first
   }
 
   #plan(compiled: CompiledPolicy, resourceType: string): ComparePlan {

@@ -58,11 +58,11 @@ export class Scanner {
    * Makes one tenant's objects of one type equal on the target: the target's objects are
    * listed, then the source's page by page (each page checkpointed once applied), then what the
    * target has and the source does not is deleted. Resolves to how many source objects it
-   * applied, or undefined when `until` ended it.
+   * applied.
    */
-  async scanScope(resource: Resource, tenant: string, summary: PassSummary, until: () => boolean = () => false): Promise<number | undefined> {
-    const copied = await this.#copyScope(resource, tenant, summary, until)
-    if (copied === undefined) return undefined
+  async scanScope(resource: Resource, tenant: string, summary: PassSummary): Promise<number> {
+    // Never ended early: only a pass's `until` does that.
+    const copied = (await this.#copyScope(resource, tenant, summary, () => false))!
     const d = copied.gone
     if (d.items.length > 0) await this.#o.apply.applyPage(d.resource, d.tenant, d.items, d.listedFrom, d.targetIndex, summary)
     return copied.objects

@@ -2,7 +2,7 @@
 // tenant are looked at once however many tenants there are, the report is bounded, and a batch
 // of changes writes parents before the children that name them.
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { compilePolicy } from '../../src/policy/compile.ts'
 import { policySchema, type PolicyInput } from '../../src/policy/schema.ts'
 import { openStateStore } from '../../src/state/open.ts'
@@ -58,7 +58,7 @@ t.test('the report keeps MAX_REPORTED references and counts the rest', async t =
   t.match(renderDangling(report), `  … and 1 more\n`)
 })
 
-t.test('a batch of changes writes the parent before the child that names it, whatever the stream order', async t => {
+async function drainSetup(t: Test) {
   const { log } = captureLog()
   const metrics = new Metrics()
   t.teardown(() => metrics.shutdown())
@@ -72,6 +72,11 @@ t.test('a batch of changes writes the parent before the child that names it, wha
   const loop = new SyncLoop({ compiled: compilePolicy(p, 'h'), state, log, metrics, progress: new SyncProgress({ log, metrics }), adapters })
   t.teardown(() => loop.stop())
   adapters.old.tenants = ['acme']
+  return { state, adapters, loop }
+}
+
+t.test('a batch of changes writes the parent before the child that names it, whatever the stream order', async t => {
+  const { state, adapters, loop } = await drainSetup(t)
   adapters.old.objects.set('rule/acme/r1', { id: 'r1', ep: 'e1' })
   adapters.old.objects.set('ep/acme/e1', { id: 'e1' })
   await state.changes.append({ resourceType: 'rule', tenant: 'acme', id: 'r1', at: Date.now() })
@@ -80,4 +85,16 @@ t.test('a batch of changes writes the parent before the child that names it, wha
   const r = await loop.runOnce(1000)
   t.match(r, { upserted: 2, differences: 0, dangling: { count: 0 } })
   t.same([...adapters.new.objects.keys()], ['ep/acme/e1', 'rule/acme/r1'], 'the target saw the parent first')
+})
+
+t.test('a change naming a whole collection makes it equal, deletions included', async t => {
+  const { state, adapters, loop } = await drainSetup(t)
+  adapters.old.objects.set('ep/acme/e1', { id: 'e1' })
+  adapters.new.objects.set('ep/acme/e1', { id: 'e1' })
+  adapters.new.objects.set('ep/acme/gone', { id: 'gone' })
+  await state.changes.append({ resourceType: 'ep', tenant: 'acme', at: Date.now() })
+  // --once drains the stream first: the whole-collection change scans the scope, then the pass finds nothing left.
+  const r = await loop.runOnce(1000)
+  t.match(r, { deleted: 1, differences: 0 })
+  t.same([...adapters.new.objects.keys()], ['ep/acme/e1'])
 })
