@@ -8,6 +8,7 @@ import { explainRequest } from '../policy/explain.ts'
 import { parsePolicy } from '../policy/parse.ts'
 import { formatProblem } from '../policy/problems.ts'
 import { describePolicy } from './policy-summary.ts'
+import { renderDangling } from '../sync/dangling.ts'
 import { PolicyLoadError } from '../policy/source.ts'
 import { DEFAULT_STATE_DIR, startProxySidecar } from '../sidecar/proxy-sidecar.ts'
 import { DEFAULT_SYNC_ADMIN, startSyncProcess, syncOnce } from '../sidecar/sync-process.ts'
@@ -106,7 +107,9 @@ export function buildProgram(io: Out = { out: s => process.stdout.write(s), err:
       try {
         if (opts.once) {
           const r = await syncOnce(base).finally(() => tracing.shutdown())
-          io.out(`sync pass: scanned ${r.scanned}, upserted ${r.upserted}, deleted ${r.deleted}, unchanged ${r.unchanged}, skipped ${r.skipped}, conflicts ${r.conflicts}, errors ${r.errors}; ${r.converged ? 'converged' : `NOT converged: ${r.differences} key(s) still differ`}\n`)
+          const notConverged = [`${r.differences} key(s) still differ`, ...r.dangling.count > 0 ? [`${r.dangling.count} dangling reference(s)`] : []].join(', ')
+          io.out(`sync pass: scanned ${r.scanned}, upserted ${r.upserted}, deleted ${r.deleted}, unchanged ${r.unchanged}, skipped ${r.skipped}, conflicts ${r.conflicts}, errors ${r.errors}; ${r.converged ? 'converged' : `NOT converged: ${notConverged}`}\n`)
+          if (r.dangling.count > 0) io.out(renderDangling(r.dangling))
           process.exitCode = r.converged ? 0 : 1
           return
         }

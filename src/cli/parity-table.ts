@@ -16,7 +16,7 @@ export function renderParity(status: ParityStatus): string {
     slices.push([
       s.rule, s.resourceType, s.comparisons, (100 * s.matchRate).toFixed(1),
       s.results.match, s.results.cosmetic, s.results.critical, s.results.lag, s.results.error, s.readiness,
-      s.topPointers.slice(0, 3).map(p => `${p.pointer} (${p.severity}, ${p.count})`).join('\n') || '-',
+      s.topPointers.slice(0, 3).map(p => `${p.pointer} (${p.reason === undefined ? p.severity : `${p.severity}, ${p.reason}`}, ${p.count})`).join('\n') || '-',
     ])
   }
   const rules = new Table({ head: ['rule', 'primary', 'shadow %', 'rolled back', 'ready to promote', 'why'], style: STYLE })

@@ -2,7 +2,8 @@
 // its paths answer, how it is compared and synced) and where each upstream's credentials come from.
 import { describeSource } from '../credentials/upstream-headers.ts'
 import { SIDES, type Policy } from '../policy/schema.ts'
-import { describeShape } from '../policy/shape.ts'
+import { parentsFirst } from '../policy/references.ts'
+import { describeShape, isSynced } from '../policy/shape.ts'
 
 /**
  * @example describePolicy(policy) // 'resources:\n  alert-rule: collection + item\n    list: ...\ncredentials:\n  old: none ...'
@@ -13,6 +14,11 @@ export function describePolicy(policy: Policy): string {
   for (const r of policy.resources) {
     const [shape, ...details] = describeShape(r, policy)
     lines.push(`  ${r.type}: ${shape!}`, ...details.map(d => `    ${d}`))
+    const references = Object.entries(r.references)
+    if (references.length > 0) lines.push(`    links:  ${references.map(([pointer, type]) => `${pointer} → ${type}`).join(', ')} (a link found on one side only is critical drift)`)
+  }
+  if (policy.resources.some(r => Object.keys(r.references).length > 0)) {
+    lines.push(`sync order: ${parentsFirst(policy.resources).filter(isSynced).map(r => r.type).join(', ')} (parents first; deletions in reverse)`)
   }
   lines.push('credentials (sent by the sync' + (policy.shadow.credentials === 'upstream' ? ' and by shadow reads' : '; shadow reads carry the client\'s own') + '):')
   for (const side of SIDES) {

@@ -23,6 +23,8 @@ export interface PointerDiff {
    */
   pointer: string
   severity: Severity
+  /** Set when the difference is not the value there: `broken-reference`, the object it names exists on one side only. */
+  reason?: 'broken-reference'
 }
 
 export interface Comparison {

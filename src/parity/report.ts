@@ -46,7 +46,8 @@ export interface SliceReport {
   window: { seconds: number, comparisons: number, results: Record<ParityResult, number> }
   /** The last five minutes in 10 s buckets, oldest first. */
   history: Array<{ at: string } & Record<ParityResult, number>>
-  topPointers: Array<{ pointer: string, severity: 'critical' | 'cosmetic', count: number }>
+  /** `reason: broken-reference`: the object named there exists on one side only (the value itself may be equal). */
+  topPointers: Array<{ pointer: string, severity: 'critical' | 'cosmetic', reason?: 'broken-reference', count: number }>
   noisy: Array<{ pointer: string, count: number, suggestion: string }>
   samples: Sample[]
 }
@@ -55,7 +56,8 @@ class Slice {
   readonly totals: Record<ParityResult, number> = { match: 0, cosmetic: 0, critical: 0, lag: 0, error: 0 }
   window: WindowCounter<ParityResult>
   readonly history = new WindowCounter(HISTORY_SEC, RESULTS, Date.now, HISTORY_BUCKET_SEC)
-  readonly pointers = new Map<string, { severity: 'critical' | 'cosmetic', count: number }>()
+  /** By pointer (and reason, for a broken reference: the same pointer may also differ in value). */
+  readonly pointers = new Map<string, { pointer: string, severity: 'critical' | 'cosmetic', reason?: 'broken-reference', count: number }>()
   readonly noisy = new Map<string, number>()
   readonly samples: Sample[] = []
 
@@ -102,10 +104,12 @@ export class ParityRecorder {
     slice.history.add(c.result)
     this.#metrics.shadowComparisons.add(1, { rule: c.rule, resource_type: c.resourceType, result: c.result })
     for (const p of c.pointers) {
-      const pointer = slice.pointers.has(p.pointer) || slice.pointers.size < MAX_POINTERS ? p.pointer : OTHER_POINTER
-      const entry = slice.pointers.get(pointer)
+      const key = p.reason === undefined ? p.pointer : `${p.pointer}\u0000${p.reason}`
+      const kept = slice.pointers.has(key) || slice.pointers.size < MAX_POINTERS
+      const pointer = kept ? p.pointer : OTHER_POINTER
+      const entry = slice.pointers.get(kept ? key : OTHER_POINTER)
       if (entry) entry.count++
-      else slice.pointers.set(pointer, { severity: p.severity, count: 1 })
+      else slice.pointers.set(kept ? key : OTHER_POINTER, { pointer, severity: p.severity, ...(kept && p.reason ? { reason: p.reason } : {}), count: 1 })
       const attributes: Attributes = { resource_type: c.resourceType, pointer, severity: p.severity }
       this.#metrics.driftPointers.add(1, attributes)
     }
@@ -139,8 +143,7 @@ export class ParityRecorder {
         results: { ...s.totals },
         window: { seconds: s.window.windowSec, comparisons: windowComparisons, results: windowResults },
         history: s.history.series().map(b => ({ at: new Date(b.at).toISOString(), ...b.counts })),
-        topPointers: [...s.pointers.entries()].sort((a, b) => b[1].count - a[1].count).slice(0, TOP_POINTERS)
-          .map(([pointer, v]) => ({ pointer, severity: v.severity, count: v.count })),
+        topPointers: [...s.pointers.values()].sort((a, b) => b.count - a.count).slice(0, TOP_POINTERS).map(v => ({ ...v })),
         noisy: [...s.noisy.entries()].sort((a, b) => b[1] - a[1]).slice(0, TOP_POINTERS)
           .map(([pointer, count]) => ({ pointer, count, suggestion: `compare: { ignore: [${pointer}] }   # resource ${resourceType}` })),
         samples: [...s.samples].reverse(),

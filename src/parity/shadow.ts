@@ -3,12 +3,13 @@
 // serving side is read twice (noise), and the outcome feeds the parity record and the gate.
 // Bounded: sampled, at most shadow.maxInFlight at once, bodies up to maxBodyBytes, its own
 // breaker per upstream and its own timeout. What is not compared is counted, never queued.
+import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { QUEUE_TIMEOUT } from '../connections/budget.ts'
 import { otherSide, type Reason } from '../policy/choose.ts'
 import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
 import type { Rule, Side } from '../policy/schema.ts'
-import type { UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
+import type { BodySink, UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
@@ -18,6 +19,9 @@ import { BodyCollector } from './capture.ts'
 import { pathForSide } from './id-translation.ts'
 import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
 import { explainDiff } from './redact.ts'
+import { ReferenceCheck, withLinks } from './reference-check.ts'
+import type { ReferenceCacheOptions } from './reference-cache.ts'
+import type { Presence } from './references.ts'
 import type { Observation } from '../evidence/counts.ts'
 import type { DriftGate } from './gate.ts'
 import type { ParityRecorder, ParityResult } from './report.ts'
@@ -44,6 +48,8 @@ export interface ShadowJob {
   primary: BodyAnswer
   /** How long the primary answer took, whole body included (ms). */
   primaryMs: number
+  /** The read's tenant (path, then header): where the objects it references are looked up. */
+  tenant?: string | undefined
 }
 
 /** Where each shadow pair is counted for the fleet (src/evidence/recorder.ts). */
@@ -59,6 +65,8 @@ export interface ShadowOptions {
   recorder: ParityRecorder
   gate: DriftGate
   evidence: EvidenceSink
+  /** The cache of referenced objects' presence (tests shorten or shrink it). */
+  referenceCache?: ReferenceCacheOptions
 }
 
 export class ShadowReader {
@@ -68,10 +76,12 @@ export class ShadowReader {
   #plans = new WeakMap<CompiledPolicy, Map<string, ComparePlan>>()
   /** Systematic drift is a line with a sample, then a count per interval: not one line per read. */
   #drift: ConditionLog
+  #references: ReferenceCheck
 
   constructor(options: ShadowOptions) {
     this.#o = options
     this.#drift = new ConditionLog(options.log)
+    this.#references = new ReferenceCheck(options.metrics, options.referenceCache)
   }
 
   /** Logs the drift not summarized yet. */
@@ -156,9 +166,37 @@ export class ShadowReader {
         this.#o.log.debug({ err }, 'lag recheck failed; keeping the first comparison')
       }
     }
+    if (result !== 'error' && isSuccess(oldAnswer.status) && isSuccess(newAnswer.status)) {
+      ;({ comparison, result } = await this.#checkLinks(job, oldAnswer, newAnswer, comparison, result))
+    }
     if (result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
     if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
     return this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
+  }
+
+  /**
+   * The comparison with its links looked up (see reference-check.ts). A broken link is looked up
+   * again after recheckLagMs, like a version difference: healed by then (the sync had not copied
+   * the parent yet), it was lag.
+   */
+  async #checkLinks(job: ShadowJob, oldAnswer: BodyAnswer, newAnswer: BodyAnswer, comparison: Comparison, result: ParityResult): Promise<{ comparison: Comparison, result: ParityResult }> {
+    const input = {
+      compiled: job.compiled, resourceType: job.resourceType, kind: job.kind, tenant: job.tenant, old: oldAnswer, new: newAnswer,
+      store: { old: job.upstreams.get('old').config.url, new: job.upstreams.get('new').config.url },
+    }
+    const lookUp = (side: Side, path: string) => this.#exists(job, side, path)
+    let links = await this.#references.check(input, lookUp)
+    if (links === undefined) return { comparison, result }
+    const { recheckLagMs } = job.compiled.policy.shadow
+    const broken = links.broken.length > 0
+    if (broken && recheckLagMs > 0) {
+      const since = this.#references.now()
+      await sleep(recheckLagMs)
+      links = await this.#references.recheck(input, links, lookUp, since)
+    }
+    this.#references.count(job.resourceType, links)
+    if (links.broken.length > 0) return { comparison: withLinks(comparison, links), result: 'critical' }
+    return { comparison: withLinks(comparison, links), result: broken && result === 'match' ? 'lag' : result }
   }
 
   async #learnNoise(job: ShadowJob, plan: ComparePlan): Promise<void> {
@@ -203,29 +241,57 @@ export class ShadowReader {
     return { skipped: reason }
   }
 
-  /**
-   * One read of `side` for comparison: the shadow breaker, the shadow timeout, a bounded body;
-   * with `shadow.credentials: upstream`, the side's own credentials instead of the client's (read
-   * again once when refused and a credential file has changed since: a rotated Secret; `ms` is
-   * then the latency of the read that answered).
-   */
+  /** One read of `side` for comparison (see #exchange), its body bounded by shadow.maxBodyBytes. */
   async #read(job: ShadowJob, side: Side): Promise<TimedAnswer> {
+    const { maxBodyBytes } = job.compiled.policy.shadow
+    let collector = new BodyCollector(maxBodyBytes)
+    let contentEncoding: string | undefined
+    // An item is read as `side`'s store names it: the id there, from the id map.
+    const request = side === job.servedBy || job.kind !== 'item' ? job.request : await this.#translated(job, side)
+    const { status, ms } = await this.#exchange(job, side, request, (_status, headers) => {
+      contentEncoding = headers['content-encoding']
+      collector = new BodyCollector(maxBodyBytes)
+      return collector
+    })
+    return { status, body: collector.body(), ms, ...(contentEncoding ? { contentEncoding } : {}) }
+  }
+
+  /**
+   * Whether the object at `path` (one a compared answer references) exists on `side`: read like
+   * the shadow read (its headers without the conditional ones, its breaker and timeout), the body
+   * discarded. A 404 or 410 says absent; any other failure, that it could not tell.
+   */
+  async #exists(job: ShadowJob, side: Side, path: string): Promise<Presence> {
+    try {
+      const request = { ...job.request, method: 'GET' as const, path, headers: withoutConditionals(job.request.headers) }
+      const { status } = await this.#exchange(job, side, request, () => discard())
+      if (isSuccess(status)) return true
+      return status === 404 || status === 410 ? false : undefined
+    } catch (err) {
+      this.#o.log.debug({ err: { message: (err as Error).message }, side }, 'a referenced object could not be looked up')
+      return undefined
+    }
+  }
+
+  /**
+   * One exchange with `side` for comparison: the shadow breaker and timeout; with
+   * `shadow.credentials: upstream`, the side's own credentials instead of the client's (sent again
+   * once when refused and a credential file has changed since: a rotated Secret; `ms` is then the
+   * latency of the exchange that answered).
+   */
+  async #exchange(job: ShadowJob, side: Side, request: UpstreamRequest, sink: BodySink): Promise<{ status: number, ms: number }> {
     const { shadow } = job.compiled.policy
     const upstream = job.upstreams.get(side)
-    const request = side === job.servedBy || job.kind !== 'item' ? job.request : await this.#translated(job, side)
     const own = shadow.credentials === 'upstream'
-    for (let fresh = false; ; fresh = true) {
+    const attempt = async (fresh: boolean) => {
       const headers = own ? await upstream.credentials.replaceCredentials(request.headers, fresh) : request.headers
       const started = performance.now()
-      const collector = new BodyCollector(shadow.maxBodyBytes)
-      let contentEncoding: string | undefined
-      const status = await upstream.read('shadow', { ...request, headers, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
-        contentEncoding = headers['content-encoding']
-        return collector
-      })
-      if (own && !fresh && (status === 401 || status === 403) && await upstream.credentials.refresh()) continue
-      return { status, body: collector.body(), ms: performance.now() - started, ...(contentEncoding ? { contentEncoding } : {}) }
+      const status = await upstream.read('shadow', { ...request, headers, timeoutMs: shadow.timeoutMs }, sink)
+      return { status, ms: performance.now() - started }
     }
+    const first = await attempt(false)
+    if (own && (first.status === 401 || first.status === 403) && await upstream.credentials.refresh()) return attempt(true)
+    return first
   }
 
   /** The read of one object as `side`'s store names it (its own id, from the id map). */
@@ -246,6 +312,21 @@ export class ShadowReader {
 }
 
 type TimedAnswer = BodyAnswer & { ms: number }
+
+/** Validators and ranges would turn a look-up into a 304 or a part of the object: only its existence is asked. */
+const CONDITIONAL_HEADERS: ReadonlySet<string> = new Set(['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'range'])
+
+function withoutConditionals(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !CONDITIONAL_HEADERS.has(name.toLowerCase())))
+}
+
+function discard(): Writable {
+  return new Writable({ write(_chunk, _encoding, done) { done() } })
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300
+}
 
 function driftCondition(rule: string, resourceType: string): Condition {
   return {

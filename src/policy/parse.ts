@@ -4,6 +4,7 @@ import { LineCounter, parseDocument, type Document } from 'yaml'
 import type { z } from 'zod'
 import leven from 'leven'
 import { policySchema, type Policy } from './schema.ts'
+import { checkReferences } from './references.ts'
 import { checkSemantics } from './semantic.ts'
 import { checkCredentials } from '../credentials/check.ts'
 import { formatKey, locate, type KeyPath, type PolicyProblem } from './problems.ts'
@@ -49,7 +50,7 @@ export function parsePolicy(text: string, file: string): ParseResult {
     const errors = parsed.error.issues.flatMap(issue => problemsFromIssue(issue, doc, lines, file))
     return { ok: false, errors, warnings: [], hash }
   }
-  const problems = [...checkSemantics(parsed.data), ...checkCredentials(parsed.data)].map(({ path, severity, message, fix }): PolicyProblem => ({
+  const problems = [...checkSemantics(parsed.data), ...checkReferences(parsed.data), ...checkCredentials(parsed.data)].map(({ path, severity, message, fix }): PolicyProblem => ({
     file, ...locate(doc, lines, path), key: formatKey(path), severity, message, fix,
   }))
   const errors = problems.filter(p => p.severity === 'error')

@@ -115,8 +115,10 @@ const write = z.strictObject({
  * A resource's shape is given by its paths (see shape.ts): `collection` + `item`, `collection`
  * alone (a list with no item path), or `singleton` (one document).
  */
+const resourceType = z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a lower-case name such as alert-rule')
+
 const resource = z.strictObject({
-  type: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a lower-case name such as alert-rule'),
+  type: resourceType,
   collection: routePattern.optional(),
   item: routePattern.optional(),
   /** One document at this path, compared whole; no list, no id. */
@@ -144,6 +146,12 @@ const resource = z.strictObject({
   id: pointer.default('/id'),
   version: pointer.optional(),
   compare: compare.prefault({}),
+  /**
+   * Where an object names another (pointer, `*` for any array index or key) → the type of the
+   * object named: a link that resolves on one side only is critical drift (`broken-reference`),
+   * and the sync writes parents before children (see src/policy/references.ts).
+   */
+  references: z.record(pointer, resourceType).default({}),
 })
 
 /** Each gate signal may look at its own window and need its own number of samples (default: the drift gate's). */

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Writable } from 'node:stream'
-import { chooseBackend, matchRule, otherSide, type Decision, type Reason } from '../policy/choose.ts'
+import { chooseBackend, matchRule, otherSide, type Decision, type ReadSlice, type Reason } from '../policy/choose.ts'
 import type { CompiledPolicy, ResourceKind, ResourceMatch } from '../policy/compile.ts'
 import { keyOfMatch } from '../policy/shape.ts'
 import { BodyCapture } from '../parity/capture.ts'
@@ -89,7 +89,7 @@ export class ReadProxy {
       const recent = this.#o.readYourWrites.active(slice.tenant, slice.resourceType)
       const decision = chooseBackend(gen.compiled.policy, slice, this.#o.overrides.current, recent, this.#o.writes.authority())
       const traced = startRequestSpan(req.headers, req.method!, routeOf(c.match))
-      void this.#serveRead(gen, req, res, target.url, decision, slice.resourceType, c.match.kind, traced) // settles every outcome itself
+      void this.#serveRead(gen, req, res, target.url, decision, slice, c.match.kind, traced) // settles every outcome itself
     } else {
       const admission = this.#o.writes.admit()
       if (admission instanceof Promise) {
@@ -121,15 +121,16 @@ export class ReadProxy {
     this.#forwarder.ws(req, socket, head, authority.config.url, { url: target.url, headers, connections: authority.writes })
   }
 
-  async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, resourceType: string, kind: ResourceKind, traced: Traced | undefined): Promise<void> {
+  async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, slice: ReadSlice, kind: ResourceKind, traced: Traced | undefined): Promise<void> {
     try {
-      await this.#serveTraced(gen, req, res, url, decision, resourceType, kind, traced)
+      await this.#serveTraced(gen, req, res, url, decision, slice, kind, traced)
     } finally {
       traced?.span.end()
     }
   }
 
-  async #serveTraced(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, resourceType: string, kind: ResourceKind, traced: Traced | undefined): Promise<void> {
+  async #serveTraced(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, slice: ReadSlice, kind: ResourceKind, traced: Traced | undefined): Promise<void> {
+    const { resourceType, tenant } = slice
     const { rule } = decision
     const { shadow } = this.#o
     const request = {
@@ -160,7 +161,7 @@ export class ReadProxy {
       if (capture?.overflowed) shadow.skip('body_too_large')
       else if (capture) {
         const primary = { status, body: capture.body(), ...(contentEncoding ? { contentEncoding } : {}) }
-        shadow.launch({ compiled: gen.compiled, upstreams: gen.upstreams, rule, resourceType, kind, request, servedBy: side, reason, primary, primaryMs: performance.now() - started })
+        shadow.launch({ compiled: gen.compiled, upstreams: gen.upstreams, rule, resourceType, kind, request, servedBy: side, reason, primary, primaryMs: performance.now() - started, tenant })
       }
       return
     } catch (err) {

@@ -1,5 +1,6 @@
 // `dualread proxy` as a unit: the policy source, the read proxy, the admin server and shared
 // state wired together, with a clean drain on stop. Also what the demo and the tests start.
+import type { ReferenceCacheOptions } from '../parity/reference-cache.ts'
 import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -65,6 +66,8 @@ export interface ProxySidecarOptions {
    * enabled and Redis configured, the proxy opens the Redis store itself.
    */
   changeStore?: ProxyState
+  /** The presence cache of referenced objects (src/parity/reference-cache.ts): its size, age and clock. */
+  referenceCache?: ReferenceCacheOptions
 }
 
 export interface ProxySidecar {
@@ -193,7 +196,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   const evidence = new EvidenceRecorder({ store: evidenceStore, replica, log, policy: currentPolicy, onRefreshed })
   evidence.start()
   opened.add('the evidence recorder', () => evidence.close())
-  const shadow = new ShadowReader({ ids: changeStore?.ids, metrics, log, recorder: parityRecorder, gate, evidence })
+  const shadow = new ShadowReader({ ids: changeStore?.ids, metrics, log, recorder: parityRecorder, gate, evidence, ...(o.referenceCache ? { referenceCache: o.referenceCache } : {}) })
   const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, writes, ...(onWrite ? { onWrite } : {}) })
   opened.add('the shadow reader', () => proxy.close())
   const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)

@@ -23,6 +23,7 @@ import { followPolicies } from './audit-policies.ts'
 import { listen, splitHostPort } from './proxy-sidecar.ts'
 import { startOrTearDown, type Teardown } from './teardown.ts'
 import type { SyncStatus } from '../status/schema.ts'
+import type { DanglingReport } from '../sync/dangling.ts'
 
 export const DEFAULT_SYNC_ADMIN = '127.0.0.1:9091'
 const RECENT_CONFLICTS = 20
@@ -186,6 +187,8 @@ async function start(o: SyncProcessOptions & { admin: string }, opened: Teardown
 
 export interface OnceResult extends PassSummary {
   differences: number
+  /** Objects, on either side, naming one their store does not have: not converged while there are any. */
+  dangling: DanglingReport
   converged: boolean
 }
 
@@ -204,10 +207,11 @@ export async function syncOnce(o: SyncProcessOptions): Promise<OnceResult> {
   const recorder = new AuditRecorder({ audit: state.audit, role: 'sync', replica: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, conditions })
   try {
     const summary = await loop.runOnce(ONCE_LEASE_WAIT_MS)
-    const converged = summary.differences === 0 && summary.errors === 0
+    const dangling = summary.dangling.count
+    const converged = summary.differences === 0 && summary.errors === 0 && dangling === 0
     recorder.record('verification', `sync --once ${loop.source} → ${loop.target}`,
-      converged ? 'converged: both stores hold the same objects' : `NOT converged: ${summary.differences} key(s) differ, ${summary.errors} error(s)`,
-      { converged, differences: summary.differences, errors: summary.errors, scanned: summary.scanned, upserted: summary.upserted, deleted: summary.deleted, conflicts: summary.conflicts })
+      converged ? 'converged: both stores hold the same objects' : `NOT converged: ${summary.differences} key(s) differ, ${summary.errors} error(s), ${dangling} dangling reference(s)`,
+      { converged, differences: summary.differences, errors: summary.errors, dangling, scanned: summary.scanned, upserted: summary.upserted, deleted: summary.deleted, conflicts: summary.conflicts })
     await recorder.flush()
     return { ...summary, converged }
   } finally {

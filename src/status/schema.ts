@@ -70,7 +70,9 @@ export const sliceVerdict = z.object({
 
 export type SliceVerdict = z.infer<typeof sliceVerdict>
 
-const pointerDiff = z.object({ pointer: z.string(), severity: z.enum(['critical', 'cosmetic']) })
+/** `broken-reference`: the object named at the pointer exists on one side only (the value itself may be equal). */
+const driftReason = z.literal('broken-reference').optional()
+const pointerDiff = z.object({ pointer: z.string(), severity: z.enum(['critical', 'cosmetic']), reason: driftReason })
 const sample = z.object({
   id: z.string(), at: iso, rule: z.string(), resourceType: z.string(), path: z.string(), servedBy: side, reason: z.enum(REASONS),
   result: z.enum(['match', 'cosmetic', 'critical', 'lag', 'error']), status: sides(count), detail: z.string().optional(),
@@ -87,7 +89,7 @@ export const paritySlice = z.object({
   results,
   window: z.object({ seconds: count, comparisons: count, results }),
   history: z.array(results.extend({ at: iso })),
-  topPointers: z.array(z.object({ pointer: z.string(), severity: z.enum(['critical', 'cosmetic']), count })),
+  topPointers: z.array(z.object({ pointer: z.string(), severity: z.enum(['critical', 'cosmetic']), reason: driftReason, count })),
   noisy: z.array(z.object({ pointer: z.string(), count, suggestion: z.string() })),
   samples: z.array(sample),
   readiness,

@@ -37,7 +37,11 @@ export interface ChangeScope {
   upTo: number
 }
 
-/** Groups changes by resource type and tenant; types no longer in the policy are left out. */
+/**
+ * Groups changes by resource type and tenant, in the order of `resources` (parents first, so a
+ * batch writes a referenced object before the one naming it); types no longer in the policy are
+ * left out.
+ */
 export function scopesOf(changes: ChangeEvent[], resources: ReadonlyMap<string, Resource>): ChangeScope[] {
   const scopes = new Map<string, ChangeScope>()
   for (const change of changes) {
@@ -51,7 +55,8 @@ export function scopesOf(changes: ChangeEvent[], resources: ReadonlyMap<string, 
     if (change.id === undefined || resource.naturalKey !== undefined) scope.whole = true
     else scope.ids.add(change.id)
   }
-  return [...scopes.values()]
+  const rank = new Map([...resources.keys()].map((type, i) => [type, i]))
+  return [...scopes.values()].sort((a, b) => rank.get(a.resource.type)! - rank.get(b.resource.type)!)
 }
 
 export class ChangeDrain {

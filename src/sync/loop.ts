@@ -13,9 +13,11 @@ import type { StateStore } from '../state/state-store.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { parentsFirst } from '../policy/references.ts'
 import { isSynced } from '../policy/shape.ts'
 import { RestAdapter, type ResourceAdapter } from './adapter.ts'
 import { KeyApplier } from './apply.ts'
+import { findDangling, type DanglingReport } from './dangling.ts'
 import { ChangeDrain } from './drain.ts'
 import { LeaseLostError } from './fencing.ts'
 import { LeaseHolder } from './lease-holder.ts'
@@ -94,8 +96,9 @@ export class SyncLoop {
     this.source = source
     this.target = target
     const { sync } = this.#policy
-    // Read-only resources (sync: false, or a collection without an item path) are compared, never written.
-    const resources = this.#policy.resources.filter(isSynced)
+    // Read-only resources (sync: false, or a collection without an item path) are compared, never
+    // written; the others in parents-first order (a referenced type before the types naming it).
+    const resources = parentsFirst(this.#policy.resources).filter(isSynced)
     this.#leader = new LeaseHolder(o.state.lease, o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, sync.leaseTtlMs, o.log)
     this.#adapters = o.adapters ?? {
       old: new RestAdapter('old', this.#policy, new Throttle(sync.maxWritesPerSecond), o.metrics),
@@ -289,6 +292,12 @@ export class SyncLoop {
     return this.#scanner.differences()
   }
 
+  /** Links, on either side, to objects the same store does not have (read-only). */
+  async danglingReferences(): Promise<DanglingReport> {
+    const tenants = await this.#adapters[this.source].listTenants()
+    return findDangling(this.#policy, this.#adapters, tenants, [this.source, this.target], this.#policy.sync.batchSize)
+  }
+
   /** Waits `ms`, waking early when stopping (or when `until` turns true). */
   async #pause(ms: number, until: () => boolean = () => false): Promise<void> {
     const deadline = Date.now() + ms
@@ -297,9 +306,10 @@ export class SyncLoop {
 
   /**
    * One complete pass for `dualread sync --once`: the change stream, every scope, the change
-   * stream again, then a read-only check that both sides are equal.
+   * stream again, then read-only checks: that both sides are equal, and that no object on either
+   * side names one its store does not have.
    */
-  async runOnce(waitForLeaseMs: number): Promise<PassSummary & { differences: number }> {
+  async runOnce(waitForLeaseMs: number): Promise<PassSummary & { differences: number, dangling: DanglingReport }> {
     const deadline = Date.now() + waitForLeaseMs
     while (!await this.#leader.take()) {
       if (Date.now() > deadline) throw new Error('another sync process holds the lease; --once did not run')
@@ -312,7 +322,7 @@ export class SyncLoop {
       while (await this.drainChanges(summary) > 0) { /* until the stream is empty */ }
       await this.pass(summary)
       while (await this.drainChanges(summary) > 0) { /* writes during the pass */ }
-      return { ...summary, differences: await this.differences() }
+      return { ...summary, differences: await this.differences(), dangling: await this.danglingReferences() }
     } finally {
       stopRenewing()
       await this.#leader.release()

@@ -2,6 +2,7 @@
 // deletions. It is the backfill, and it catches writes that bypassed the proxy.
 import type { Policy, Resource, Side } from '../policy/schema.ts'
 import type { CheckpointStore } from '../state/checkpoints.ts'
+import { parentsFirst } from '../policy/references.ts'
 import { isSynced } from '../policy/shape.ts'
 import { isTenantScoped, type ResourceAdapter } from './adapter.ts'
 import type { KeyApplier } from './apply.ts'
@@ -28,22 +29,28 @@ export class Scanner {
   }
 
   /**
-   * One full pass: every resource type and tenant, resuming where a checkpoint says; `until`
-   * ends it early. Resolves to whether it walked every scope.
+   * One full pass: every resource type and tenant, resuming where a checkpoint says; `until` ends
+   * it early. Resolves to whether it walked every scope. Types are copied parents first (a
+   * referenced type before the types naming it), and deletions wait until every copy is done,
+   * then go children first: the target never holds an object whose parent the sync has not
+   * written yet, nor loses a parent before its children.
    */
   async pass(summary: PassSummary, until: () => boolean): Promise<boolean> {
-    const { policy, progress } = this.#o
+    const { policy, progress, apply } = this.#o
     const tenants = await this.#tenants()
-    for (const resource of policy.resources.filter(isSynced)) {
+    const deletions: Deletions[] = []
+    for (const resource of this.#synced()) {
       const scopes = isTenantScoped(resource, policy) ? tenants : ['']
       progress.begin(resource.type, scopes.length)
       for (const tenant of scopes) {
         // A scope checks `until` before each page; ended early, the pass ends with it.
-        const objects = await this.scanScope(resource, tenant, summary, until)
-        if (objects === undefined) return false
-        progress.scopeDone(resource.type, objects)
+        const copied = await this.#copyScope(resource, tenant, summary, until)
+        if (copied === undefined) return false
+        if (copied.gone.items.length > 0) deletions.push(copied.gone)
+        progress.scopeDone(resource.type, copied.objects)
       }
     }
+    for (const d of deletions.reverse()) await apply.applyPage(d.resource, d.tenant, d.items, d.listedFrom, d.targetIndex, summary)
     return true
   }
 
@@ -51,9 +58,23 @@ export class Scanner {
    * Makes one tenant's objects of one type equal on the target: the target's objects are
    * listed, then the source's page by page (each page checkpointed once applied), then what the
    * target has and the source does not is deleted. Resolves to how many source objects it
-   * applied, or undefined when `until` ended it.
+   * applied.
    */
-  async scanScope(resource: Resource, tenant: string, summary: PassSummary, until: () => boolean = () => false): Promise<number | undefined> {
+  async scanScope(resource: Resource, tenant: string, summary: PassSummary): Promise<number> {
+    // Never ended early: only a pass's `until` does that.
+    const copied = (await this.#copyScope(resource, tenant, summary, () => false))!
+    const d = copied.gone
+    if (d.items.length > 0) await this.#o.apply.applyPage(d.resource, d.tenant, d.items, d.listedFrom, d.targetIndex, summary)
+    return copied.objects
+  }
+
+  /** The synced resources, parents first. */
+  #synced(): Resource[] {
+    return parentsFirst(this.#o.policy.resources).filter(isSynced)
+  }
+
+  /** A scope's copy (scanScope without the deletions): how many source objects it applied, and what the target has beyond them. */
+  async #copyScope(resource: Resource, tenant: string, summary: PassSummary, until: () => boolean): Promise<{ objects: number, gone: Deletions } | undefined> {
     const { checkpoints, apply, source, target } = this.#o
     const scope = `${resource.type}\u0000${tenant}`
     const targetIndex = new Map<string, unknown>()
@@ -79,8 +100,9 @@ export class Scanner {
       for await (const page of this.#pages(source, resource, tenant, undefined)) for (const item of page.items) seen.add(item.id)
     }
     const gone = [...targetIndex.keys()].filter(id => !seen.has(id))
-    if (gone.length > 0) await apply.applyPage(resource, tenant, gone.map(id => ({ id, doc: undefined })), listedFrom, targetIndex, summary)
-    return objects
+    // Only what is deleted is kept of the target's listing: a pass holds it until its end.
+    const goneIndex = new Map(gone.map(id => [id, targetIndex.get(id)]))
+    return { objects, gone: { resource, tenant, items: gone.map(id => ({ id, doc: undefined })), listedFrom, targetIndex: goneIndex } }
   }
 
   /** How many keys differ between the two sides now (read-only). */
@@ -88,7 +110,7 @@ export class Scanner {
     const { policy, source, target } = this.#o
     let count = 0
     const tenants = await this.#tenants()
-    for (const resource of policy.resources.filter(isSynced)) {
+    for (const resource of this.#synced()) {
       for (const tenant of isTenantScoped(resource, policy) ? tenants : ['']) {
         const [a, b] = await Promise.all([this.#hashes(source, resource, tenant), this.#hashes(target, resource, tenant)])
         for (const [id, hash] of a) if (b.get(id) !== hash) count++
@@ -117,4 +139,14 @@ export class Scanner {
       next = page.next
     } while (next !== undefined)
   }
+}
+
+/** What a scope's target has and its source does not, to delete once the pass has copied everything. */
+interface Deletions {
+  resource: Resource
+  tenant: string
+  items: Array<{ id: string, doc: undefined }>
+  /** When the source listing that showed them absent began (the watermark rule). */
+  listedFrom: number
+  targetIndex: Map<string, unknown>
 }

@@ -30,6 +30,7 @@ export class Metrics {
   readonly shadowComparisons: Counter
   readonly shadowSkipped: Counter
   readonly driftPointers: Counter
+  readonly shadowReferences: Counter
   readonly syncApplied: Counter
   readonly syncConflicts: Counter
   readonly syncErrors: Counter
@@ -82,6 +83,9 @@ export class Metrics {
     })
     this.driftPointers = meter.createCounter('dualread_drift_pointers_total', {
       description: 'Differing JSON Pointers (templated, e.g. /items/*/enabled), by resource type and severity',
+    })
+    this.shadowReferences = meter.createCounter('dualread_shadow_references_total', {
+      description: 'Objects named by shadow-compared answers (resource references), looked up on both sides, by resource type, templated pointer and result (resolved, broken: on one side only, dangling: on neither, unresolved: a side could not tell)',
     })
     this.syncApplied = meter.createCounter('dualread_sync_applied_total', {
       description: 'Keys the sync applied to the target, by resource type and op (upsert, delete, unchanged)',

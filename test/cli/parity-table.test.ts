@@ -26,6 +26,14 @@ t.test('the parity tables show slices, pointers, rules, rollbacks and noise', as
   t.match(out, /noisy pointers \(not drift\):\n  team \/etag differs between two reads of the same side \(2x\): add compare: \{ ignore: \[\/etag\] \}/)
 })
 
+t.test('a broken reference shows its reason next to its pointer', async t => {
+  const out = renderParity({
+    parity: [slice({ topPointers: [{ pointer: '/escalationPolicyId', severity: 'critical', reason: 'broken-reference', count: 2 }] })],
+    rules: [],
+  })
+  t.match(out, '/escalationPolicyId (critical, broken-reference, 2)')
+})
+
 t.test('progress bars only on a terminal, never in CI', async t => {
   const { progressBarStream } = await import('../../src/cli/main.ts')
   const tty = { isTTY: true } as NodeJS.WriteStream

@@ -126,6 +126,12 @@ resources:
     item: /api/v1/tenants/:tenant/alert-rules/:id
     version: /version
     compare: { ignore: [/updatedAt], critical: [/enabled, /threshold, /escalationPolicyId] }
+    references: { /escalationPolicyId: escalation-policy }
+  - type: escalation-policy
+    collection: /api/v1/tenants/:tenant/escalation-policies
+    item: /api/v1/tenants/:tenant/escalation-policies/:id
+    version: /version
+    compare: { ignore: [/updatedAt] }
   - type: team
     collection: /api/v1/tenants/:tenant/teams
     item: /api/v1/tenants/:tenant/teams/:id

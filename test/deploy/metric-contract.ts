@@ -1,5 +1,6 @@
 // The Prometheus names and labels that SPEC.md ("Admin endpoints and telemetry") promises, and
-// the few the README adds (cutovers, the policy file's rejection, sync leadership, the gate signals).
+// the few the README adds (cutovers, the policy file's rejection, sync leadership, the gate signals,
+// referenced objects looked up by shadow comparisons).
 // The Grafana test checks the dashboard against this table, and the table against what a
 // running dualread really exports; the alert test checks the chart's rules against it; so none
 // can drift from the contract unnoticed.
@@ -11,6 +12,7 @@ export const METRIC_LABELS: Readonly<Record<string, readonly string[]>> = {
   dualread_shadow_comparisons_total: ['rule', 'resource_type', 'result'],
   dualread_shadow_skipped_total: ['reason'],
   dualread_drift_pointers_total: ['resource_type', 'pointer', 'severity'],
+  dualread_shadow_references_total: ['resource_type', 'pointer', 'result'],
   dualread_breaker_state: ['upstream', 'role'],
   dualread_fallbacks_total: ['from', 'to'],
   dualread_policy_generation: [],
