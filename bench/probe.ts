@@ -1,0 +1,74 @@
+// Bench probe, preloaded (`--import`) into every Node process the bench measures: it keeps the
+// process's event-loop delay and GC pauses, and answers the parent's IPC messages with them and
+// the CPU time and RSS since the last reset. The parent resets before a round and samples after
+// it, so each figure covers exactly one round. Costs the process one 10 ms timer and one
+// observer callback per GC: the same for every target.
+import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks'
+
+/** What the parent sends. */
+export type ProbeRequest = { probe: 'reset' } | { probe: 'sample' }
+
+/** What one round cost the process. */
+export interface ProbeSample {
+  probe: 'sample'
+  /** User + system CPU time since the last reset, µs. */
+  cpuUs: number
+  /** Resident set size now, bytes. */
+  rss: number
+  /** Highest resident set size since the process started, bytes. */
+  maxRss: number
+  /** Event-loop delay since the last reset, ms (a timer's lateness, sampled every ELD_RESOLUTION_MS). */
+  loopDelayP50Ms: number
+  loopDelayP99Ms: number
+  loopDelayMaxMs: number
+  /** GC pauses since the last reset: how many, all of them together and the longest, ms. */
+  gcCount: number
+  gcTotalMs: number
+  gcMaxMs: number
+  /** Of which major (mark-sweep-compact) collections. */
+  gcMajor: number
+}
+
+/** Node's default: finer sampling would add a wake-up per ms to the CPU figures. */
+const ELD_RESOLUTION_MS = 10
+
+if (process.send) {
+  const delay = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
+  delay.enable()
+  let gc = { count: 0, totalMs: 0, maxMs: 0, major: 0 }
+  new PerformanceObserver(list => {
+    for (const entry of list.getEntries()) {
+      gc.count++
+      gc.totalMs += entry.duration
+      gc.maxMs = Math.max(gc.maxMs, entry.duration)
+      if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++
+    }
+  }).observe({ entryTypes: ['gc'] })
+  let cpu = process.cpuUsage()
+  process.on('message', (m: ProbeRequest) => {
+    if (m?.probe === 'reset') {
+      delay.reset()
+      gc = { count: 0, totalMs: 0, maxMs: 0, major: 0 }
+      cpu = process.cpuUsage()
+      process.send!({ probe: 'reset' })
+    } else if (m?.probe === 'sample') {
+      const used = process.cpuUsage(cpu)
+      const sample: ProbeSample = {
+        probe: 'sample',
+        cpuUs: used.user + used.system,
+        rss: process.memoryUsage.rss(),
+        maxRss: process.resourceUsage().maxRSS * 1024,
+        loopDelayP50Ms: delay.percentile(50) / 1e6,
+        loopDelayP99Ms: delay.percentile(99) / 1e6,
+        loopDelayMaxMs: delay.max / 1e6,
+        gcCount: gc.count,
+        gcTotalMs: gc.totalMs,
+        gcMaxMs: gc.maxMs,
+        gcMajor: gc.major,
+      }
+      process.send!(sample)
+    }
+  })
+  // The channel must not keep a process alive that would otherwise exit.
+  process.channel?.unref()
+}
