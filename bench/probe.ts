@@ -17,7 +17,7 @@ export interface ProbeSample {
   rss: number
   /** Highest resident set size since the process started, bytes. */
   maxRss: number
-  /** Event-loop delay since the last reset, ms (a timer's lateness, sampled every ELD_RESOLUTION_MS). */
+  /** Event-loop delay since the last reset, ms: how late a timer due every ELD_RESOLUTION_MS fired. */
   loopDelayP50Ms: number
   loopDelayP99Ms: number
   loopDelayMaxMs: number
@@ -31,6 +31,9 @@ export interface ProbeSample {
 
 /** Node's default: finer sampling would add a wake-up per ms to the CPU figures. */
 const ELD_RESOLUTION_MS = 10
+
+/** The histogram holds the time between the timer's runs (ns): the resolution itself plus the lateness. */
+const lateness = (ns: number) => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS)
 
 if (process.send) {
   const delay = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
@@ -58,9 +61,9 @@ if (process.send) {
         cpuUs: used.user + used.system,
         rss: process.memoryUsage.rss(),
         maxRss: process.resourceUsage().maxRSS * 1024,
-        loopDelayP50Ms: delay.percentile(50) / 1e6,
-        loopDelayP99Ms: delay.percentile(99) / 1e6,
-        loopDelayMaxMs: delay.max / 1e6,
+        loopDelayP50Ms: lateness(delay.percentile(50)),
+        loopDelayP99Ms: lateness(delay.percentile(99)),
+        loopDelayMaxMs: lateness(delay.max),
         gcCount: gc.count,
         gcTotalMs: gc.totalMs,
         gcMaxMs: gc.maxMs,

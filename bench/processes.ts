@@ -48,11 +48,26 @@ export interface Started {
   probe: Probe
 }
 
+/** Per child: write a CPU profile (--cpu-prof) into the `profileDir` given to ChildProcesses. */
+export interface ChildOptions { profile?: boolean }
+
 export class ChildProcesses {
+  #profileDir: string | undefined
   #children = new Map<ChildProcess, string>()
   #stopping = false
   #tmpDirs: string[] = []
   #logTally = new Map<string, number>()
+
+  constructor(o: { profileDir?: string } = {}) {
+    this.#profileDir = o.profileDir
+  }
+
+  /** Node flags of a child: the probe, and a CPU profile when asked for. */
+  #nodeArgs(o: ChildOptions): string[] {
+    if (!o.profile) return PROBE
+    if (!this.#profileDir) throw new Error('a profiled child needs ChildProcesses({ profileDir })')
+    return [...PROBE, '--cpu-prof', `--cpu-prof-dir=${this.#profileDir}`]
+  }
 
   /** A stand-in upstream serving a ~1 KB JSON document (bench/upstream.ts). */
   upstream(name: string): Promise<Started> {
@@ -70,8 +85,8 @@ export class ChildProcesses {
   }
 
   /** A bare http-proxy-3 pass-through to `target` (bench/bare-proxy.ts). */
-  bareProxy(name: string, target: string): Promise<Started> {
-    return this.#fork(name, 'bare-proxy.ts', [target])
+  bareProxy(name: string, target: string, o: ChildOptions = {}): Promise<Started> {
+    return this.#fork(name, 'bare-proxy.ts', [target], o)
   }
 
   /**
@@ -96,13 +111,13 @@ export class ChildProcesses {
    * `dualread proxy` with a one-rule policy, started as an operator would; resolves once /readyz is
    * 200. `env` adds variables (OTEL_* for tracing); every OTEL_* variable of the bench's own is dropped.
    */
-  dualread(name: string, o: DualreadOptions, env: Record<string, string> = {}): Promise<Started> {
+  dualread(name: string, o: DualreadOptions, env: Record<string, string> = {}, child: ChildOptions = {}): Promise<Started> {
     // Without REDIS_URL rollback overrides stay in memory: the bench measures the proxy alone.
-    return this.dualreadCommand(name, 'proxy', policyYaml(o), env)
+    return this.dualreadCommand(name, 'proxy', policyYaml(o), env, child)
   }
 
   /** `dualread proxy` or `dualread sync` with the given policy text and environment. */
-  async dualreadCommand(name: string, command: 'proxy' | 'sync', policy: string, extraEnv: Record<string, string>): Promise<Started> {
+  async dualreadCommand(name: string, command: 'proxy' | 'sync', policy: string, extraEnv: Record<string, string>, o: ChildOptions = {}): Promise<Started> {
     const dir = await mkdtemp(join(tmpdir(), 'dualread-bench-'))
     this.#tmpDirs.push(dir)
     const policyFile = join(dir, 'policy.yaml')
@@ -112,7 +127,7 @@ export class ChildProcesses {
     const env = Object.fromEntries(Object.entries(inherited).filter(([name]) => !name.startsWith('OTEL_')))
     const ports = command === 'proxy' ? ['--listen', `${HOST}:${listen}`, '--admin', `${HOST}:${admin}`] : ['--admin', `${HOST}:${admin}`]
     const child = spawn(process.execPath, [
-      ...DUALREAD_NODE_ARGS, ...PROBE, DUALREAD_BIN, command, '--policy', policyFile, ...ports, '--state-dir', join(dir, 'state'),
+      ...DUALREAD_NODE_ARGS, ...this.#nodeArgs(o), DUALREAD_BIN, command, '--policy', policyFile, ...ports, '--state-dir', join(dir, 'state'),
     ], { cwd: dir, env: { ...env, ...extraEnv, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     const exited = this.#watch(name, child)
     await Promise.race([waitForReady(`http://${HOST}:${admin}/readyz`), exited])
@@ -127,8 +142,8 @@ export class ChildProcesses {
     await Promise.all(this.#tmpDirs.map(dir => rm(dir, { recursive: true, force: true })))
   }
 
-  async #fork(name: string, file: string, args: string[]): Promise<Started> {
-    const child = fork(new URL(file, import.meta.url).pathname, args, { execArgv: PROBE, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  async #fork(name: string, file: string, args: string[], o: ChildOptions = {}): Promise<Started> {
+    const child = fork(new URL(file, import.meta.url).pathname, args, { execArgv: this.#nodeArgs(o), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     const exited = this.#watch(name, child)
     const [ready] = await Promise.race([once(child, 'message') as Promise<[ChildReady]>, exited])
     return { name, url: `http://${HOST}:${ready.port}`, probe: nodeProbe(child) }
