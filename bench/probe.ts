@@ -3,6 +3,7 @@
 // the CPU time and RSS since the last reset. The parent resets before a round and samples after
 // it, so each figure covers exactly one round. Costs the process one 10 ms timer and one
 // observer callback per GC: the same for every target.
+import { getHeapSpaceStatistics } from 'node:v8'
 import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks'
 
 /** What the parent sends. */
@@ -17,6 +18,13 @@ export interface ProbeSample {
   rss: number
   /** Highest resident set size since the process started, bytes. */
   maxRss: number
+  /** V8's heap now: used and reserved, bytes (RSS minus these is code, buffers and the allocator's slack). */
+  heapUsed: number
+  heapTotal: number
+  /** Memory held outside V8's heap by Buffers and the like, bytes. */
+  external: number
+  /** Size of each V8 heap space (new_space, old_space, code_space...), bytes. */
+  spaces: Record<string, number>
   /** Event-loop delay since the last reset, ms: how late a timer due every ELD_RESOLUTION_MS fired. */
   loopDelayP50Ms: number
   loopDelayP99Ms: number
@@ -31,6 +39,11 @@ export interface ProbeSample {
 
 /** Node's default: finer sampling would add a wake-up per ms to the CPU figures. */
 const ELD_RESOLUTION_MS = 10
+
+function memory(): Pick<ProbeSample, 'rss' | 'heapUsed' | 'heapTotal' | 'external'> {
+  const m = process.memoryUsage()
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external }
+}
 
 /** The histogram holds the time between the timer's runs (ns): the resolution itself plus the lateness. */
 const lateness = (ns: number) => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS)
@@ -59,7 +72,8 @@ if (process.send) {
       const sample: ProbeSample = {
         probe: 'sample',
         cpuUs: used.user + used.system,
-        rss: process.memoryUsage.rss(),
+        ...memory(),
+        spaces: Object.fromEntries(getHeapSpaceStatistics().map(s => [s.space_name, s.space_size])),
         maxRss: process.resourceUsage().maxRSS * 1024,
         loopDelayP50Ms: lateness(delay.percentile(50)),
         loopDelayP99Ms: lateness(delay.percentile(99)),

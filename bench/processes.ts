@@ -48,8 +48,12 @@ export interface Started {
   probe: Probe
 }
 
-/** Per child: write a CPU profile (--cpu-prof) into the `profileDir` given to ChildProcesses. */
-export interface ChildOptions { profile?: boolean }
+export interface ChildOptions {
+  /** Write a CPU profile (--cpu-prof) into the `profileDir` given to ChildProcesses. */
+  profile?: boolean
+  /** Run dualread from another checkout (its bin/dualread.js), for a before/after comparison. */
+  checkout?: string
+}
 
 export class ChildProcesses {
   #profileDir: string | undefined
@@ -127,7 +131,7 @@ export class ChildProcesses {
     const env = Object.fromEntries(Object.entries(inherited).filter(([name]) => !name.startsWith('OTEL_')))
     const ports = command === 'proxy' ? ['--listen', `${HOST}:${listen}`, '--admin', `${HOST}:${admin}`] : ['--admin', `${HOST}:${admin}`]
     const child = spawn(process.execPath, [
-      ...DUALREAD_NODE_ARGS, ...this.#nodeArgs(o), DUALREAD_BIN, command, '--policy', policyFile, ...ports, '--state-dir', join(dir, 'state'),
+      ...DUALREAD_NODE_ARGS, ...this.#nodeArgs(o), o.checkout ? join(o.checkout, 'bin/dualread.js') : DUALREAD_BIN, command, '--policy', policyFile, ...ports, '--state-dir', join(dir, 'state'),
     ], { cwd: dir, env: { ...env, ...extraEnv, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     const exited = this.#watch(name, child)
     await Promise.race([waitForReady(`http://${HOST}:${admin}/readyz`), exited])

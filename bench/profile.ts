@@ -1,6 +1,7 @@
-// `npm run bench:profile [-- SECONDS]`: CPU profiles (--cpu-prof) of dualread and of the bare
-// http-proxy-3 under the same fixed 1,000 req/s, each with the CPU time it took per request and
-// its heaviest functions and packages by self time. The .cpuprofile files stay in the folder
+// `npm run bench:profile [-- SECONDS [traced]]`: CPU profiles (--cpu-prof) of dualread and of the
+// bare http-proxy-3 (with `traced`: of dualread with tracing off and at 100% sampling) under the
+// same fixed 1,000 req/s, each with the CPU time it took per request and its heaviest functions
+// and packages by self time. The .cpuprofile files stay in the folder
 // printed at the end (open them in Chrome DevTools, Performance panel).
 import { readdir, readFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,7 @@ import { ChildProcesses, type Started } from './processes.ts'
 const READ_PATH = '/api/v1/tenants/acme/alert-rules/r1'
 const RATE = 1000
 const SECONDS = Number(process.argv[2] ?? 10)
+const TRACED = process.argv[3] === 'traced'
 const TOP = 25
 
 interface ProfileNode { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }
@@ -21,9 +23,13 @@ const children = new ChildProcesses({ profileDir: dir })
 try {
   const upstream = await children.upstream('upstream')
   const other = await children.upstream('upstream (new)')
+  const sides = { oldUrl: upstream.url, newUrl: other.url, shadowPercent: TRACED ? 0 : 1 }
+  const sink = TRACED ? await children.otlpSink('otlp sink') : undefined
   const targets: Started[] = [
-    await children.bareProxy('http-proxy-3', upstream.url, { profile: true }),
-    await children.dualread('dualread', { oldUrl: upstream.url, newUrl: other.url, shadowPercent: 1 }, {}, { profile: true }),
+    sink
+      ? await children.dualread('dualread traced 100%', sides, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'always_on' }, { profile: true })
+      : await children.bareProxy('http-proxy-3', upstream.url, { profile: true }),
+    await children.dualread('dualread', sides, {}, { profile: true }),
   ]
   for (const t of targets) {
     const loop = new OpenLoop(t.url + READ_PATH)

@@ -23,6 +23,8 @@ const FIXED_RATE = 1000
 /** The sustained run at 100% shadow whose RSS is reported (the issue's "after 60 s"). */
 const SUSTAINED_SEC = QUICK ? 10 : 60
 const SUSTAINED_SAMPLE_SEC = QUICK ? 2 : 10
+/** BENCH_BASELINE=/path/to/checkout adds that checkout's dualread (same policy) to the read sections: before/after in one run. */
+const BASELINE = process.env['BENCH_BASELINE']
 /** The share of reads the main dualread target shadows: a migration's everyday setting. */
 const EVERYDAY_SHADOW_PERCENT = 1
 
@@ -55,6 +57,8 @@ interface Bench {
   nginx: Started | undefined
   /** dualread shadow-reading 1% of reads: the target the throughput and latency goals are about. */
   dualread: Started
+  /** The same as `dualread`, run from the BENCH_BASELINE checkout. */
+  baseline: Started | undefined
   /** dualread with shadow reads off. */
   dualreadOff: Started
   /** dualread shadow-reading every read from the second upstream. */
@@ -75,7 +79,7 @@ const ROUNDS_NOTE = `${ROUNDS} alternating rounds × ${ROUND_SEC} s per target; 
 
 /** The proxies compared in the read sections: nginx only when installed. */
 function proxies(b: Bench): Started[] {
-  return [b.direct, b.bareProxy, ...(b.nginx ? [b.nginx] : []), b.dualread]
+  return [b.direct, b.bareProxy, ...(b.nginx ? [b.nginx] : []), ...(b.baseline ? [b.baseline] : []), b.dualread]
 }
 
 /** 1. Highest read throughput and its latency, and what each request costs the target's process. */
@@ -325,6 +329,7 @@ async function main(): Promise<void> {
       bareProxy: await children.bareProxy('http-proxy-3', oldUpstream.url),
       nginx: await children.nginx('nginx', oldUpstream.url),
       dualread: await children.dualread(`dualread shadow ${EVERYDAY_SHADOW_PERCENT}%`, { ...sides, shadowPercent: EVERYDAY_SHADOW_PERCENT }),
+      baseline: BASELINE ? await children.dualread(`baseline shadow ${EVERYDAY_SHADOW_PERCENT}%`, { ...sides, shadowPercent: EVERYDAY_SHADOW_PERCENT }, {}, { checkout: BASELINE }) : undefined,
       dualreadOff: await children.dualread('dualread shadow 0%', { ...sides, shadowPercent: 0 }),
       dualreadShadow: await children.dualread('dualread shadow 100%', { ...sides, shadowPercent: 100 }),
     }
