@@ -1,0 +1,47 @@
+// The trace export worker: the OTLP exporter the OTEL_* variables choose (protocol, endpoint,
+// headers, timeout, compression), run off the proxy's event loop. Encoding a span for OTLP costs
+// more than making it; here it costs the request path nothing. Each message is one batch from
+// the BatchSpanProcessor; the answer says how its export went (export-worker-client.ts).
+import { parentPort } from 'node:worker_threads'
+import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
+import { ExportResultCode, getStringFromEnv } from '@opentelemetry/core'
+import type { SpanExporter } from '@opentelemetry/sdk-trace'
+import { fromBatch, type SpanBatch } from './span-record.ts'
+
+export type ToWorker = { id: number, batch: SpanBatch } | { id: number, shutdown: true }
+export type FromWorker =
+  | { id: number, ok: true }
+  | { id: number, ok: false, error: string }
+  | { diag: 'error' | 'warn' | 'info' | 'debug' | 'verbose', message: string }
+
+/** The exporter for OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or OTEL_EXPORTER_OTLP_PROTOCOL), as the Node SDK chooses it. */
+export async function otlpExporter(env: NodeJS.ProcessEnv = process.env): Promise<SpanExporter> {
+  const protocol = (env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? env['OTEL_EXPORTER_OTLP_PROTOCOL'] ?? getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL'))?.trim() || 'http/protobuf'
+  if (protocol === 'grpc') return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter()
+  if (protocol === 'http/json') return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter()
+  if (protocol !== 'http/protobuf') diag.warn(`Unsupported OTLP traces protocol: "${protocol}". Using http/protobuf.`)
+  return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter()
+}
+
+/** The exporter's diagnostics go to the main thread, which logs them like its own. */
+function diagToParent(post: (m: FromWorker) => void): DiagLogger {
+  const send = (level: 'error' | 'warn' | 'info' | 'debug' | 'verbose') => (message: string, ...args: unknown[]) =>
+    post({ diag: level, message: [message, ...args.map(a => a instanceof Error ? a.message : typeof a === 'string' ? a : JSON.stringify(a))].join(' ') })
+  return { error: send('error'), warn: send('warn'), info: send('info'), debug: send('debug'), verbose: send('verbose') }
+}
+
+if (parentPort) {
+  const port = parentPort
+  const post = (m: FromWorker) => port.postMessage(m)
+  diag.setLogger(diagToParent(post), { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true })
+  const exporter = await otlpExporter()
+  port.on('message', (m: ToWorker) => {
+    if ('shutdown' in m) {
+      void exporter.shutdown().then(() => post({ id: m.id, ok: true }), (err: Error) => post({ id: m.id, ok: false, error: err.message }))
+      return
+    }
+    exporter.export(fromBatch(m.batch), result => {
+      post(result.code === ExportResultCode.SUCCESS ? { id: m.id, ok: true } : { id: m.id, ok: false, error: result.error?.message ?? 'export failed' })
+    })
+  })
+}
