@@ -4,7 +4,7 @@
 // the BatchSpanProcessor; the answer says how its export went (export-worker-client.ts).
 import { parentPort } from 'node:worker_threads'
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
-import { ExportResultCode } from '@opentelemetry/core'
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import type { SpanExporter } from '@opentelemetry/sdk-trace'
 import { fromBatch, type SpanBatch } from './span-record.ts'
 
@@ -24,6 +24,12 @@ export async function otlpExporter(env: NodeJS.ProcessEnv = process.env): Promis
   if (protocol === 'http/json') return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter()
   if (protocol !== 'http/protobuf') diag.warn(`Unsupported OTLP traces protocol: "${protocol}". Using http/protobuf.`)
   return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter()
+}
+
+/** How an export went, as the main thread is told it. */
+export function answer(id: number, result: ExportResult): FromWorker {
+  if (result.code === ExportResultCode.SUCCESS) return { id, ok: true }
+  return { id, ok: false, error: result.error?.message ?? 'export failed' }
 }
 
 /** The exporter's diagnostics go to the main thread, which logs them like its own. */
@@ -48,8 +54,6 @@ if (parentPort) {
       })
       return
     }
-    exporter.export(fromBatch(JSON.parse(DECODER.decode(m.batch)) as SpanBatch), result => {
-      post(result.code === ExportResultCode.SUCCESS ? { id: m.id, ok: true } : { id: m.id, ok: false, error: result.error?.message ?? 'export failed' })
-    })
+    exporter.export(fromBatch(JSON.parse(DECODER.decode(m.batch)) as SpanBatch), result => post(answer(m.id, result)))
   })
 }

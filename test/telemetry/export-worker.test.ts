@@ -9,7 +9,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otl
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace'
 import t from 'tap'
-import { diagToParent, otlpExporter, type FromWorker } from '../../src/telemetry/export-worker.ts'
+import { answer, diagToParent, otlpExporter, type FromWorker } from '../../src/telemetry/export-worker.ts'
 import { WorkerSpanExporter } from '../../src/telemetry/export-worker-client.ts'
 import { fromBatch, toBatch, type SpanBatch } from '../../src/telemetry/span-record.ts'
 import { OtlpReceiver, tracingEnv } from '../helpers/otlp-receiver.ts'
@@ -23,7 +23,7 @@ function keeping(level: keyof DiagLogger, into: string[]): DiagLogger {
 /** Real SDK spans: a server span, its client child with a link and an event, one from a second scope. */
 function sdkSpans(): ReadableSpan[] {
   const memory = new InMemorySpanExporter()
-  const resource = resourceFromAttributes({ 'service.name': 'dualread', 'host.name': 'h1' }, { schemaUrl: 'https://opentelemetry.io/schemas/1.30.0' })
+  const resource = resourceFromAttributes({ 'service.name': 'dualread', 'host.name': 'h1' })
   const provider = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter: memory })] })
   const tracer = provider.getTracer('dualread', '1.2.3')
   const remote = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, isRemote: true, traceState: new TraceState('vendor=a') }
@@ -44,6 +44,11 @@ t.test('a batch as plain data encodes byte for byte as the SDK spans it came fro
   const crossed = fromBatch(JSON.parse(JSON.stringify(toBatch(spans))) as SpanBatch)
   t.same(Buffer.from(ProtobufTraceSerializer.serializeRequest(crossed)!), Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!))
   t.same(Buffer.from(JsonTraceSerializer.serializeRequest(crossed)!).toString(), Buffer.from(JsonTraceSerializer.serializeRequest(spans)!).toString())
+  // A resource with a schema URL crosses with it.
+  const schemaUrl = 'https://opentelemetry.io/schemas/1.30.0'
+  const withSchema = resourceFromAttributes({ 'service.name': 'dualread' }, { schemaUrl })
+  const batch = toBatch(spans.map(s => new Proxy(s, { get: (target, key) => key === 'resource' ? withSchema : Reflect.get(target, key) as unknown })))
+  t.equal(fromBatch(batch)[0]!.resource.schemaUrl, schemaUrl)
   t.same(crossed[1]!.duration, spans[1]!.duration.map((_, i) => crossed[1]!.endTime[i]! - crossed[1]!.startTime[i]!), 'a duration from its start and end')
 })
 
@@ -72,6 +77,12 @@ t.test("the worker's diagnostics reach the main thread as text", async t => {
   d.error('export failed:', new Error('Bad Request'), 'status', { code: 400 })
   d.debug('items to be sent')
   t.same(sent, [{ diag: 'error', message: 'export failed: Bad Request status {"code":400}' }, { diag: 'debug', message: 'items to be sent' }])
+})
+
+t.test('an export result is told as success, or as failure with its error', async t => {
+  t.same(answer(1, { code: ExportResultCode.SUCCESS }), { id: 1, ok: true })
+  t.same(answer(2, { code: ExportResultCode.FAILED, error: new Error('Bad Request') }), { id: 2, ok: false, error: 'Bad Request' })
+  t.same(answer(3, { code: ExportResultCode.FAILED }), { id: 3, ok: false, error: 'export failed' })
 })
 
 const exportThrough = (exporter: WorkerSpanExporter, spans: ReadableSpan[]) => new Promise<ExportResult>(resolve => exporter.export(spans, resolve))
