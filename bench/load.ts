@@ -76,30 +76,77 @@ export class OpenLoop {
   }
 }
 
-export interface Summary {
-  /** Successful requests per second over all rounds. */
-  rps: number
-  /** Lowest and highest single-round rate, to show how noisy the machine was. */
-  rpsRange: [number, number]
-  p50: number
-  p99: number
-  requests: number
-  failures: number
+/** One figure over the rounds: the median of the per-round values, and their lowest and highest. */
+export interface Spread {
+  median: number
+  min: number
+  max: number
+  /** The per-round values in round order (round i of every target ran in the same pass). */
+  values: number[]
 }
 
-/** Pools the rounds of one target. */
-export function summarize(rounds: Measurement[]): Summary {
-  const latencies = Float64Array.from(rounds.flatMap(r => r.latenciesMs)).sort()
-  const seconds = rounds.reduce((s, r) => s + r.seconds, 0)
-  const perRound = rounds.map(r => r.latenciesMs.length / r.seconds)
+/** What a process reported about one round (bench/probe.ts), NaN where a target cannot say (nginx has no event loop of Node's). */
+export interface RoundCost {
+  cpuUs: number
+  rss: number
+  loopDelayP99Ms: number
+  gcTotalMs: number
+  gcMaxMs: number
+}
+
+export interface Summary {
+  /** Successful requests per second. */
+  rps: Spread
+  p50: Spread
+  p99: Spread
+  /** CPU time of the target's process per request, µs (NaN without a probe). */
+  cpuUsPerRequest: Spread
+  /** Event-loop delay p99 within each round, ms. */
+  loopDelayP99Ms: Spread
+  /** GC pause time per second of the round, ms. */
+  gcMsPerSec: Spread
+  /** Longest single GC pause of each round, ms. */
+  gcMaxMs: Spread
+  /** RSS at the end of each round, bytes. */
+  rss: Spread
+  requests: number
+  failures: number
+  rounds: number
+}
+
+/**
+ * Per-round figures of one target, each summarized by its median over the rounds and its range:
+ * a noisy moment on a shared machine moves one round, not the median.
+ */
+export function summarize(rounds: Array<Measurement & { cost?: RoundCost }>): Summary {
+  const per = (f: (r: Measurement & { cost?: RoundCost }, sorted: Float64Array) => number) => spread(rounds.map(r => f(r, Float64Array.from(r.latenciesMs).sort())))
+  const answered = (r: Measurement) => r.latenciesMs.length + r.failures
   return {
-    rps: latencies.length / seconds,
-    rpsRange: [Math.min(...perRound), Math.max(...perRound)],
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    requests: latencies.length,
+    rps: per(r => r.latenciesMs.length / r.seconds),
+    p50: per((_, sorted) => percentile(sorted, 50)),
+    p99: per((_, sorted) => percentile(sorted, 99)),
+    cpuUsPerRequest: per(r => r.cost ? r.cost.cpuUs / Math.max(1, answered(r)) : Number.NaN),
+    loopDelayP99Ms: per(r => r.cost?.loopDelayP99Ms ?? Number.NaN),
+    gcMsPerSec: per(r => r.cost ? r.cost.gcTotalMs / r.seconds : Number.NaN),
+    gcMaxMs: per(r => r.cost?.gcMaxMs ?? Number.NaN),
+    rss: per(r => r.cost?.rss ?? Number.NaN),
+    requests: rounds.reduce((s, r) => s + r.latenciesMs.length, 0),
     failures: rounds.reduce((s, r) => s + r.failures, 0),
+    rounds: rounds.length,
   }
+}
+
+/** Median (the mean of the middle two for an even count), lowest and highest; NaN when any value is. */
+export function spread(values: number[]): Spread {
+  if (values.length === 0 || values.some(Number.isNaN)) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, values }
+  const v = [...values].sort((a, b) => a - b)
+  const mid = v.length >> 1
+  return { median: v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2, min: v[0]!, max: v[v.length - 1]!, values }
+}
+
+/** `a` against `b` round by round (a / b, or a − b), summarized like any per-round figure. */
+export function perRound(a: Spread, b: Spread, op: (x: number, y: number) => number): Spread {
+  return spread(a.values.map((x, i) => op(x, b.values[i]!)))
 }
 
 /** Nearest-rank percentile of ascending `sorted`. */

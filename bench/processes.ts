@@ -3,12 +3,16 @@
 // through one `ChildProcesses` is stopped by its `stopAll()`, which the bench calls in `finally`.
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { ChildReady } from './child.ts'
+import { nginxConfig } from './nginx.ts'
+import type { RoundCost } from './load.ts'
+import type { ProbeRequest, ProbeSample } from './probe.ts'
 
 const HOST = '127.0.0.1'
 const DUALREAD_BIN = new URL('../bin/dualread.js', import.meta.url).pathname
@@ -18,6 +22,12 @@ const STOP_TIMEOUT_MS = 5_000
 const STDERR_TAIL_BYTES = 4096
 /** Extra node flags for the dualread child only, e.g. BENCH_DUALREAD_NODE_ARGS=--cpu-prof. */
 const DUALREAD_NODE_ARGS = process.env['BENCH_DUALREAD_NODE_ARGS']?.split(/\s+/).filter(Boolean) ?? []
+/** Preloaded into every Node child: event-loop delay, GC pauses, CPU and RSS per round. */
+const PROBE = ['--import', new URL('probe.ts', import.meta.url).pathname]
+/** Debian's nginx; the nginx section is skipped with a note when it is not installed. */
+const NGINX_BIN = process.env['BENCH_NGINX'] ?? '/usr/sbin/nginx'
+/** Linux clock ticks per second (USER_HZ), the unit of utime and stime in /proc/PID/stat. */
+const CLOCK_TICKS = 100
 
 export interface DualreadOptions {
   oldUrl: string
@@ -25,17 +35,43 @@ export interface DualreadOptions {
   shadowPercent: number
 }
 
+/** What a target's process spent in one round: reset before the round, sample after it. */
+export interface Probe {
+  reset(): Promise<void>
+  sample(): Promise<RoundCost & { maxRss: number }>
+}
+
 /** A running child and where it listens. */
 export interface Started {
   name: string
   url: string
+  probe: Probe
+}
+
+export interface ChildOptions {
+  /** Write a CPU profile (--cpu-prof) into the `profileDir` given to ChildProcesses. */
+  profile?: boolean
+  /** Run dualread from another checkout (its bin/dualread.js), for a before/after comparison. */
+  checkout?: string
 }
 
 export class ChildProcesses {
+  #profileDir: string | undefined
   #children = new Map<ChildProcess, string>()
   #stopping = false
   #tmpDirs: string[] = []
   #logTally = new Map<string, number>()
+
+  constructor(o: { profileDir?: string } = {}) {
+    this.#profileDir = o.profileDir
+  }
+
+  /** Node flags of a child: the probe, and a CPU profile when asked for. */
+  #nodeArgs(o: ChildOptions): string[] {
+    if (!o.profile) return PROBE
+    if (!this.#profileDir) throw new Error('a profiled child needs ChildProcesses({ profileDir })')
+    return [...PROBE, '--cpu-prof', `--cpu-prof-dir=${this.#profileDir}`]
+  }
 
   /** A stand-in upstream serving a ~1 KB JSON document (bench/upstream.ts). */
   upstream(name: string): Promise<Started> {
@@ -53,21 +89,39 @@ export class ChildProcesses {
   }
 
   /** A bare http-proxy-3 pass-through to `target` (bench/bare-proxy.ts). */
-  bareProxy(name: string, target: string): Promise<Started> {
-    return this.#fork(name, 'bare-proxy.ts', [target])
+  bareProxy(name: string, target: string, o: ChildOptions = {}): Promise<Started> {
+    return this.#fork(name, 'bare-proxy.ts', [target], o)
+  }
+
+  /**
+   * nginx in front of `target` (one worker, keep-alive upstream connections; see nginx.ts), with
+   * its own config and prefix in a temporary folder; undefined when nginx is not installed.
+   */
+  async nginx(name: string, target: string): Promise<Started | undefined> {
+    if (!await access(NGINX_BIN, constants.X_OK).then(() => true, () => false)) return undefined
+    const dir = await mkdtemp(join(tmpdir(), 'dualread-bench-nginx-'))
+    this.#tmpDirs.push(dir)
+    await mkdir(join(dir, 'tmp'))
+    const port = await freePort()
+    await writeFile(join(dir, 'nginx.conf'), nginxConfig({ listen: `${HOST}:${port}`, upstream: new URL(target).host }))
+    const child = spawn(NGINX_BIN, ['-p', `${dir}/`, '-c', 'nginx.conf', '-e', 'error.log'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = this.#watch(name, child)
+    const url = `http://${HOST}:${port}`
+    await Promise.race([waitForReady(url + '/'), exited])
+    return { name, url, probe: await procProbe(child.pid!) }
   }
 
   /**
    * `dualread proxy` with a one-rule policy, started as an operator would; resolves once /readyz is
    * 200. `env` adds variables (OTEL_* for tracing); every OTEL_* variable of the bench's own is dropped.
    */
-  dualread(name: string, o: DualreadOptions, env: Record<string, string> = {}): Promise<Started> {
+  dualread(name: string, o: DualreadOptions, env: Record<string, string> = {}, child: ChildOptions = {}): Promise<Started> {
     // Without REDIS_URL rollback overrides stay in memory: the bench measures the proxy alone.
-    return this.dualreadCommand(name, 'proxy', policyYaml(o), env)
+    return this.dualreadCommand(name, 'proxy', policyYaml(o), env, child)
   }
 
   /** `dualread proxy` or `dualread sync` with the given policy text and environment. */
-  async dualreadCommand(name: string, command: 'proxy' | 'sync', policy: string, extraEnv: Record<string, string>): Promise<Started> {
+  async dualreadCommand(name: string, command: 'proxy' | 'sync', policy: string, extraEnv: Record<string, string>, o: ChildOptions = {}): Promise<Started> {
     const dir = await mkdtemp(join(tmpdir(), 'dualread-bench-'))
     this.#tmpDirs.push(dir)
     const policyFile = join(dir, 'policy.yaml')
@@ -77,11 +131,11 @@ export class ChildProcesses {
     const env = Object.fromEntries(Object.entries(inherited).filter(([name]) => !name.startsWith('OTEL_')))
     const ports = command === 'proxy' ? ['--listen', `${HOST}:${listen}`, '--admin', `${HOST}:${admin}`] : ['--admin', `${HOST}:${admin}`]
     const child = spawn(process.execPath, [
-      ...DUALREAD_NODE_ARGS, DUALREAD_BIN, command, '--policy', policyFile, ...ports, '--state-dir', join(dir, 'state'),
-    ], { cwd: dir, env: { ...env, ...extraEnv, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+      ...DUALREAD_NODE_ARGS, ...this.#nodeArgs(o), o.checkout ? join(o.checkout, 'bin/dualread.js') : DUALREAD_BIN, command, '--policy', policyFile, ...ports, '--state-dir', join(dir, 'state'),
+    ], { cwd: dir, env: { ...env, ...extraEnv, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     const exited = this.#watch(name, child)
     await Promise.race([waitForReady(`http://${HOST}:${admin}/readyz`), exited])
-    return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}` }
+    return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}`, probe: nodeProbe(child) }
   }
 
   /** Stops every child (SIGTERM, then SIGKILL after a grace period) and removes temporary files. */
@@ -92,11 +146,11 @@ export class ChildProcesses {
     await Promise.all(this.#tmpDirs.map(dir => rm(dir, { recursive: true, force: true })))
   }
 
-  async #fork(name: string, file: string, args: string[]): Promise<Started> {
-    const child = fork(new URL(file, import.meta.url).pathname, args, { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  async #fork(name: string, file: string, args: string[], o: ChildOptions = {}): Promise<Started> {
+    const child = fork(new URL(file, import.meta.url).pathname, args, { execArgv: this.#nodeArgs(o), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     const exited = this.#watch(name, child)
     const [ready] = await Promise.race([once(child, 'message') as Promise<[ChildReady]>, exited])
-    return { name, url: `http://${HOST}:${ready.port}` }
+    return { name, url: `http://${HOST}:${ready.port}`, probe: nodeProbe(child) }
   }
 
   /** What the children logged, most frequent first: "dualread: 96 × error \"read failed…\" (reason)". */
@@ -128,6 +182,68 @@ export class ChildProcesses {
       })
     })
   }
+}
+
+/** Asks bench/probe.ts in the child over IPC. */
+function nodeProbe(child: ChildProcess): Probe {
+  const ask = <T>(request: ProbeRequest): Promise<T> => new Promise(resolve => {
+    const onMessage = (m: { probe?: string }) => {
+      if (m?.probe !== request.probe) return
+      child.off('message', onMessage)
+      resolve(m as T)
+    }
+    child.on('message', onMessage)
+    child.send(request)
+  })
+  return {
+    reset: () => ask<unknown>({ probe: 'reset' }).then(() => undefined),
+    sample: () => ask<ProbeSample>({ probe: 'sample' }),
+  }
+}
+
+/**
+ * CPU and RSS of a non-Node process and its children (nginx's master and worker) from /proc:
+ * CPU to the clock tick (10 ms, under 1% of a round), no event loop or GC figures.
+ */
+async function procProbe(pid: number): Promise<Probe> {
+  const pids = [pid, ...await childrenOf(pid)]
+  const ticks = async () => {
+    let sum = 0
+    for (const p of pids) {
+      // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+      const fields = (await readFile(`/proc/${p}/stat`, 'utf8')).split(') ')[1]!.split(' ')
+      sum += Number(fields[11]) + Number(fields[12])
+    }
+    return sum
+  }
+  const statusKb = async (field: string) => {
+    let sum = 0
+    for (const p of pids) sum += Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(await readFile(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0)
+    return sum * 1024
+  }
+  let base = await ticks()
+  return {
+    reset: async () => { base = await ticks() },
+    sample: async () => ({
+      cpuUs: ((await ticks()) - base) * (1e6 / CLOCK_TICKS),
+      rss: await statusKb('VmRSS'),
+      maxRss: await statusKb('VmHWM'),
+      loopDelayP99Ms: Number.NaN,
+      gcTotalMs: Number.NaN,
+      gcMaxMs: Number.NaN,
+    }),
+  }
+}
+
+/** Processes whose parent is `pid` (nginx forks its worker; the kernel's children lists are not always there). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const out: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    if (Number(stat.split(') ')[1]?.split(' ')[1]) === pid) out.push(Number(entry))
+  }
+  return out
 }
 
 const PINO_LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }

@@ -77,6 +77,8 @@ export function forwardedElement(client: string, host: string | undefined): stri
   return `for=${node};proto=${PROTO}${host ? `;host="${host.replace(/["\\]/g, '\\$&')}"` : ''}`
 }
 
+const DECISION_HEADERS: ReadonlySet<string> = new Set(Object.values(HEADER))
+
 /** An upstream response's headers as the client should see them. */
 export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const named = connectionTokens(headers)
@@ -85,5 +87,27 @@ export function clientResponseHeaders(headers: Record<string, string | string[] 
     if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue
     out[name] = value
   }
+  return out
+}
+
+/**
+ * A read's response head as the client should see it, as the flat list (name, value, ...) that
+ * `writeHead` writes without building a header object: the upstream's headers less hop-by-hop
+ * ones, then the decision (which replaces any the upstream sent under the same names).
+ * @example
+ * res.writeHead(200, clientResponseHead({ 'content-type': 'application/json', connection: 'keep-alive' }, 'old', 'default', 'rule'))
+ * // content-type, x-dualread-served-by: old, x-dualread-rule: default, x-dualread-reason: rule
+ */
+export function clientResponseHead(headers: Record<string, string | string[] | undefined>, servedBy: Side, rule: string, reason: Reason): Array<string | string[]> {
+  // The usual Connection values name no other header: no token set to build.
+  const connection = headers['connection']
+  const named = connection === undefined || connection === 'keep-alive' || connection === 'close' ? undefined : connectionTokens(headers)
+  const out: Array<string | string[]> = []
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name) || DECISION_HEADERS.has(name)) continue
+    out.push(name, value)
+  }
+  out.push(HEADER.servedBy, servedBy, HEADER.rule, rule, HEADER.reason, reason)
   return out
 }

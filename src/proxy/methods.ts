@@ -30,9 +30,16 @@ type Headers = Record<string, string | string[] | undefined>
  * methodKind('GET', '/api/v1/tenants/acme/alert-rules/r1', { 'x-http-method-override': 'DELETE' }) // 'write'
  */
 export function methodKind(method: string, url: string, headers: Headers): MethodKind {
+  // Most requests carry no hint at all: no list to build.
+  if (!url.includes('?') && METHOD_OVERRIDE_HEADERS.every(name => headers[name] === undefined)) return kindOf(method)
   const methods = [method, ...overrides(url, headers)]
   if (methods.some(m => MUTATING_METHODS.has(m))) return 'write'
   return methods.every(m => READ_METHODS.has(m)) ? 'read' : 'other'
+}
+
+function kindOf(method: string): MethodKind {
+  if (MUTATING_METHODS.has(method)) return 'write'
+  return READ_METHODS.has(method) ? 'read' : 'other'
 }
 
 /** The methods named by override hints, upper-cased; empty hints are no hints. */

@@ -15,7 +15,7 @@ import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { classify, type Classified } from './classify.ts'
 import { AuthorityForwarder, sendError } from './forward.ts'
-import { clientResponseHeaders, decisionHeaders, HEADER, upstreamRequestHeaders } from './headers.ts'
+import { clientResponseHead, decisionHeaders, HEADER, upstreamRequestHeaders } from './headers.ts'
 import { methodKind } from './methods.ts'
 import type { ReadYourWrites } from './read-your-writes.ts'
 import type { Admission, WriteRouter } from '../cutover/write-gate.ts'
@@ -148,9 +148,9 @@ export class ReadProxy {
     // The body goes to the client unless it is a 5xx that the other side may still replace.
     const toClient = (canFallBack: boolean, sink: Writable): BodySink => (status, headers) => {
       if (status >= 500 && canFallBack) return discardSink()
-      // Set rather than passed to writeHead, so the access log can read the decision back.
-      res.setHeaders(new Map(Object.entries({ ...clientResponseHeaders(headers), ...decisionHeaders(side, rule.name, reason) })))
-      res.writeHead(status)
+      // A flat list is the cheapest head to write; the access log (debug) reads the decision back from set headers.
+      if (this.#o.log.isLevelEnabled('debug')) res.setHeaders(new Map(Object.entries(decisionHeaders(side, rule.name, reason))))
+      res.writeHead(status, clientResponseHead(headers, side, rule.name, reason))
       this.#count(rule.name, resourceType, side, reason, status, traced)
       contentEncoding = headers['content-encoding']
       return sink

@@ -9,6 +9,14 @@ export type Target =
 
 /** Only http(s) absolute form; its authority is dropped (upstreams get origin form). */
 const ABSOLUTE_FORM = /^https?:\/\/[^/?#\\]*/i
+/**
+ * A target that resolving leaves as it is: origin form, a path of characters a WHATWG parser
+ * keeps (no "%", "\\" or "'"), a non-empty query of the same and "%" and "?". Most requests
+ * are like this, and skip the parse (a dot segment still goes the long way).
+ */
+const PLAIN_TARGET = /^(\/[A-Za-z0-9\-._~!$&()*+,;=:@/]*)(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]+)?$/
+/** "." or ".." as a whole segment, or before a ";" parameter. */
+const DOT_SEGMENT = /\/\.\.?(?:[/;]|$)/
 /** A placeholder origin: only the path and query of the parsed URL are used. */
 const BASE = 'http://base.invalid'
 
@@ -18,6 +26,8 @@ const BASE = 'http://base.invalid'
  * resolveTarget('/../etc') // { ok: false, detail: '... climbs above the root ...' }
  */
 export function resolveTarget(raw: string): Target {
+  const plain = PLAIN_TARGET.exec(raw)
+  if (plain && !DOT_SEGMENT.test(plain[1]!)) return { ok: true, url: raw, path: plain[1]! }
   const absolute = ABSOLUTE_FORM.exec(raw)
   const target = absolute ? raw.slice(absolute[0].length) : raw
   const originForm = target === '' || target.startsWith('?') ? `/${target}` : target

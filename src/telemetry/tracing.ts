@@ -60,15 +60,21 @@ export function tracingRequested(env: NodeJS.ProcessEnv): string | undefined {
 export async function startTracing(log: Logger, o: TracingOptions = {}): Promise<Tracing> {
   const destination = tracingRequested(o.env ?? process.env)
   if (destination === undefined) return TRACING_OFF
-  const [{ NodeSDK }, { defaultResource, resourceFromAttributes }, core, api] = await Promise.all([
+  const [{ NodeSDK }, { defaultResource, resourceFromAttributes }, core, api, { BatchSpanProcessor }, { WorkerSpanExporter }] = await Promise.all([
     import('@opentelemetry/sdk-node'), import('@opentelemetry/resources'), import('@opentelemetry/core'), import('@opentelemetry/api'),
+    import('@opentelemetry/sdk-trace'), import('./export-worker-client.ts'),
   ])
   const conditions = new ConditionLog(log)
+  // OTLP (the default exporter) is encoded and sent by a worker thread; other exporters as the SDK makes them.
+  const spanProcessors = onlyOtlp(o.env ?? process.env)
+    ? [new BatchSpanProcessor({ exporter: new WorkerSpanExporter(), ...batchSettings(core.getNumberFromEnv) })]
+    : undefined
   const sdk = new NodeSDK({
     resource: defaultResource().merge(resourceFromAttributes({ 'service.name': DEFAULT_SERVICE_NAME })),
     instrumentations: [],
     metricReaders: [],
     logRecordProcessors: [],
+    ...(spanProcessors ? { spanProcessors } : {}),
   })
   // After the SDK's constructor, which would point diag at the console (stdout is for JSON logs).
   const level = core.diagLogLevelFromString(process.env['OTEL_LOG_LEVEL']) ?? DiagLogLevel.WARN
@@ -98,6 +104,23 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
     api.context.disable()
     api.diag.disable()
   }
+}
+
+/** Whether OTEL_TRACES_EXPORTER asks for OTLP alone (or names nothing, which means OTLP). */
+function onlyOtlp(env: NodeJS.ProcessEnv): boolean {
+  const names = [...new Set((env['OTEL_TRACES_EXPORTER'] ?? '').split(',').map(s => s.trim()).filter(s => s !== ''))]
+  return names.length === 0 || (names.length === 1 && names[0] === 'otlp')
+}
+
+/** The OTEL_BSP_* variables, as the SDK reads them for the processors it makes itself. */
+function batchSettings(read: (name: string) => number | undefined) {
+  const settings = {
+    maxQueueSize: read('OTEL_BSP_MAX_QUEUE_SIZE'),
+    scheduledDelayMillis: read('OTEL_BSP_SCHEDULE_DELAY'),
+    exportTimeoutMillis: read('OTEL_BSP_EXPORT_TIMEOUT'),
+    maxExportBatchSize: read('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
+  }
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined && v >= 0)) as Partial<typeof settings>
 }
 
 const failing = (): Condition => ({
