@@ -3,50 +3,39 @@
 // serving side is read twice (noise), and the outcome feeds the parity record and the gate.
 // Bounded: sampled, at most shadow.maxInFlight at once, bodies up to maxBodyBytes, its own
 // breaker per upstream and its own timeout. What is not compared is counted, never queued.
+// This thread only moves bytes: decoding, parsing and comparing run in worker threads
+// (compare-pool.ts); byte-equal bodies and status differences are decided here, without a parse.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { QUEUE_TIMEOUT } from '../connections/budget.ts'
-import { otherSide, type Reason } from '../policy/choose.ts'
-import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
-import type { Rule, Side } from '../policy/schema.ts'
-import type { UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
+import { otherSide } from '../policy/choose.ts'
+import type { CompiledPolicy } from '../policy/compile.ts'
+import type { Resource, Rule, Side } from '../policy/schema.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { endShadowSpan, startShadowSpan, traceComparison, type Traced } from '../telemetry/spans.ts'
-import { BodyCollector } from './capture.ts'
-import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
-import { explainDiff } from './redact.ts'
+import { compareWithoutParsing, type BodyAnswer } from './compare.ts'
+import type { ComparePair } from './compare-pool.ts'
+import type { CompareOutcome } from './compare-task.ts'
 import type { Observation } from '../evidence/counts.ts'
 import type { DriftGate } from './gate.ts'
 import type { ParityRecorder, ParityResult } from './report.ts'
+import { WILDCARD } from './pointer.ts'
+import { ShadowReadSkipped, type FinishedRead, type ShadowStage, type SkipReason, type TimedAnswer } from './stage.ts'
+
+export type { FinishedRead, SkipReason }
 
 /** Every this many comparisons, the serving side is read a second time to tell noise from drift. */
 export const NOISE_EVERY = 20
 
-/**
- * Why a sampled read was not compared; `no_body`: a HEAD, or a GET both of whose answers had no
- * body (204, 304); `connections_busy`: no read connection to the shadow side was free (a shadow
- * read never waits for one, so it never takes one from a client's read).
- */
-export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed' | 'no_body' | 'connections_busy'
-
-export interface ShadowJob {
-  compiled: CompiledPolicy
-  upstreams: UpstreamPair
-  rule: Rule
-  resourceType: string
-  kind: ResourceKind
-  request: UpstreamRequest
-  servedBy: Side
-  reason: Reason
-  primary: BodyAnswer
-  /** How long the primary answer took, whole body included (ms). */
-  primaryMs: number
-}
-
 /** Where each shadow pair is counted for the fleet (src/evidence/recorder.ts). */
 export interface EvidenceSink {
   observe(o: Observation): void
+}
+
+/** Where pairs are compared: a ComparePool (worker threads), or anything that answers alike. */
+export interface Comparer {
+  /** Never rejects; the bodies' buffers may be moved away (transferred), so are not used after. */
+  compare(pair: ComparePair): Promise<CompareOutcome>
 }
 
 export interface ShadowOptions {
@@ -55,13 +44,14 @@ export interface ShadowOptions {
   recorder: ParityRecorder
   gate: DriftGate
   evidence: EvidenceSink
+  comparer: Comparer
 }
 
-export class ShadowReader {
+export class ShadowReader implements ShadowStage {
   #o: ShadowOptions
   #inFlight = 0
   #compared = 0
-  #plans = new WeakMap<CompiledPolicy, Map<string, ComparePlan>>()
+  #resources = new WeakMap<CompiledPolicy, Map<string, Resource>>()
   /** Systematic drift is a line with a sample, then a count per interval: not one line per read. */
   #drift: ConditionLog
 
@@ -101,7 +91,7 @@ export class ShadowReader {
   }
 
   /** Runs the comparison for an admitted read in the background; it never rejects. */
-  launch(job: ShadowJob): void {
+  launch(job: FinishedRead): void {
     // A HEAD answer has no body: two of them always "match", which would only inflate the match rate.
     if (job.request.method === 'HEAD') return this.skip('no_body')
     // Traced: the shadow read is a child of the request's span, and every read it makes is its child.
@@ -111,59 +101,72 @@ export class ShadowReader {
       .then(outcome => endShadowSpan(traced, outcome)).finally(() => { this.#inFlight-- })
   }
 
-  async #run(job: ShadowJob, traced: Traced | undefined): Promise<{ result: ParityResult } | { skipped: SkipReason }> {
+  async #run(job: FinishedRead, traced: Traced | undefined): Promise<{ result: ParityResult } | { skipped: SkipReason }> {
     const { policy } = job.compiled
-    const plan = this.#plan(job.compiled, job.resourceType)
+    const resource = this.#resource(job.compiled, job.resourceType)
     const shadowSide = otherSide(job.servedBy)
     const slice = { rule: job.rule.name, resourceType: job.resourceType }
     let shadow: TimedAnswer
     try {
-      shadow = await this.#read(job, shadowSide)
+      shadow = await job.sides.read(shadowSide, job.request)
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'BODY_TOO_LARGE') return this.#skipped('body_too_large')
-      // Every connection busy is this proxy's saturation, not a failure of the shadow side: no evidence against it.
-      if (code === QUEUE_TIMEOUT) return this.#skipped('connections_busy')
-      // A side whose shadow breaker is open is failing: that counts against it, like an error.
+      if (err instanceof ShadowReadSkipped) {
+        // A side whose shadow breaker is open is failing: that counts against it, like an error.
+        // Every connection busy is this proxy's saturation, not a failure of the shadow side: no evidence against it.
+        if (err.reason === 'breaker_open') this.#o.evidence.observe({ ...slice, failed: [shadowSide] })
+        return this.#skipped(err.reason)
+      }
       this.#o.evidence.observe({ ...slice, failed: [shadowSide] })
-      if (code === 'EOPENBREAKER') return this.#skipped('breaker_open')
-      const failed: Comparison = { result: 'error', pointers: [], versionsDiffer: false, detail: `${shadowSide} shadow read failed: ${(err as Error).message}` }
+      const failed: CompareOutcome = { result: 'error', pointers: [], versionsDiffer: false, detail: `${shadowSide} shadow read failed: ${(err as Error).message}` }
       const status = job.servedBy === 'old' ? { old: job.primary.status, new: 0 } : { old: 0, new: job.primary.status }
-      return this.#record(job, plan, 'error', failed, status)
+      return this.#record(job, 'error', failed, status)
     }
     // Nothing to compare (a 204 or a 304 on both sides); different statuses are still compared.
     if (job.primary.body.length === 0 && shadow.body.length === 0 && job.primary.status === shadow.status) return this.#skipped('no_body')
+    // Decided before the comparison: a noise re-read compares against the primary body, so it keeps its own copy.
+    const learnsNoise = ++this.#compared % NOISE_EVERY === 0
+    const primary = learnsNoise ? { ...job.primary, body: Buffer.from(job.primary.body) } : job.primary
     const answers = (a: BodyAnswer, b: BodyAnswer): [BodyAnswer, BodyAnswer] => job.servedBy === 'old' ? [a, b] : [b, a]
-    let [oldAnswer, newAnswer] = answers(job.primary, shadow)
-    let comparison = traceComparison(traced, () => compareAnswers(plan, job.kind, oldAnswer, newAnswer))
+    const statuses = (a: BodyAnswer, b: BodyAnswer) => ({ old: a.status, new: b.status })
+    let [oldAnswer, newAnswer] = answers(primary, shadow)
+    let status = statuses(oldAnswer, newAnswer)
+    let comparison = await traceComparison(traced, () => this.#compare(job, resource, oldAnswer, newAnswer, true))
     const latencyMs = job.servedBy === 'old' ? { old: job.primaryMs, new: shadow.ms } : { old: shadow.ms, new: job.primaryMs }
     // Only two real answers are a sample. A 5xx never gets here (a read answering 5xx fails, and is
-    // counted above or as a failed primary); an answer that cannot be read counts against its side.
-    if (comparison.result === 'error') this.#o.evidence.observe({ ...slice, failed: [comparison.failedSide!] })
+    // counted above or as a failed primary); an answer that cannot be read counts against its side
+    // (a worker that failed is this proxy's trouble, not a side's).
+    if (comparison.result === 'error' && comparison.failedSide) this.#o.evidence.observe({ ...slice, failed: [comparison.failedSide] })
     let result: ParityResult = comparison.result
     if (result !== 'match' && comparison.versionsDiffer && policy.shadow.recheckLagMs > 0) {
       await sleep(policy.shadow.recheckLagMs)
       try {
-        ;[oldAnswer, newAnswer] = await Promise.all([this.#read(job, 'old'), this.#read(job, 'new')])
-        const again = traceComparison(traced, () => compareAnswers(plan, job.kind, oldAnswer, newAnswer))
+        ;[oldAnswer, newAnswer] = await Promise.all([job.sides.read('old', job.request), job.sides.read('new', job.request)])
+        const again = await traceComparison(traced, () => this.#compare(job, resource, oldAnswer, newAnswer, true))
         if (again.result === 'match') result = 'lag'
-        else { comparison = again; result = again.result }
+        else { comparison = again; result = again.result; status = statuses(oldAnswer, newAnswer) }
       } catch (err) {
         this.#o.log.debug({ err }, 'lag recheck failed; keeping the first comparison')
       }
     }
     if (result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
-    if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
-    return this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
+    if (learnsNoise) await this.#learnNoise(job, resource)
+    return this.#record(job, result, comparison, status)
   }
 
-  async #learnNoise(job: ShadowJob, plan: ComparePlan): Promise<void> {
+  /** Decided here when no parse is needed; otherwise in a worker. */
+  #compare(job: FinishedRead, resource: Resource, oldAnswer: BodyAnswer, newAnswer: BodyAnswer, explain: boolean): Promise<CompareOutcome> {
+    const quick = compareWithoutParsing(resource.version !== undefined, oldAnswer, newAnswer)
+    if (quick !== undefined) return Promise.resolve(quick)
+    return this.#o.comparer.compare({ resources: job.compiled.policy.resources, resourceType: job.resourceType, kind: job.kind, old: oldAnswer, new: newAnswer, explain })
+  }
+
+  async #learnNoise(job: FinishedRead, resource: Resource): Promise<void> {
     try {
-      const again = await this.#read(job, job.servedBy)
-      const differing = diffPointers(plan, job.kind, job.primary, again)
+      const again = await job.sides.read(job.servedBy, job.request)
+      const differing = (await this.#compare(job, resource, job.primary, again, false)).pointers.map(p => p.pointer)
       // Compare pointers are relative to an item: a collection's `/items/*/etag` is `/etag`
       // (and an item that came and went between two reads is not a pointer to ignore).
-      const within = `${plan.itemPattern}/`
+      const within = `${resource.list.items}/${WILDCARD}/`
       const pointers = job.kind !== 'collection' ? differing : differing.filter(p => p.startsWith(within)).map(p => p.slice(within.length - 1))
       if (pointers.length > 0) {
         this.#o.recorder.recordNoise(job.rule.name, job.resourceType, job.compiled.policy.gates.rollbackOnCriticalDrift.windowSec, pointers)
@@ -174,7 +177,7 @@ export class ShadowReader {
   }
 
   /** `c` is the comparison behind `result` (for lag: the first one, whose differences went away). */
-  async #record(job: ShadowJob, plan: ComparePlan, result: ParityResult, c: Comparison, status: { old: number, new: number }): Promise<{ result: ParityResult }> {
+  #record(job: FinishedRead, result: ParityResult, c: CompareOutcome, status: { old: number, new: number }): { result: ParityResult } {
     const pointers = result === 'lag' ? [] : c.pointers
     const sample = this.#o.recorder.record(job.compiled.policy, {
       rule: job.rule.name, resourceType: job.resourceType, result, pointers,
@@ -183,7 +186,7 @@ export class ShadowReader {
         servedBy: job.servedBy, reason: job.reason,
         status,
         ...(c.detail ? { detail: c.detail } : {}),
-        ...(c.old !== undefined && c.new !== undefined ? { diff: explainDiff(plan, c.old, c.new) } : {}),
+        ...(c.diff ? { diff: c.diff } : {}),
       }),
     })
     if (result === 'critical') {
@@ -199,41 +202,16 @@ export class ShadowReader {
     return { skipped: reason }
   }
 
-  /**
-   * One read of `side` for comparison: the shadow breaker, the shadow timeout, a bounded body;
-   * with `shadow.credentials: upstream`, the side's own credentials instead of the client's (read
-   * again once when refused and a credential file has changed since: a rotated Secret; `ms` is
-   * then the latency of the read that answered).
-   */
-  async #read(job: ShadowJob, side: Side): Promise<TimedAnswer> {
-    const { shadow } = job.compiled.policy
-    const upstream = job.upstreams.get(side)
-    const own = shadow.credentials === 'upstream'
-    for (let fresh = false; ; fresh = true) {
-      const headers = own ? await upstream.credentials.replaceCredentials(job.request.headers, fresh) : job.request.headers
-      const started = performance.now()
-      const collector = new BodyCollector(shadow.maxBodyBytes)
-      let contentEncoding: string | undefined
-      const status = await upstream.read('shadow', { ...job.request, headers, timeoutMs: shadow.timeoutMs }, (_status, headers) => {
-        contentEncoding = headers['content-encoding']
-        return collector
-      })
-      if (own && !fresh && (status === 401 || status === 403) && await upstream.credentials.refresh()) continue
-      return { status, body: collector.body(), ms: performance.now() - started, ...(contentEncoding ? { contentEncoding } : {}) }
+  #resource(compiled: CompiledPolicy, resourceType: string): Resource {
+    let resources = this.#resources.get(compiled)
+    if (!resources) {
+      resources = new Map(compiled.policy.resources.map(r => [r.type, r]))
+      this.#resources.set(compiled, resources)
     }
-  }
-
-  #plan(compiled: CompiledPolicy, resourceType: string): ComparePlan {
-    let plans = this.#plans.get(compiled)
-    if (!plans) {
-      plans = new Map(compiled.policy.resources.map(r => [r.type, compilePlan(r)]))
-      this.#plans.set(compiled, plans)
-    }
-    return plans.get(resourceType)!
+    return resources.get(resourceType)!
   }
 }
 
-type TimedAnswer = BodyAnswer & { ms: number }
 
 function driftCondition(rule: string, resourceType: string): Condition {
   return {

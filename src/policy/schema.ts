@@ -214,6 +214,8 @@ export const policySchema = z.strictObject({
     maxBodyBytes: positiveInt.default(1_048_576),
     timeoutMs: positiveInt.default(2000),
     recheckLagMs: z.int().min(0).default(1000),
+    /** Worker threads that decode, parse and compare shadow pairs, off the clients' event loop. */
+    workers: z.int().min(1).max(64).default(1),
     /** Shadow reads carry the client's own headers (`client`), or the side's `upstreams.<side>.headers` instead of the client's credentials. */
     credentials: z.enum(['client', 'upstream']).default('client'),
   }).prefault({}),

@@ -1,0 +1,127 @@
+// Shadow comparisons off the client's event loop: decoding (up to 32 MiB of inflate), JSON.parse,
+// comparing and explaining run in worker threads (piscina). The main thread only hands over the
+// bytes: each body's buffer is transferred, not copied. Workers are started with one policy
+// generation's compare rules; a generation with other rules gets fresh workers, and the previous
+// ones finish what they hold, then stop. A worker that crashes or runs out of memory fails its
+// comparison (an `error` result, never the proxy) and piscina starts another in its place.
+import { extname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+import type { Resource } from '../policy/schema.ts'
+import { knownSecrets } from '../telemetry/secrets.ts'
+import type { BodyAnswer } from './compare.ts'
+import type { ComparePlans, CompareOutcome, CompareTask, WireAnswer } from './compare-task.ts'
+import { maskKey } from './redact.ts'
+
+/** A worker's heap: room for two 32 MiB documents parsed; past it the worker stops, not the proxy. */
+export const WORKER_HEAP_MB = 1024
+/** The worker entry beside this module: compare-worker.ts in a clone, compare-worker.js in the build. */
+const WORKER_FILE = new URL(`./compare-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href
+
+export interface ComparePoolOptions {
+  /** Worker threads (shadow.workers), read when a generation's workers start. */
+  workers: () => number
+  /** Each worker's heap limit. */
+  heapMb?: number
+  /** Bound on a decompressed body (tests use a small one). */
+  maxDecodedBytes?: number
+}
+
+/** What a comparison is asked about: two answers to one read, under one generation's rules. */
+export interface ComparePair {
+  resources: Resource[]
+  resourceType: string
+  kind: CompareTask['kind']
+  old: BodyAnswer
+  new: BodyAnswer
+  explain: boolean
+}
+
+export class ComparePool {
+  #o: ComparePoolOptions
+  #current: { key: string, resources: Resource[], pool: Piscina<CompareTask, CompareOutcome> } | undefined
+  #retiring = new Set<Promise<void>>()
+  #closed = false
+
+  constructor(options: ComparePoolOptions) {
+    this.#o = options
+  }
+
+  /** The live workers of the current generation (a test stops one to show the next comparisons still work). */
+  get threads(): readonly import('node:worker_threads').Worker[] {
+    return this.#current?.pool.threads ?? []
+  }
+
+  /**
+   * Compares two answers in a worker; never rejects: a worker that fails is an `error` outcome.
+   * The bodies' buffers move to the worker: do not use `pair.old.body` or `pair.new.body` after.
+   */
+  async compare(pair: ComparePair): Promise<CompareOutcome> {
+    if (this.#closed) return failed('the proxy is stopping')
+    const pool = this.#poolFor(pair.resources)
+    const old = wire(pair.old)
+    const neu = wire(pair.new)
+    const task: CompareTask = { resourceType: pair.resourceType, kind: pair.kind, old, new: neu, explain: pair.explain, knownSecrets: knownSecrets() }
+    try {
+      return await pool.run(task, { transferList: transferList(old.body, neu.body) })
+    } catch (err) {
+      return failed(`the comparison failed in its worker thread: ${(err as Error).message}`)
+    }
+  }
+
+  /** The workers for these compare rules: the current ones, or new ones when the rules changed. */
+  #poolFor(resources: Resource[]): Piscina<CompareTask, CompareOutcome> {
+    // The same array for every read of one generation: a cheap check before the key.
+    if (this.#current?.resources === resources) return this.#current.pool
+    const workers = this.#o.workers()
+    const key = JSON.stringify([workers, resources])
+    if (this.#current?.key === key) {
+      this.#current.resources = resources
+      return this.#current.pool
+    }
+    if (this.#current) this.#retire(this.#current.pool)
+    const plans: ComparePlans = { resources, maskKey: maskKey(), ...(this.#o.maxDecodedBytes ? { maxDecodedBytes: this.#o.maxDecodedBytes } : {}) }
+    const pool = new Piscina<CompareTask, CompareOutcome>({
+      filename: WORKER_FILE,
+      name: 'default',
+      minThreads: workers,
+      maxThreads: workers,
+      // The queue is bounded by shadow.maxInFlight upstream of here.
+      idleTimeout: Number.POSITIVE_INFINITY,
+      workerData: plans,
+      resourceLimits: { maxOldGenerationSizeMb: this.#o.heapMb ?? WORKER_HEAP_MB },
+    })
+    this.#current = { key, resources, pool }
+    return pool
+  }
+
+  #retire(pool: Piscina): void {
+    const closed = pool.close().finally(() => this.#retiring.delete(closed))
+    this.#retiring.add(closed)
+  }
+
+  /** Waits for the comparisons in hand, then stops every worker. */
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#current) this.#retire(this.#current.pool)
+    this.#current = undefined
+    await Promise.all(this.#retiring)
+  }
+}
+
+function failed(detail: string): CompareOutcome {
+  return { result: 'error', pointers: [], versionsDiffer: false, detail }
+}
+
+/** A body whose buffer can move to a worker: the capture owns its buffer; anything else is copied once. */
+function wire(a: BodyAnswer): WireAnswer {
+  const b = a.body
+  const owned = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)
+  const body = owned ? new Uint8Array(b.buffer, 0, b.byteLength) : new Uint8Array(b)
+  return a.contentEncoding === undefined ? { status: a.status, body } : { status: a.status, body, contentEncoding: a.contentEncoding }
+}
+
+/** Each buffer once: a buffer listed twice cannot be transferred. */
+function transferList(...bodies: Uint8Array[]): ArrayBuffer[] {
+  return [...new Set(bodies.map(b => b.buffer as ArrayBuffer))]
+}

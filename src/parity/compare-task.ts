@@ -1,0 +1,80 @@
+// What a comparison worker does with one shadow pair: decode both bodies (content-encoding,
+// JSON.parse), compare, and explain a difference with secrets redacted. Pure, so it runs the same
+// in a worker thread (compare-worker.ts) and in a test. The compare rules arrive once per policy
+// generation (ComparePlans), compiled once there, never per comparison.
+import type { ResourceKind } from '../policy/compile.ts'
+import type { Resource } from '../policy/schema.ts'
+import { rememberSecret } from '../telemetry/secrets.ts'
+import { compareAnswers, compilePlan, type BodyAnswer, type ComparePlan, type Comparison, type DriftResult, type PointerDiff } from './compare.ts'
+import { explainDiff, useMaskKey, type ExplainedOperation } from './redact.ts'
+
+/** A generation's compare rules, as plain data a worker can be started with. */
+export interface ComparePlans {
+  /** Each resource of the policy (its compare, list, id and version pointers are what is used). */
+  resources: Resource[]
+  /** The mask key of this process's diff samples: the same secret shows the same mask from any worker. */
+  maskKey: Uint8Array
+  /** Bound on a decompressed body (default 32 MiB). */
+  maxDecodedBytes?: number
+}
+
+/** A body as it crosses to a worker: bytes whose buffer is transferred, not copied. */
+export interface WireAnswer {
+  status: number
+  body: Uint8Array
+  contentEncoding?: string
+}
+
+export interface CompareTask {
+  resourceType: string
+  kind: ResourceKind
+  old: WireAnswer
+  new: WireAnswer
+  /** Explain a difference (a diff sample, redacted); noise learning needs only the pointers. */
+  explain: boolean
+  /** Upstream credentials this process sends, to be masked in an explained difference. */
+  knownSecrets: readonly string[]
+}
+
+/** A Comparison without the compared documents, plus the redacted diff when asked for. */
+export interface CompareOutcome {
+  result: DriftResult
+  pointers: PointerDiff[]
+  versionsDiffer: boolean
+  detail?: string
+  failedSide?: 'old' | 'new'
+  diff?: ExplainedOperation[]
+}
+
+/**
+ * A comparer for one generation: plans compiled now, once; each task only looks its plan up.
+ * @example const compare = comparer({ resources: policy.resources, maskKey }); compare(task)
+ */
+export function comparer(plans: ComparePlans): (task: CompareTask) => CompareOutcome {
+  useMaskKey(plans.maskKey)
+  const options = plans.maxDecodedBytes === undefined ? {} : { maxDecodedBytes: plans.maxDecodedBytes }
+  const byType = new Map<string, ComparePlan>(plans.resources.map(r => [r.type, compilePlan(r, options)]))
+  return task => {
+    const plan = byType.get(task.resourceType)
+    if (plan === undefined) return { result: 'error', pointers: [], versionsDiffer: false, detail: `no compare rules for resource type "${task.resourceType}" in this policy generation` }
+    const c = compareAnswers(plan, task.kind, asBodyAnswer(task.old), asBodyAnswer(task.new))
+    return outcome(plan, c, task)
+  }
+}
+
+function outcome(plan: ComparePlan, c: Comparison, task: CompareTask): CompareOutcome {
+  const out: CompareOutcome = { result: c.result, pointers: c.pointers, versionsDiffer: c.versionsDiffer }
+  if (c.detail !== undefined) out.detail = c.detail
+  if (c.failedSide !== undefined) out.failedSide = c.failedSide
+  if (task.explain && c.result !== 'match' && c.old !== undefined && c.new !== undefined) {
+    for (const secret of task.knownSecrets) rememberSecret(secret)
+    out.diff = explainDiff(plan, c.old, c.new)
+  }
+  return out
+}
+
+/** The bytes as a Buffer without copying them (a transferred body arrives as a plain Uint8Array). */
+function asBodyAnswer(a: WireAnswer): BodyAnswer {
+  const body = Buffer.from(a.body.buffer, a.body.byteOffset, a.body.byteLength)
+  return a.contentEncoding === undefined ? { status: a.status, body } : { status: a.status, body, contentEncoding: a.contentEncoding }
+}
