@@ -15,6 +15,8 @@ import { maskKey } from './redact.ts'
 
 /** A worker's heap: room for two 32 MiB documents parsed; past it the worker stops, not the proxy. */
 export const WORKER_HEAP_MB = 1024
+/** A comparison still running after this long is stopped with its worker (the pair is an error). */
+export const COMPARE_TIMEOUT_MS = 60_000
 /** The worker entry beside this module: compare-worker.ts in a clone, compare-worker.js in the build. */
 const WORKER_FILE = new URL(`./compare-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href
 
@@ -23,8 +25,15 @@ export interface ComparePoolOptions {
   workers: () => number
   /** Each worker's heap limit. */
   heapMb?: number
+  /** Longest a comparison may take, waiting for a worker included (default COMPARE_TIMEOUT_MS). */
+  timeoutMs?: number
   /** Bound on a decompressed body (tests use a small one). */
   maxDecodedBytes?: number
+  /**
+   * A worker failed with no comparison in hand (it ran out of memory after failing its pair, for
+   * instance): told here rather than thrown, since an unheard pool error would end the process.
+   */
+  onWorkerError: (err: Error) => void
 }
 
 /** What a comparison is asked about: two answers to one read, under one generation's rules. */
@@ -63,7 +72,7 @@ export class ComparePool {
     const neu = wire(pair.new)
     const task: CompareTask = { resourceType: pair.resourceType, kind: pair.kind, old, new: neu, explain: pair.explain, knownSecrets: knownSecrets() }
     try {
-      return await pool.run(task, { transferList: transferList(old.body, neu.body) })
+      return await pool.run(task, { transferList: transferList(old.body, neu.body), signal: AbortSignal.timeout(this.#o.timeoutMs ?? COMPARE_TIMEOUT_MS) })
     } catch (err) {
       return failed(`the comparison failed in its worker thread: ${(err as Error).message}`)
     }
@@ -89,10 +98,24 @@ export class ComparePool {
       // The queue is bounded by shadow.maxInFlight upstream of here.
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData: plans,
+      // Not the parent's flags (a profiler, a test runner's loaders): a worker needs none to compare.
+      execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.#o.heapMb ?? WORKER_HEAP_MB },
+    })
+    pool.on('error', (err: Error) => {
+      this.#o.onWorkerError(err)
+      // No worker left, and none being replaced (one failed while starting): whatever waits for
+      // these workers is failed now, and the next comparison starts fresh ones.
+      if (pool.threads.length === 0 && this.#current?.pool === pool) this.#drop(pool)
     })
     this.#current = { key, resources, pool }
     return pool
+  }
+
+  #drop(pool: Piscina): void {
+    this.#current = undefined
+    const destroyed = pool.destroy().finally(() => this.#retiring.delete(destroyed))
+    this.#retiring.add(destroyed)
   }
 
   #retire(pool: Piscina): void {

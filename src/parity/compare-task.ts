@@ -2,6 +2,7 @@
 // JSON.parse), compare, and explain a difference with secrets redacted. Pure, so it runs the same
 // in a worker thread (compare-worker.ts) and in a test. The compare rules arrive once per policy
 // generation (ComparePlans), compiled once there, never per comparison.
+import { workerData } from 'piscina'
 import type { ResourceKind } from '../policy/compile.ts'
 import type { Resource } from '../policy/schema.ts'
 import { rememberSecret } from '../telemetry/secrets.ts'
@@ -34,6 +35,17 @@ export interface CompareTask {
   explain: boolean
   /** Upstream credentials this process sends, to be masked in an explained difference. */
   knownSecrets: readonly string[]
+}
+
+let inThisWorker: ((task: CompareTask) => CompareOutcome) | undefined
+
+/**
+ * What a worker thread runs for each pair: its generation's comparer, built on the first pair from
+ * the compare rules the worker was started with (piscina's workerData).
+ */
+export function compareInWorker(task: CompareTask, plans = workerData as ComparePlans): CompareOutcome {
+  inThisWorker ??= comparer(plans)
+  return inThisWorker(task)
 }
 
 /** A Comparison without the compared documents, plus the redacted diff when asked for. */

@@ -1,6 +1,2 @@
-// The entry of a comparison worker thread (run by piscina; see compare-pool.ts): started with one
-// policy generation's compare rules, it compares every pair it is sent against them.
-import { workerData } from 'piscina'
-import { comparer, type ComparePlans } from './compare-task.ts'
-
-export default comparer(workerData as ComparePlans)
+// The entry of a comparison worker thread, as piscina loads it (see compare-pool.ts).
+export { compareInWorker as default } from './compare-task.ts'

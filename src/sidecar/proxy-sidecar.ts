@@ -185,7 +185,10 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   evidence.start()
   opened.add('the evidence recorder', () => evidence.close())
   // Shadow pairs are decoded, parsed and compared in worker threads, never on the clients' event loop.
-  const comparer = new ComparePool({ workers: () => generation.compiled.policy.shadow.workers })
+  const comparer = new ComparePool({
+    workers: () => generation.compiled.policy.shadow.workers,
+    onWorkerError: err => log.warn({ err }, 'a comparison worker failed; another is started in its place'),
+  })
   opened.add('the comparison workers', () => comparer.close())
   const shadow = new ShadowReader({ metrics, log, recorder: parityRecorder, gate, evidence, comparer })
   const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, writes, ...(onWrite ? { onWrite } : {}) })
