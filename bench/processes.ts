@@ -29,6 +29,8 @@ export interface DualreadOptions {
 export interface Started {
   name: string
   url: string
+  /** The process id, for its CPU time (dualread children). */
+  pid?: number
 }
 
 export class ChildProcesses {
@@ -81,7 +83,7 @@ export class ChildProcesses {
     ], { cwd: dir, env: { ...env, ...extraEnv, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
     const exited = this.#watch(name, child)
     await Promise.race([waitForReady(`http://${HOST}:${admin}/readyz`), exited])
-    return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}` }
+    return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}`, pid: child.pid! }
   }
 
   /** Stops every child (SIGTERM, then SIGKILL after a grace period) and removes temporary files. */
