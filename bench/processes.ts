@@ -39,9 +39,9 @@ export class ChildProcesses {
   #tmpDirs: string[] = []
   #logTally = new Map<string, number>()
 
-  /** A stand-in upstream serving a ~1 KB JSON document (bench/upstream.ts). */
-  upstream(name: string): Promise<Started> {
-    return this.#fork(name, 'upstream.ts', [])
+  /** A stand-in upstream serving a ~1 KB JSON document (bench/upstream.ts); `reordered`: its keys in another order. */
+  upstream(name: string, o: { reordered?: boolean } = {}): Promise<Started> {
+    return this.#fork(name, 'upstream.ts', o.reordered ? ['reordered'] : [])
   }
 
   /** The reference alerting API, seeded with `perType` objects of each type for each tenant. */

@@ -1,5 +1,7 @@
 // Bench child: a stand-in upstream API that answers every request with the same ~1 KB JSON
-// alert rule, so the cost measured is the path in front of it, not the upstream's work.
+// alert rule, so the cost measured is the path in front of it, not the upstream's work. With the
+// argument `reordered`, the same rule with its keys in another order: equal to the other
+// upstream's once parsed, but not byte for byte, so a shadow comparison has to parse both.
 import { createServer } from 'node:http'
 import { serveForParent } from './child.ts'
 
@@ -24,7 +26,8 @@ function alertRule(bytes: number): Buffer {
   }
   const padding = Math.max(0, bytes - Buffer.byteLength(JSON.stringify(rule)))
   rule.annotations.description = 'x'.repeat(padding)
-  return Buffer.from(JSON.stringify(rule))
+  const doc = process.argv.includes('reordered') ? Object.fromEntries(Object.entries(rule).reverse()) : rule
+  return Buffer.from(JSON.stringify(doc))
 }
 
 const body = alertRule(DOCUMENT_BYTES)
