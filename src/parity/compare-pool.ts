@@ -17,6 +17,8 @@ import { maskKey } from './redact.ts'
 export const WORKER_HEAP_MB = 1024
 /** A comparison still running after this long is stopped with its worker (the pair is an error). */
 export const COMPARE_TIMEOUT_MS = 60_000
+/** How often overdue comparisons are looked for. */
+const WATCHDOG_MS = 1000
 /** The worker entry beside this module: compare-worker.ts in a clone, compare-worker.js in the build. */
 const WORKER_FILE = new URL(`./compare-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href
 
@@ -51,9 +53,17 @@ export class ComparePool {
   #current: { key: string, resources: Resource[], pool: Piscina<CompareTask, CompareOutcome> } | undefined
   #retiring = new Set<Promise<void>>()
   #closed = false
+  /** Each comparison's abort and deadline, checked by one timer (a timer per comparison costs the main thread more than the rest of the hand-off). */
+  #deadlines = new Map<AbortController, number>()
+  #watchdog: NodeJS.Timeout
 
   constructor(options: ComparePoolOptions) {
     this.#o = options
+    const timeoutMs = options.timeoutMs ?? COMPARE_TIMEOUT_MS
+    this.#watchdog = setInterval(() => {
+      const now = performance.now()
+      for (const [abort, deadline] of this.#deadlines) if (now > deadline) abort.abort(new Error(`it took over ${timeoutMs} ms`))
+    }, Math.min(WATCHDOG_MS, timeoutMs)).unref()
   }
 
   /** The live workers of the current generation (a test stops one to show the next comparisons still work). */
@@ -71,10 +81,15 @@ export class ComparePool {
     const old = wire(pair.old)
     const neu = wire(pair.new)
     const task: CompareTask = { resourceType: pair.resourceType, kind: pair.kind, old, new: neu, explain: pair.explain, knownSecrets: knownSecrets() }
+    const abort = new AbortController()
+    this.#deadlines.set(abort, performance.now() + (this.#o.timeoutMs ?? COMPARE_TIMEOUT_MS))
     try {
-      return await pool.run(task, { transferList: transferList(old.body, neu.body), signal: AbortSignal.timeout(this.#o.timeoutMs ?? COMPARE_TIMEOUT_MS) })
+      return await pool.run(task, { transferList: transferList(old.body, neu.body), signal: abort.signal })
     } catch (err) {
-      return failed(`the comparison failed in its worker thread: ${(err as Error).message}`)
+      const why = abort.signal.aborted ? (abort.signal.reason as Error) : err as Error
+      return failed(`the comparison failed in its worker thread: ${why.message}`)
+    } finally {
+      this.#deadlines.delete(abort)
     }
   }
 
@@ -126,6 +141,7 @@ export class ComparePool {
   /** Waits for the comparisons in hand, then stops every worker. */
   async close(): Promise<void> {
     this.#closed = true
+    clearInterval(this.#watchdog)
     if (this.#current) this.#retire(this.#current.pool)
     this.#current = undefined
     await Promise.all(this.#retiring)

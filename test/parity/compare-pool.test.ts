@@ -70,6 +70,13 @@ t.test('a worker that runs out of memory on a huge body fails that comparison on
   t.ok(errors.every(e => /memory/i.test(e.message)), 'what the pool reports besides is told, not thrown')
 })
 
+t.test('a comparison past its deadline is stopped with its worker, and is an error', async t => {
+  const p = pool(t, { timeoutMs: 50 })
+  const [worker] = (await p.compare(pair(alertRule(), alertRule())), p.threads)
+  t.match(await p.compare(hugePair(60_000)), { result: 'error', detail: 'the comparison failed in its worker thread: it took over 50 ms' })
+  t.not(p.threads[0], worker, 'its worker was stopped (and another started)')
+})
+
 t.test('workers keep the rules of their generation; other rules get new workers, the same rules keep them', async t => {
   const p = pool(t)
   await p.compare(pair(alertRule(), alertRule()))
