@@ -4,13 +4,15 @@
 // generation's compare rules; a generation with other rules gets fresh workers, and the previous
 // ones finish what they hold, then stop. A worker that crashes or runs out of memory fails its
 // comparison (an `error` result, never the proxy) and piscina starts another in its place.
+// A small uncompressed pair (shadow.inlineCompareBytes) is compared here instead: its hand-off
+// to a worker would cost this thread more than the comparison does.
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 import type { Resource } from '../policy/schema.ts'
 import { knownSecrets } from '../telemetry/secrets.ts'
 import type { BodyAnswer } from './compare.ts'
-import type { ComparePlans, CompareOutcome, CompareTask, WireAnswer } from './compare-task.ts'
+import { comparer, type ComparePlans, type CompareOutcome, type CompareTask, type WireAnswer } from './compare-task.ts'
 import { maskKey } from './redact.ts'
 
 /** A worker's heap: room for two 32 MiB documents parsed; past it the worker stops, not the proxy. */
@@ -25,6 +27,12 @@ const WORKER_FILE = new URL(`./compare-worker${extname(fileURLToPath(import.meta
 export interface ComparePoolOptions {
   /** Worker threads (shadow.workers), read when a generation's workers start. */
   workers: () => number
+  /**
+   * Pairs of uncompressed bodies adding up to at most this many bytes are compared in this thread
+   * (shadow.inlineCompareBytes): handing a pair to a worker costs this thread more than
+   * comparing a small one. Read per pair; 0 sends every pair to a worker.
+   */
+  inlineBytes?: () => number
   /** Each worker's heap limit. */
   heapMb?: number
   /** Longest a comparison may take, waiting for a worker included (default COMPARE_TIMEOUT_MS). */
@@ -56,6 +64,7 @@ export class ComparePool {
   /** Each comparison's abort and deadline, checked by one timer (a timer per comparison costs the main thread more than the rest of the hand-off). */
   #deadlines = new Map<AbortController, number>()
   #watchdog: NodeJS.Timeout
+  #inline = new WeakMap<Resource[], (task: CompareTask) => CompareOutcome>()
 
   constructor(options: ComparePoolOptions) {
     this.#o = options
@@ -77,20 +86,32 @@ export class ComparePool {
    */
   async compare(pair: ComparePair): Promise<CompareOutcome> {
     if (this.#closed) return failed('the proxy is stopping')
+    if (this.#isSmall(pair)) return this.#inlineFor(pair.resources)(task(pair, pair.old, pair.new, []))
     const pool = this.#poolFor(pair.resources)
     const old = wire(pair.old)
     const neu = wire(pair.new)
-    const task: CompareTask = { resourceType: pair.resourceType, kind: pair.kind, old, new: neu, explain: pair.explain, knownSecrets: knownSecrets() }
     const abort = new AbortController()
     this.#deadlines.set(abort, performance.now() + (this.#o.timeoutMs ?? COMPARE_TIMEOUT_MS))
     try {
-      return await pool.run(task, { transferList: transferList(old.body, neu.body), signal: abort.signal })
+      return await pool.run(task(pair, old, neu, knownSecrets()), { transferList: transferList(old.body, neu.body), signal: abort.signal })
     } catch (err) {
       const why = abort.signal.aborted ? (abort.signal.reason as Error) : err as Error
       return failed(`the comparison failed in its worker thread: ${why.message}`)
     } finally {
       this.#deadlines.delete(abort)
     }
+  }
+
+  #isSmall(pair: ComparePair): boolean {
+    const limit = this.#o.inlineBytes?.() ?? 0
+    return pair.old.contentEncoding === undefined && pair.new.contentEncoding === undefined && pair.old.body.length + pair.new.body.length <= limit
+  }
+
+  /** This thread's comparer for a generation's rules (its own mask key and known credentials). */
+  #inlineFor(resources: Resource[]): (task: CompareTask) => CompareOutcome {
+    let compare = this.#inline.get(resources)
+    if (!compare) this.#inline.set(resources, compare = comparer({ resources, maskKey: maskKey(), ...(this.#o.maxDecodedBytes ? { maxDecodedBytes: this.#o.maxDecodedBytes } : {}) }))
+    return compare
   }
 
   /** The workers for these compare rules: the current ones, or new ones when the rules changed. */
@@ -146,6 +167,10 @@ export class ComparePool {
     this.#current = undefined
     await Promise.all(this.#retiring)
   }
+}
+
+function task(pair: ComparePair, old: WireAnswer, neu: WireAnswer, secrets: readonly string[]): CompareTask {
+  return { resourceType: pair.resourceType, kind: pair.kind, old, new: neu, explain: pair.explain, knownSecrets: secrets }
 }
 
 function failed(detail: string): CompareOutcome {

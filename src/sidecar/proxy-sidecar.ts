@@ -187,6 +187,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   // Shadow pairs are decoded, parsed and compared in worker threads, never on the clients' event loop.
   const comparer = new ComparePool({
     workers: () => generation.compiled.policy.shadow.workers,
+    inlineBytes: () => generation.compiled.policy.shadow.inlineCompareBytes,
     onWorkerError: err => log.warn({ err }, 'a comparison worker failed; another is started in its place'),
   })
   opened.add('the comparison workers', () => comparer.close())

@@ -39,6 +39,20 @@ t.test('a worker classifies and explains as this thread would, and the bodies mo
   t.same([old.body.byteLength, neu.body.byteLength], [0, 0], 'transferred: this thread no longer holds the bytes')
 })
 
+t.test('a small uncompressed pair is compared in this thread; a larger or compressed one in a worker', async t => {
+  const p = pool(t, { inlineBytes: () => 4096 })
+  const small = { ...pair(null, null), old: owned(alertRule()), new: owned(alertRule({ enabled: false })) }
+  t.match(await p.compare(small), { result: 'critical', diff: [{ path: '/enabled', old: true, new: false }] })
+  t.ok(small.old.body.byteLength > 0, 'not handed over: its bytes are still here')
+  t.same(p.threads, [], 'no worker was needed')
+  const compressed = { ...pair(null, null), old: { status: 200, body: Buffer.from(new Uint8Array(gzipSync(JSON.stringify(alertRule()))).buffer), contentEncoding: 'gzip' }, new: owned(alertRule()) }
+  t.equal((await p.compare(compressed)).result, 'match')
+  t.same(compressed.old.body.byteLength, 0, 'a compressed body goes to a worker, whatever its size: its inflated size is unknown')
+  const large = { ...pair(null, null), old: owned(alertRule({ description: 'x'.repeat(4096) })), new: owned(alertRule({ description: 'y'.repeat(4096) })) }
+  t.equal((await p.compare(large)).result, 'cosmetic')
+  t.same(large.old.body.byteLength, 0, 'past the bound, a worker compares it')
+})
+
 t.test('a body that shares its memory (a pooled Buffer) is copied once, so the pool stays intact', async t => {
   const p = pool(t)
   const small = Buffer.from(JSON.stringify(alertRule())) // small Buffers are slices of a shared pool
