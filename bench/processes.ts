@@ -39,9 +39,9 @@ export class ChildProcesses {
   #tmpDirs: string[] = []
   #logTally = new Map<string, number>()
 
-  /** A stand-in upstream serving a ~1 KB JSON document (bench/upstream.ts); `reordered`: its keys in another order. */
-  upstream(name: string, o: { reordered?: boolean } = {}): Promise<Started> {
-    return this.#fork(name, 'upstream.ts', o.reordered ? ['reordered'] : [])
+  /** A stand-in upstream serving a JSON document of ~1 KB or `bytes` (bench/upstream.ts); `reordered`: its keys in another order. */
+  upstream(name: string, o: { reordered?: boolean, bytes?: number } = {}): Promise<Started> {
+    return this.#fork(name, 'upstream.ts', [...(o.reordered ? ['reordered'] : []), ...(o.bytes ? [`bytes=${o.bytes}`] : [])])
   }
 
   /** The reference alerting API, seeded with `perType` objects of each type for each tenant. */

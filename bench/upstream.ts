@@ -5,7 +5,8 @@
 import { createServer } from 'node:http'
 import { serveForParent } from './child.ts'
 
-const DOCUMENT_BYTES = 1024
+/** `bytes=N` on the command line sets another size. */
+const DOCUMENT_BYTES = Number(process.argv.find(a => a.startsWith('bytes='))?.slice('bytes='.length) ?? 1024)
 // Longer than any pause between bench rounds, so proxies keep their upstream connections.
 const KEEP_ALIVE_MS = 60_000
 
