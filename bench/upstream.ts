@@ -25,6 +25,12 @@ function alertRule(bytes: number): Buffer {
     routing: { receiver: 'pagerduty-payments', groupBy: ['alertname', 'service'], repeatInterval: '4h' },
     updatedAt: '2025-01-01T00:00:00.000Z',
   }
+  // Grown as real rules grow, by receivers (objects to parse and compare), then padded to size.
+  const receivers: Array<Record<string, unknown>> = []
+  for (let i = 0; Buffer.byteLength(JSON.stringify({ ...rule, receivers })) < bytes - 200; i++) {
+    receivers.push({ name: `receiver-${i}`, type: 'webhook', url: `https://hooks.example.com/${i}`, sendResolved: i % 2 === 0 })
+  }
+  Object.assign(rule, { receivers })
   const padding = Math.max(0, bytes - Buffer.byteLength(JSON.stringify(rule)))
   rule.annotations.description = 'x'.repeat(padding)
   const doc = process.argv.includes('reordered') ? Object.fromEntries(Object.entries(rule).reverse()) : rule
