@@ -10,12 +10,17 @@ import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 import type { Resource } from '../policy/schema.ts'
+import type { Logger } from '../telemetry/logger.ts'
 import { knownSecrets } from '../telemetry/secrets.ts'
 import type { BodyAnswer } from './compare.ts'
 import { comparer, type ComparePlans, type CompareOutcome, type CompareTask, type WireAnswer } from './compare-task.ts'
 import { maskKey } from './redact.ts'
 
-/** A worker's heap: room for two 32 MiB documents parsed; past it the worker stops, not the proxy. */
+/**
+ * A worker's heap: room for two 32 MiB documents parsed; past it the worker stops, not the proxy.
+ * (Far smaller heaps are not a safe setting: V8 ends the whole process when a worker's heap cannot
+ * even hold its start-up snapshot, so this is no policy key.)
+ */
 export const WORKER_HEAP_MB = 1024
 /** A comparison still running after this long is stopped with its worker (the pair is an error). */
 export const COMPARE_TIMEOUT_MS = 60_000
@@ -40,10 +45,10 @@ export interface ComparePoolOptions {
   /** Bound on a decompressed body (tests use a small one). */
   maxDecodedBytes?: number
   /**
-   * A worker failed with no comparison in hand (it ran out of memory after failing its pair, for
-   * instance): told here rather than thrown, since an unheard pool error would end the process.
+   * Where a worker that failed with no comparison in hand is logged (it ran out of memory after
+   * failing its pair, it could not start): a pool error nobody listens to would end the process.
    */
-  onWorkerError: (err: Error) => void
+  log: Logger
 }
 
 /** What a comparison is asked about: two answers to one read, under one generation's rules. */
@@ -138,20 +143,9 @@ export class ComparePool {
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.#o.heapMb ?? WORKER_HEAP_MB },
     })
-    pool.on('error', (err: Error) => {
-      this.#o.onWorkerError(err)
-      // No worker left, and none being replaced (one failed while starting): whatever waits for
-      // these workers is failed now, and the next comparison starts fresh ones.
-      if (pool.threads.length === 0 && this.#current?.pool === pool) this.#drop(pool)
-    })
+    pool.on('error', (err: Error) => this.#o.log.warn({ err }, 'a comparison worker failed; another is started in its place'))
     this.#current = { key, resources, pool }
     return pool
-  }
-
-  #drop(pool: Piscina): void {
-    this.#current = undefined
-    const destroyed = pool.destroy().finally(() => this.#retiring.delete(destroyed))
-    this.#retiring.add(destroyed)
   }
 
   #retire(pool: Piscina): void {

@@ -188,7 +188,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   const comparer = new ComparePool({
     workers: () => generation.compiled.policy.shadow.workers,
     inlineBytes: () => generation.compiled.policy.shadow.inlineCompareBytes,
-    onWorkerError: err => log.warn({ err }, 'a comparison worker failed; another is started in its place'),
+    log,
   })
   opened.add('the comparison workers', () => comparer.close())
   const shadow = new ShadowReader({ metrics, log, recorder: parityRecorder, gate, evidence, comparer })

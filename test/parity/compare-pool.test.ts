@@ -3,7 +3,9 @@
 import t, { type Test } from 'tap'
 import { gzipSync } from 'node:zlib'
 import { ComparePool, type ComparePair } from '../../src/parity/compare-pool.ts'
+import { captureLog } from '../helpers/sidecar.ts'
 import { ALERT_RULE, alertRule, json, resourceWith } from './fixtures.ts'
+
 
 const RESOURCES = [ALERT_RULE]
 const pair = (oldDoc: unknown, newDoc: unknown, over: Partial<ComparePair> = {}): ComparePair =>
@@ -22,10 +24,12 @@ function hugePair(n: number): ComparePair {
 /** Bodies in buffers of their own, as the proxy's capture makes them (so they can be transferred). */
 const owned = (doc: unknown) => ({ status: 200, body: Buffer.from(new TextEncoder().encode(JSON.stringify(doc)).buffer) })
 
-function pool(t: Test, o: Partial<ConstructorParameters<typeof ComparePool>[0]> = {}, errors: Error[] = []): ComparePool {
-  const p = new ComparePool({ workers: () => 1, onWorkerError: err => errors.push(err), ...o })
+/** A pool of one worker, closed when the test ends; what it logs is in `logs`. */
+function pool(t: Test, o: Partial<ConstructorParameters<typeof ComparePool>[0]> = {}): ComparePool & { logs: string[] } {
+  const { logs, log } = captureLog('warn')
+  const p = new ComparePool({ workers: () => 1, log, ...o })
   t.teardown(() => p.close())
-  return p
+  return Object.assign(p, { logs })
 }
 
 t.test('a worker classifies and explains as this thread would, and the bodies move to it', async t => {
@@ -76,12 +80,19 @@ t.test('a worker stopped mid-comparison is an error outcome; the next comparison
 })
 
 t.test('a worker that runs out of memory on a huge body fails that comparison only', async t => {
-  const errors: Error[] = []
-  const p = pool(t, { heapMb: 16, maxDecodedBytes: 256 * 1024 * 1024 }, errors)
+  const p = pool(t, { heapMb: 16, maxDecodedBytes: 256 * 1024 * 1024 })
   const outcome = await p.compare(hugePair(200_000))
   t.match(outcome, { result: 'error', detail: /worker thread.*(memory|ERR_WORKER_OUT_OF_MEMORY)/i })
   t.equal((await p.compare(pair(alertRule(), alertRule({ enabled: false })))).result, 'critical', 'the next comparison works')
-  t.ok(errors.every(e => /memory/i.test(e.message)), 'what the pool reports besides is told, not thrown')
+})
+
+t.test('a worker failing between comparisons is logged, never thrown (an unheard pool error would end the process)', async t => {
+  const p = pool(t)
+  await p.compare(pair(alertRule(), alertRule()))
+  // What piscina hears from a worker thread whose code threw outside any task.
+  p.threads[0]!.emit('error', new Error('worker exploded'))
+  t.match(p.logs.join(''), /"msg":"a comparison worker failed; another is started in its place".*worker exploded|worker exploded.*"msg":"a comparison worker failed/)
+  t.equal((await p.compare(pair(alertRule(), alertRule({ enabled: false })))).result, 'critical', 'and the next comparison is served')
 })
 
 t.test('a comparison past its deadline is stopped with its worker, and is an error', async t => {
@@ -105,7 +116,7 @@ t.test('workers keep the rules of their generation; other rules get new workers,
 })
 
 t.test('once closed, a comparison is an error saying so', async t => {
-  const p = new ComparePool({ workers: () => 1, onWorkerError: () => undefined })
+  const p = new ComparePool({ workers: () => 1, log: captureLog().log })
   await p.compare(pair(alertRule(), alertRule()))
   await p.close()
   t.same(p.threads, [])
