@@ -97,14 +97,15 @@ export class ComparePool {
     const neu = wire(pair.new)
     const abort = new AbortController()
     this.#deadlines.set(abort, performance.now() + (this.#o.timeoutMs ?? COMPARE_TIMEOUT_MS))
+    let outcome: CompareOutcome
     try {
-      return await pool.run(task(pair, old, neu, knownSecrets()), { transferList: transferList(old.body, neu.body), signal: abort.signal })
+      outcome = await pool.run(task(pair, old, neu, knownSecrets()), { transferList: transferList(old.body, neu.body), signal: abort.signal })
     } catch (err) {
       const why = abort.signal.aborted ? (abort.signal.reason as Error) : err as Error
-      return failed(`the comparison failed in its worker thread: ${why.message}`)
-    } finally {
-      this.#deadlines.delete(abort)
+      outcome = failed(`the comparison failed in its worker thread: ${why.message}`)
     }
+    this.#deadlines.delete(abort)
+    return outcome
   }
 
   #isSmall(pair: ComparePair): boolean {
@@ -115,7 +116,8 @@ export class ComparePool {
   /** This thread's comparer for a generation's rules (its own mask key and known credentials). */
   #inlineFor(resources: Resource[]): (task: CompareTask) => CompareOutcome {
     let compare = this.#inline.get(resources)
-    if (!compare) this.#inline.set(resources, compare = comparer({ resources, maskKey: maskKey(), ...(this.#o.maxDecodedBytes ? { maxDecodedBytes: this.#o.maxDecodedBytes } : {}) }))
+    // Uncompressed and small: no decompression bound to apply.
+    if (!compare) this.#inline.set(resources, compare = comparer({ resources, maskKey: maskKey() }))
     return compare
   }
 

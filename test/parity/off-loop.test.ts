@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
 import { startProcess } from '../helpers/process.ts'
+import { scratchDir } from '../helpers/scratch-dir.ts'
 import { startPair } from '../helpers/upstream.ts'
 import { alertRule } from './fixtures.ts'
 
@@ -26,7 +27,7 @@ t.test('a burst of client reads is answered while a huge shadow pair is being co
   for (const [side, up] of [['old', oldUp], ['new', newUp]] as const) {
     up.behaviour = { headers: { 'content-encoding': 'gzip' }, body: (req: { url: string }) => req.url.includes('/alert-rules') ? huge[side] : small }
   }
-  const dir = t.testdir()
+  const dir = scratchDir(t)
   const policy = join(dir, 'policy.yaml')
   writeFileSync(policy, `version: 1
 upstreams:
