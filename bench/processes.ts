@@ -46,6 +46,8 @@ export interface Started {
   name: string
   url: string
   probe: Probe
+  /** The process id, for its CPU time (dualread children). */
+  pid?: number
 }
 
 export interface ChildOptions {
@@ -73,9 +75,9 @@ export class ChildProcesses {
     return [...PROBE, '--cpu-prof', `--cpu-prof-dir=${this.#profileDir}`]
   }
 
-  /** A stand-in upstream serving a ~1 KB JSON document (bench/upstream.ts). */
-  upstream(name: string): Promise<Started> {
-    return this.#fork(name, 'upstream.ts', [])
+  /** A stand-in upstream serving a JSON document of ~1 KB or `bytes` (bench/upstream.ts); `reordered`: its keys in another order. */
+  upstream(name: string, o: { reordered?: boolean, bytes?: number } = {}): Promise<Started> {
+    return this.#fork(name, 'upstream.ts', [...(o.reordered ? ['reordered'] : []), ...(o.bytes ? [`bytes=${o.bytes}`] : [])])
   }
 
   /** The reference alerting API, seeded with `perType` objects of each type for each tenant. */
@@ -135,7 +137,7 @@ export class ChildProcesses {
     ], { cwd: dir, env: { ...env, ...extraEnv, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     const exited = this.#watch(name, child)
     await Promise.race([waitForReady(`http://${HOST}:${admin}/readyz`), exited])
-    return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}`, probe: nodeProbe(child) }
+    return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}`, probe: nodeProbe(child), pid: child.pid! }
   }
 
   /** Stops every child (SIGTERM, then SIGKILL after a grace period) and removes temporary files. */

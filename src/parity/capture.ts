@@ -39,9 +39,9 @@ export class BodyCapture extends Writable {
     done(err)
   }
 
-  /** The captured body; empty once it overflowed. */
+  /** The captured body, in a buffer of its own (so it can be transferred to a worker); empty once it overflowed. */
   body(): Buffer {
-    return Buffer.concat(this.#chunks)
+    return ownedConcat(this.#chunks)
   }
 }
 
@@ -66,9 +66,18 @@ export class BodyCollector extends Writable {
     done()
   }
 
+  /** The body, in a buffer of its own. */
   body(): Buffer {
-    return Buffer.concat(this.#chunks)
+    return ownedConcat(this.#chunks)
   }
+}
+
+/** One copy of the chunks into a buffer that owns its memory (Buffer.concat may hand out a slice of a shared pool). */
+function ownedConcat(chunks: Buffer[]): Buffer {
+  const out = Buffer.allocUnsafeSlow(chunks.reduce((n, c) => n + c.length, 0))
+  let at = 0
+  for (const chunk of chunks) at += chunk.copy(out, at)
+  return out
 }
 
 export class BodyTooLargeError extends Error {

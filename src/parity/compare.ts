@@ -110,25 +110,34 @@ export function compilePlan(resource: Resource, options: PlanOptions = {}): Comp
  * same status otherwise: a match. Different statuses: critical.
  */
 export function compareAnswers(plan: ComparePlan, kind: ResourceKind, oldAnswer: BodyAnswer, newAnswer: BodyAnswer): Comparison {
-  const sameStatus = oldAnswer.status === newAnswer.status
-  if (sameStatus && oldAnswer.contentEncoding === newAnswer.contentEncoding && oldAnswer.body.equals(newAnswer.body)) return matched()
-  const oldOk = isSuccess(oldAnswer.status)
-  const newOk = isSuccess(newAnswer.status)
-  if (!oldOk || !newOk) {
-    if (sameStatus) return matched()
-    const notFoundOnOneSide = (oldAnswer.status === 404 && newOk) || (newAnswer.status === 404 && oldOk)
-    return {
-      result: 'critical',
-      pointers: [],
-      versionsDiffer: plan.version !== undefined && notFoundOnOneSide,
-      detail: `old answered ${oldAnswer.status}, new answered ${newAnswer.status}`,
-    }
-  }
+  const quick = compareWithoutParsing(plan.version !== undefined, oldAnswer, newAnswer)
+  if (quick !== undefined) return quick
   const oldBody = decodeBody(oldAnswer, plan.maxDecodedBytes)
   if (!oldBody.ok) return failure('old', oldBody.reason)
   const newBody = decodeBody(newAnswer, plan.maxDecodedBytes)
   if (!newBody.ok) return failure('new', newBody.reason)
   return compareDocuments(plan, kind, oldBody.doc, newBody.doc)
+}
+
+/**
+ * The verdicts that need no parsing: byte-equal bodies match (a memcmp, no JSON.parse); a status
+ * other than 2xx on either side is a match when both are the same, else critical. Undefined when
+ * the bodies must be parsed. `versioned`: the resource has a `version` pointer.
+ */
+export function compareWithoutParsing(versioned: boolean, oldAnswer: BodyAnswer, newAnswer: BodyAnswer): Comparison | undefined {
+  const sameStatus = oldAnswer.status === newAnswer.status
+  if (sameStatus && oldAnswer.contentEncoding === newAnswer.contentEncoding && oldAnswer.body.equals(newAnswer.body)) return matched()
+  const oldOk = isSuccess(oldAnswer.status)
+  const newOk = isSuccess(newAnswer.status)
+  if (oldOk && newOk) return undefined
+  if (sameStatus) return matched()
+  const notFoundOnOneSide = (oldAnswer.status === 404 && newOk) || (newAnswer.status === 404 && oldOk)
+  return {
+    result: 'critical',
+    pointers: [],
+    versionsDiffer: versioned && notFoundOnOneSide,
+    detail: `old answered ${oldAnswer.status}, new answered ${newAnswer.status}`,
+  }
 }
 
 /** compareAnswers for two already parsed 2xx bodies: a list as a set of items, an item or a singleton whole. */

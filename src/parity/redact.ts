@@ -92,7 +92,17 @@ function shownPlace(plan: ComparePlan, segments: string[]): ShownPlace {
  * A keyed hash: equal secrets show the same mask within this process, but a short mask cannot be
  * reversed by hashing guesses offline (the key never leaves the process).
  */
-const MASK_KEY = randomBytes(32)
+let MASK_KEY: Uint8Array = randomBytes(32)
+
+/** This process's mask key, handed to comparison workers so their samples mask alike. */
+export function maskKey(): Uint8Array {
+  return MASK_KEY
+}
+
+/** In a comparison worker: the mask key of the process it works for. */
+export function useMaskKey(key: Uint8Array): void {
+  MASK_KEY = key
+}
 
 export function mask(value: unknown): string {
   return `[redacted:${createHmac('sha256', MASK_KEY).update(canonicalJson(value)).digest('hex').slice(0, 8)}]`

@@ -4,13 +4,12 @@
 // the comparison's own shadow slot (shadow.maxInFlight), each read with shadow.timeoutMs, after
 // the client has its answer.
 import pMap from 'p-map'
-import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
+import type { CompiledPolicy } from '../policy/compile.ts'
 import type { Side } from '../policy/schema.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import type { BodyAnswer, Comparison, PointerDiff } from './compare.ts'
-import { decodeBody } from './decode.ts'
+import type { DriftResult, PointerDiff } from './compare.ts'
 import { ReferenceCache, type ReferenceCacheOptions } from './reference-cache.ts'
-import { BROKEN_REFERENCE, classifyLinks, compileReferences, describeLink, itemPathOf, linkTargets, type LinkOutcome, type LinkTarget, type Presence, type ReferencePlan, type Resolved } from './references.ts'
+import { BROKEN_REFERENCE, classifyLinks, describeLink, itemPathOf, type LinkOutcome, type LinkTarget, type Presence, type Resolved } from './references.ts'
 
 /** Objects looked up per comparison at most (a long list page naming many parents); the rest count as unresolved. */
 export const MAX_LINKS_PER_COMPARISON = 100
@@ -22,11 +21,9 @@ export type LookUp = (side: Side, path: string) => Promise<Presence>
 
 export interface ReferenceCheckInput {
   compiled: CompiledPolicy
-  resourceType: string
-  kind: ResourceKind
   tenant: string | undefined
-  old: BodyAnswer
-  new: BodyAnswer
+  /** The objects the compared answers name (found where they were compared: answersTargets). */
+  targets: LinkTarget[]
   /** Identifies the side's store in the cache (its URL): a reload may point a side elsewhere. */
   store: Record<Side, string>
 }
@@ -34,22 +31,15 @@ export interface ReferenceCheckInput {
 export class ReferenceCheck {
   #cache: ReferenceCache
   #metrics: Metrics
-  #plans = new WeakMap<CompiledPolicy, Map<string, ReferencePlan | undefined>>()
 
   constructor(metrics: Metrics, cache: ReferenceCacheOptions = {}) {
     this.#metrics = metrics
     this.#cache = new ReferenceCache(cache)
   }
 
-  /**
-   * Looks up every object the two answers (both 2xx) name, on both sides; undefined when the
-   * resource references nothing or a body does not parse (the comparison says so already).
-   */
-  async check(input: ReferenceCheckInput, lookUp: LookUp): Promise<LinkOutcome | undefined> {
-    const plan = this.#plan(input.compiled, input.resourceType)
-    if (plan === undefined) return undefined
-    const targets = this.#targets(plan, input)
-    if (targets === undefined) return undefined
+  /** Looks up every object the compared answers name, on both sides. */
+  async check(input: ReferenceCheckInput, lookUp: LookUp): Promise<LinkOutcome> {
+    const { targets } = input
     const resolved = await this.#resolve(input, targets.slice(0, MAX_LINKS_PER_COMPARISON), lookUp)
     for (const target of targets.slice(MAX_LINKS_PER_COMPARISON)) resolved.push({ ...target, old: undefined, new: undefined })
     return classifyLinks(resolved)
@@ -86,39 +76,11 @@ export class ReferenceCheck {
     }, { concurrency: LINK_READS_AT_ONCE })
   }
 
-  /** The objects both answers name, each once (a link named by only one side is looked up on both too). */
-  #targets(plan: ReferencePlan, input: ReferenceCheckInput): LinkTarget[] | undefined {
-    // Byte-equal answers were never parsed by the comparison (a match): one parse for both.
-    const same = input.old.body.equals(input.new.body) && input.old.contentEncoding === input.new.contentEncoding
-    const bodies = (same ? [input.old] : [input.old, input.new]).map(answer => decodeBody(answer))
-    const docs = bodies.flatMap(b => b.ok ? [b.doc] : [])
-    if (docs.length < bodies.length) return undefined
-    const targets = new Map<string, LinkTarget>()
-    for (const doc of docs) {
-      for (const t of linkTargets(plan, input.kind, doc)) {
-        const key = `${t.type}\u0000${t.id}`
-        const known = targets.get(key)
-        if (known === undefined) targets.set(key, t)
-        else for (const p of t.pointers) if (!known.pointers.includes(p)) known.pointers.push(p)
-      }
-    }
-    return [...targets.values()]
-  }
-
   /** Counts each looked-up object at each of its pointers, by result (dualread_shadow_references_total). */
   count(resourceType: string, outcome: LinkOutcome): void {
     for (const result of ['resolved', 'broken', 'dangling', 'unresolved'] as const) {
       for (const r of outcome[result]) for (const pointer of r.pointers) this.#metrics.shadowReferences.add(1, { resource_type: resourceType, pointer, result })
     }
-  }
-
-  #plan(compiled: CompiledPolicy, resourceType: string): ReferencePlan | undefined {
-    let plans = this.#plans.get(compiled)
-    if (!plans) {
-      plans = new Map(compiled.policy.resources.map(r => [r.type, compileReferences(r)]))
-      this.#plans.set(compiled, plans)
-    }
-    return plans.get(resourceType)
   }
 }
 
@@ -126,7 +88,7 @@ export class ReferenceCheck {
  * The comparison with what the links showed: each broken one a critical pointer of its own
  * (reason `broken-reference`), and broken and dangling ones explained in the detail.
  */
-export function withLinks(comparison: Comparison, outcome: LinkOutcome): Comparison {
+export function withLinks<C extends { result: DriftResult, pointers: PointerDiff[], detail?: string }>(comparison: C, outcome: LinkOutcome): C {
   const notes = [...outcome.broken, ...outcome.dangling].map(describeLink)
   if (notes.length === 0) return comparison
   const broken = [...new Set(outcome.broken.flatMap(r => r.pointers))].map((pointer): PointerDiff => ({ pointer, severity: 'critical', reason: BROKEN_REFERENCE }))

@@ -5,6 +5,7 @@
 import type { ResourceKind } from '../policy/compile.ts'
 import type { Resource } from '../policy/schema.ts'
 import { keyParams } from '../policy/shape.ts'
+import { decodeBody, type BodyAnswer } from './decode.ts'
 import { escapeSegment, parsePointer, valueAt, WILDCARD } from './pointer.ts'
 
 /** The reason a broken link is reported with, next to its pointer. */
@@ -60,6 +61,29 @@ export function linkTargets(plan: ReferencePlan, kind: ResourceKind, doc: unknow
     if (Array.isArray(items)) for (const item of items) scan(item, plan.itemPattern)
   }
   return [...found.values()]
+}
+
+/**
+ * The objects two answers (both 2xx) name, each once (a link named by only one side is looked up
+ * on both too); undefined when a body does not parse (the comparison says so already). Runs where
+ * the comparison runs (a worker thread), so the bodies are decoded off the client's event loop.
+ */
+export function answersTargets(plan: ReferencePlan, kind: ResourceKind, old: BodyAnswer, neu: BodyAnswer, maxDecodedBytes?: number): LinkTarget[] | undefined {
+  // Byte-equal answers were never parsed by the comparison (a match): one parse for both.
+  const same = old.body.equals(neu.body) && old.contentEncoding === neu.contentEncoding
+  const bodies = (same ? [old] : [old, neu]).map(answer => decodeBody(answer, maxDecodedBytes))
+  const docs = bodies.flatMap(b => b.ok ? [b.doc] : [])
+  if (docs.length < bodies.length) return undefined
+  const targets = new Map<string, LinkTarget>()
+  for (const doc of docs) {
+    for (const t of linkTargets(plan, kind, doc)) {
+      const key = `${t.type}\u0000${t.id}`
+      const known = targets.get(key)
+      if (known === undefined) targets.set(key, t)
+      else for (const p of t.pointers) if (!known.pointers.includes(p)) known.pointers.push(p)
+    }
+  }
+  return [...targets.values()]
 }
 
 /** Calls `found` for every id at `segments` under `value`, `*` matching every array index or object key. */

@@ -3,58 +3,44 @@
 // serving side is read twice (noise), and the outcome feeds the parity record and the gate.
 // Bounded: sampled, at most shadow.maxInFlight at once, bodies up to maxBodyBytes, its own
 // breaker per upstream and its own timeout. What is not compared is counted, never queued.
-import { Writable } from 'node:stream'
+// This thread only moves bytes: decoding, parsing and comparing run in worker threads
+// (compare-pool.ts); byte-equal bodies and status differences are decided here, without a parse.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { QUEUE_TIMEOUT } from '../connections/budget.ts'
-import { otherSide, type Reason } from '../policy/choose.ts'
-import type { CompiledPolicy, ResourceKind } from '../policy/compile.ts'
-import type { Rule, Side } from '../policy/schema.ts'
-import type { BodySink, UpstreamPair, UpstreamRequest } from '../proxy/upstream.ts'
+import { otherSide } from '../policy/choose.ts'
+import type { CompiledPolicy } from '../policy/compile.ts'
+import type { Resource, Rule, Side } from '../policy/schema.ts'
+import type { IdMap } from '../state/id-map.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { endShadowSpan, startShadowSpan, traceComparison, type Traced } from '../telemetry/spans.ts'
-import type { IdMap } from '../state/id-map.ts'
-import { BodyCollector } from './capture.ts'
+import { compareWithoutParsing, type BodyAnswer } from './compare.ts'
+import type { ComparePair } from './compare-pool.ts'
+import type { CompareOutcome } from './compare-task.ts'
 import { pathForSide } from './id-translation.ts'
-import { compareAnswers, compilePlan, diffPointers, type BodyAnswer, type ComparePlan, type Comparison } from './compare.ts'
-import { explainDiff } from './redact.ts'
 import { ReferenceCheck, withLinks } from './reference-check.ts'
 import type { ReferenceCacheOptions } from './reference-cache.ts'
 import type { Presence } from './references.ts'
 import type { Observation } from '../evidence/counts.ts'
 import type { DriftGate } from './gate.ts'
 import type { ParityRecorder, ParityResult } from './report.ts'
+import { WILDCARD } from './pointer.ts'
+import { ShadowReadSkipped, type FinishedRead, type ShadowRequest, type ShadowStage, type SkipReason, type TimedAnswer } from './stage.ts'
+
+export type { FinishedRead, SkipReason }
 
 /** Every this many comparisons, the serving side is read a second time to tell noise from drift. */
 export const NOISE_EVERY = 20
 
-/**
- * Why a sampled read was not compared; `no_body`: a HEAD, or a GET both of whose answers had no
- * body (204, 304); `connections_busy`: no read connection to the shadow side was free (a shadow
- * read never waits for one, so it never takes one from a client's read).
- */
-export type SkipReason = 'max_in_flight' | 'body_too_large' | 'breaker_open' | 'primary_failed' | 'no_body' | 'connections_busy'
-
-export interface ShadowJob {
-  compiled: CompiledPolicy
-  upstreams: UpstreamPair
-  rule: Rule
-  resourceType: string
-  kind: ResourceKind
-  request: UpstreamRequest
-  servedBy: Side
-  reason: Reason
-  primary: BodyAnswer
-  /** How long the primary answer took, whole body included (ms). */
-  primaryMs: number
-  /** The read's tenant (path, then header): where the objects it references are looked up. */
-  tenant?: string | undefined
-}
-
 /** Where each shadow pair is counted for the fleet (src/evidence/recorder.ts). */
 export interface EvidenceSink {
   observe(o: Observation): void
+}
+
+/** Where pairs are compared: a ComparePool (worker threads), or anything that answers alike. */
+export interface Comparer {
+  /** Never rejects; the bodies' buffers may be moved away (transferred), so are not used after. */
+  compare(pair: ComparePair): Promise<CompareOutcome>
 }
 
 export interface ShadowOptions {
@@ -65,15 +51,16 @@ export interface ShadowOptions {
   recorder: ParityRecorder
   gate: DriftGate
   evidence: EvidenceSink
+  comparer: Comparer
   /** The cache of referenced objects' presence (tests shorten or shrink it). */
   referenceCache?: ReferenceCacheOptions
 }
 
-export class ShadowReader {
+export class ShadowReader implements ShadowStage {
   #o: ShadowOptions
   #inFlight = 0
   #compared = 0
-  #plans = new WeakMap<CompiledPolicy, Map<string, ComparePlan>>()
+  #resources = new WeakMap<CompiledPolicy, Map<string, Resource>>()
   /** Systematic drift is a line with a sample, then a count per interval: not one line per read. */
   #drift: ConditionLog
   #references: ReferenceCheck
@@ -115,7 +102,7 @@ export class ShadowReader {
   }
 
   /** Runs the comparison for an admitted read in the background; it never rejects. */
-  launch(job: ShadowJob): void {
+  launch(job: FinishedRead): void {
     // A HEAD answer has no body: two of them always "match", which would only inflate the match rate.
     if (job.request.method === 'HEAD') return this.skip('no_body')
     // Traced: the shadow read is a child of the request's span, and every read it makes is its child.
@@ -125,53 +112,58 @@ export class ShadowReader {
       .then(outcome => endShadowSpan(traced, outcome)).finally(() => { this.#inFlight-- })
   }
 
-  async #run(job: ShadowJob, traced: Traced | undefined): Promise<{ result: ParityResult } | { skipped: SkipReason }> {
+  async #run(job: FinishedRead, traced: Traced | undefined): Promise<{ result: ParityResult } | { skipped: SkipReason }> {
     const { policy } = job.compiled
-    const plan = this.#plan(job.compiled, job.resourceType)
+    const resource = this.#resource(job.compiled, job.resourceType)
     const shadowSide = otherSide(job.servedBy)
     const slice = { rule: job.rule.name, resourceType: job.resourceType }
     let shadow: TimedAnswer
     try {
-      shadow = await this.#read(job, shadowSide)
+      shadow = await job.sides.read(shadowSide, await this.#requestFor(job, shadowSide))
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'BODY_TOO_LARGE') return this.#skipped('body_too_large')
-      // Every connection busy is this proxy's saturation, not a failure of the shadow side: no evidence against it.
-      if (code === QUEUE_TIMEOUT) return this.#skipped('connections_busy')
-      // A side whose shadow breaker is open is failing: that counts against it, like an error.
+      if (err instanceof ShadowReadSkipped) {
+        // A side whose shadow breaker is open is failing: that counts against it, like an error.
+        // Every connection busy is this proxy's saturation, not a failure of the shadow side: no evidence against it.
+        if (err.reason === 'breaker_open') this.#o.evidence.observe({ ...slice, failed: [shadowSide] })
+        return this.#skipped(err.reason)
+      }
       this.#o.evidence.observe({ ...slice, failed: [shadowSide] })
-      if (code === 'EOPENBREAKER') return this.#skipped('breaker_open')
-      const failed: Comparison = { result: 'error', pointers: [], versionsDiffer: false, detail: `${shadowSide} shadow read failed: ${(err as Error).message}` }
+      const failed: CompareOutcome = { result: 'error', pointers: [], versionsDiffer: false, detail: `${shadowSide} shadow read failed: ${(err as Error).message}` }
       const status = job.servedBy === 'old' ? { old: job.primary.status, new: 0 } : { old: 0, new: job.primary.status }
-      return this.#record(job, plan, 'error', failed, status)
+      return this.#record(job, 'error', failed, status)
     }
     // Nothing to compare (a 204 or a 304 on both sides); different statuses are still compared.
     if (job.primary.body.length === 0 && shadow.body.length === 0 && job.primary.status === shadow.status) return this.#skipped('no_body')
+    // Decided before the comparison: a noise re-read compares against the primary body, so it keeps its own copy.
+    const learnsNoise = ++this.#compared % NOISE_EVERY === 0
+    const primary = learnsNoise ? { ...job.primary, body: Buffer.from(job.primary.body) } : job.primary
     const answers = (a: BodyAnswer, b: BodyAnswer): [BodyAnswer, BodyAnswer] => job.servedBy === 'old' ? [a, b] : [b, a]
-    let [oldAnswer, newAnswer] = answers(job.primary, shadow)
-    let comparison = traceComparison(traced, () => compareAnswers(plan, job.kind, oldAnswer, newAnswer))
+    const statuses = (a: BodyAnswer, b: BodyAnswer) => ({ old: a.status, new: b.status })
+    let [oldAnswer, newAnswer] = answers(primary, shadow)
+    let status = statuses(oldAnswer, newAnswer)
+    let comparison = await traceComparison(traced, () => this.#compare(job, resource, oldAnswer, newAnswer, true))
     const latencyMs = job.servedBy === 'old' ? { old: job.primaryMs, new: shadow.ms } : { old: shadow.ms, new: job.primaryMs }
     // Only two real answers are a sample. A 5xx never gets here (a read answering 5xx fails, and is
-    // counted above or as a failed primary); an answer that cannot be read counts against its side.
-    if (comparison.result === 'error') this.#o.evidence.observe({ ...slice, failed: [comparison.failedSide!] })
+    // counted above or as a failed primary); an answer that cannot be read counts against its side
+    // (a worker that failed is this proxy's trouble, not a side's).
+    if (comparison.result === 'error' && comparison.failedSide) this.#o.evidence.observe({ ...slice, failed: [comparison.failedSide] })
     let result: ParityResult = comparison.result
     if (result !== 'match' && comparison.versionsDiffer && policy.shadow.recheckLagMs > 0) {
       await sleep(policy.shadow.recheckLagMs)
       try {
-        ;[oldAnswer, newAnswer] = await Promise.all([this.#read(job, 'old'), this.#read(job, 'new')])
-        const again = traceComparison(traced, () => compareAnswers(plan, job.kind, oldAnswer, newAnswer))
+        const readAgain = async (side: Side) => job.sides.read(side, await this.#requestFor(job, side))
+        ;[oldAnswer, newAnswer] = await Promise.all([readAgain('old'), readAgain('new')])
+        const again = await traceComparison(traced, () => this.#compare(job, resource, oldAnswer, newAnswer, true))
         if (again.result === 'match') result = 'lag'
-        else { comparison = again; result = again.result }
+        else { comparison = again; result = again.result; status = statuses(oldAnswer, newAnswer) }
       } catch (err) {
         this.#o.log.debug({ err }, 'lag recheck failed; keeping the first comparison')
       }
     }
-    if (result !== 'error' && isSuccess(oldAnswer.status) && isSuccess(newAnswer.status)) {
-      ;({ comparison, result } = await this.#checkLinks(job, oldAnswer, newAnswer, comparison, result))
-    }
+    if (result !== 'error' && comparison.links !== undefined) ({ comparison, result } = await this.#checkLinks(job, comparison, result))
     if (result !== 'error') this.#o.evidence.observe({ ...slice, outcome: result, latencyMs })
-    if (++this.#compared % NOISE_EVERY === 0) await this.#learnNoise(job, plan)
-    return this.#record(job, plan, result, comparison, { old: oldAnswer.status, new: newAnswer.status })
+    if (learnsNoise) await this.#learnNoise(job, resource)
+    return this.#record(job, result, comparison, status)
   }
 
   /**
@@ -179,14 +171,10 @@ export class ShadowReader {
    * again after recheckLagMs, like a version difference: healed by then (the sync had not copied
    * the parent yet), it was lag.
    */
-  async #checkLinks(job: ShadowJob, oldAnswer: BodyAnswer, newAnswer: BodyAnswer, comparison: Comparison, result: ParityResult): Promise<{ comparison: Comparison, result: ParityResult }> {
-    const input = {
-      compiled: job.compiled, resourceType: job.resourceType, kind: job.kind, tenant: job.tenant, old: oldAnswer, new: newAnswer,
-      store: { old: job.upstreams.get('old').config.url, new: job.upstreams.get('new').config.url },
-    }
+  async #checkLinks(job: FinishedRead, comparison: CompareOutcome, result: ParityResult): Promise<{ comparison: CompareOutcome, result: ParityResult }> {
+    const input = { compiled: job.compiled, tenant: job.tenant, targets: comparison.links!, store: { old: job.sides.store('old'), new: job.sides.store('new') } }
     const lookUp = (side: Side, path: string) => this.#exists(job, side, path)
     let links = await this.#references.check(input, lookUp)
-    if (links === undefined) return { comparison, result }
     const { recheckLagMs } = job.compiled.policy.shadow
     const broken = links.broken.length > 0
     if (broken && recheckLagMs > 0) {
@@ -199,13 +187,46 @@ export class ShadowReader {
     return { comparison: withLinks(comparison, links), result: broken && result === 'match' ? 'lag' : result }
   }
 
-  async #learnNoise(job: ShadowJob, plan: ComparePlan): Promise<void> {
+  /**
+   * Whether the object at `path` (one a compared answer references) exists on `side`: read like
+   * the shadow read (its headers without the conditional ones), the body discarded. A 404 or 410
+   * says absent; any other failure, that it could not tell.
+   */
+  async #exists(job: FinishedRead, side: Side, path: string): Promise<Presence> {
     try {
-      const again = await this.#read(job, job.servedBy)
-      const differing = diffPointers(plan, job.kind, job.primary, again)
+      const { status } = await job.sides.read(side, { ...job.request, method: 'GET', path, headers: withoutConditionals(job.request.headers) })
+      if (isSuccess(status)) return true
+      return status === 404 || status === 410 ? false : undefined
+    } catch (err) {
+      this.#o.log.debug({ err: { message: (err as Error).message }, side }, 'a referenced object could not be looked up')
+      return undefined
+    }
+  }
+
+  /** The read as `side`'s store names the object: for an item, the id there (from the id map). */
+  async #requestFor(job: FinishedRead, side: Side): Promise<ShadowRequest> {
+    if (side === job.servedBy || job.kind !== 'item') return job.request
+    const { policy } = job.compiled
+    const resource = this.#resource(job.compiled, job.resourceType)
+    return { ...job.request, path: await pathForSide(resource, policy.identity.tenant.pathParam, job.request.path, side, this.#o.ids) }
+  }
+
+  /** Decided here when no parse is needed; otherwise in a worker (or inline, for a small pair: see compare-pool.ts). */
+  #compare(job: FinishedRead, resource: Resource, oldAnswer: BodyAnswer, newAnswer: BodyAnswer, explain: boolean): Promise<CompareOutcome> {
+    const quick = compareWithoutParsing(resource.version !== undefined, oldAnswer, newAnswer)
+    // Equal bodies still name objects that must exist on both sides: those are found where bodies are parsed.
+    const linksToFind = Object.keys(resource.references).length > 0 && isSuccess(oldAnswer.status) && isSuccess(newAnswer.status)
+    if (quick !== undefined && !linksToFind) return Promise.resolve(quick)
+    return this.#o.comparer.compare({ resources: job.compiled.policy.resources, resourceType: job.resourceType, kind: job.kind, old: oldAnswer, new: newAnswer, explain })
+  }
+
+  async #learnNoise(job: FinishedRead, resource: Resource): Promise<void> {
+    try {
+      const again = await job.sides.read(job.servedBy, job.request)
+      const differing = (await this.#compare(job, resource, job.primary, again, false)).pointers.map(p => p.pointer)
       // Compare pointers are relative to an item: a collection's `/items/*/etag` is `/etag`
       // (and an item that came and went between two reads is not a pointer to ignore).
-      const within = `${plan.itemPattern}/`
+      const within = `${resource.list.items}/${WILDCARD}/`
       const pointers = job.kind !== 'collection' ? differing : differing.filter(p => p.startsWith(within)).map(p => p.slice(within.length - 1))
       if (pointers.length > 0) {
         this.#o.recorder.recordNoise(job.rule.name, job.resourceType, job.compiled.policy.gates.rollbackOnCriticalDrift.windowSec, pointers)
@@ -216,7 +237,7 @@ export class ShadowReader {
   }
 
   /** `c` is the comparison behind `result` (for lag: the first one, whose differences went away). */
-  async #record(job: ShadowJob, plan: ComparePlan, result: ParityResult, c: Comparison, status: { old: number, new: number }): Promise<{ result: ParityResult }> {
+  #record(job: FinishedRead, result: ParityResult, c: CompareOutcome, status: { old: number, new: number }): { result: ParityResult } {
     const pointers = result === 'lag' ? [] : c.pointers
     const sample = this.#o.recorder.record(job.compiled.policy, {
       rule: job.rule.name, resourceType: job.resourceType, result, pointers,
@@ -225,7 +246,7 @@ export class ShadowReader {
         servedBy: job.servedBy, reason: job.reason,
         status,
         ...(c.detail ? { detail: c.detail } : {}),
-        ...(c.old !== undefined && c.new !== undefined ? { diff: explainDiff(plan, c.old, c.new) } : {}),
+        ...(c.diff ? { diff: c.diff } : {}),
       }),
     })
     if (result === 'critical') {
@@ -241,87 +262,21 @@ export class ShadowReader {
     return { skipped: reason }
   }
 
-  /** One read of `side` for comparison (see #exchange), its body bounded by shadow.maxBodyBytes. */
-  async #read(job: ShadowJob, side: Side): Promise<TimedAnswer> {
-    const { maxBodyBytes } = job.compiled.policy.shadow
-    let collector = new BodyCollector(maxBodyBytes)
-    let contentEncoding: string | undefined
-    // An item is read as `side`'s store names it: the id there, from the id map.
-    const request = side === job.servedBy || job.kind !== 'item' ? job.request : await this.#translated(job, side)
-    const { status, ms } = await this.#exchange(job, side, request, (_status, headers) => {
-      contentEncoding = headers['content-encoding']
-      collector = new BodyCollector(maxBodyBytes)
-      return collector
-    })
-    return { status, body: collector.body(), ms, ...(contentEncoding ? { contentEncoding } : {}) }
-  }
-
-  /**
-   * Whether the object at `path` (one a compared answer references) exists on `side`: read like
-   * the shadow read (its headers without the conditional ones, its breaker and timeout), the body
-   * discarded. A 404 or 410 says absent; any other failure, that it could not tell.
-   */
-  async #exists(job: ShadowJob, side: Side, path: string): Promise<Presence> {
-    try {
-      const request = { ...job.request, method: 'GET' as const, path, headers: withoutConditionals(job.request.headers) }
-      const { status } = await this.#exchange(job, side, request, () => discard())
-      if (isSuccess(status)) return true
-      return status === 404 || status === 410 ? false : undefined
-    } catch (err) {
-      this.#o.log.debug({ err: { message: (err as Error).message }, side }, 'a referenced object could not be looked up')
-      return undefined
+  #resource(compiled: CompiledPolicy, resourceType: string): Resource {
+    let resources = this.#resources.get(compiled)
+    if (!resources) {
+      resources = new Map(compiled.policy.resources.map(r => [r.type, r]))
+      this.#resources.set(compiled, resources)
     }
-  }
-
-  /**
-   * One exchange with `side` for comparison: the shadow breaker and timeout; with
-   * `shadow.credentials: upstream`, the side's own credentials instead of the client's (sent again
-   * once when refused and a credential file has changed since: a rotated Secret; `ms` is then the
-   * latency of the exchange that answered).
-   */
-  async #exchange(job: ShadowJob, side: Side, request: UpstreamRequest, sink: BodySink): Promise<{ status: number, ms: number }> {
-    const { shadow } = job.compiled.policy
-    const upstream = job.upstreams.get(side)
-    const own = shadow.credentials === 'upstream'
-    const attempt = async (fresh: boolean) => {
-      const headers = own ? await upstream.credentials.replaceCredentials(request.headers, fresh) : request.headers
-      const started = performance.now()
-      const status = await upstream.read('shadow', { ...request, headers, timeoutMs: shadow.timeoutMs }, sink)
-      return { status, ms: performance.now() - started }
-    }
-    const first = await attempt(false)
-    if (own && (first.status === 401 || first.status === 403) && await upstream.credentials.refresh()) return attempt(true)
-    return first
-  }
-
-  /** The read of one object as `side`'s store names it (its own id, from the id map). */
-  async #translated(job: ShadowJob, side: Side): Promise<UpstreamRequest> {
-    const { policy } = job.compiled
-    const resource = policy.resources.find(r => r.type === job.resourceType)!
-    return { ...job.request, path: await pathForSide(resource, policy.identity.tenant.pathParam, job.request.path, side, this.#o.ids) }
-  }
-
-  #plan(compiled: CompiledPolicy, resourceType: string): ComparePlan {
-    let plans = this.#plans.get(compiled)
-    if (!plans) {
-      plans = new Map(compiled.policy.resources.map(r => [r.type, compilePlan(r)]))
-      this.#plans.set(compiled, plans)
-    }
-    return plans.get(resourceType)!
+    return resources.get(resourceType)!
   }
 }
-
-type TimedAnswer = BodyAnswer & { ms: number }
 
 /** Validators and ranges would turn a look-up into a 304 or a part of the object: only its existence is asked. */
 const CONDITIONAL_HEADERS: ReadonlySet<string> = new Set(['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'range'])
 
 function withoutConditionals(headers: Record<string, string | string[]>): Record<string, string | string[]> {
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !CONDITIONAL_HEADERS.has(name.toLowerCase())))
-}
-
-function discard(): Writable {
-  return new Writable({ write(_chunk, _encoding, done) { done() } })
 }
 
 function isSuccess(status: number): boolean {

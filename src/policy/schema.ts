@@ -251,6 +251,10 @@ export const policySchema = z.strictObject({
     maxBodyBytes: positiveInt.default(1_048_576),
     timeoutMs: positiveInt.default(2000),
     recheckLagMs: z.int().min(0).default(1000),
+    /** Worker threads that decode, parse and compare shadow pairs, off the clients' event loop. */
+    workers: z.int().min(1).max(64).default(1),
+    /** Pairs of uncompressed bodies up to this many bytes in all are compared on the event loop: cheaper than handing them to a worker. */
+    inlineCompareBytes: z.int().min(0).max(65_536).default(4096),
     /** Shadow reads carry the client's own headers (`client`), or the side's `upstreams.<side>.headers` instead of the client's credentials. */
     credentials: z.enum(['client', 'upstream']).default('client'),
   }).prefault({}),

@@ -1,4 +1,6 @@
-// The request path: resolve the target → classify → choose (policy) → serve (breaker, fallback) → respond → record.
+// The request path: resolve the target → classify → choose (policy) → serve (breaker, fallback) → respond → shadow → record.
+// A read is one ReadContext from classify on; the shadow stage (parity/) is handed the finished
+// read through its own interface and reads the other side through the reader built here.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Writable } from 'node:stream'
@@ -6,7 +8,7 @@ import { chooseBackend, matchRule, otherSide, type Decision, type ReadSlice, typ
 import type { CompiledPolicy, ResourceKind, ResourceMatch } from '../policy/compile.ts'
 import { keyOfMatch } from '../policy/shape.ts'
 import { BodyCapture } from '../parity/capture.ts'
-import type { ShadowReader } from '../parity/shadow.ts'
+import type { ShadowStage } from '../parity/stage.ts'
 import type { Side } from '../policy/schema.ts'
 import type { OverrideStore } from '../rollback/overrides.ts'
 import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
@@ -21,6 +23,7 @@ import type { ReadYourWrites } from './read-your-writes.ts'
 import type { Admission, WriteRouter } from '../cutover/write-gate.ts'
 import { resolveTarget } from './target.ts'
 import { describeFailure } from './upstream-failure.ts'
+import { UpstreamSideReader } from './shadow-sides.ts'
 import type { BodySink, UpstreamPair } from './upstream.ts'
 
 /** A write through the proxy: the object (or, for a collection POST, the collection) it changed. */
@@ -48,7 +51,7 @@ export interface ReadProxyOptions {
   policy: GenerationSource
   overrides: OverrideStore
   readYourWrites: ReadYourWrites
-  shadow: ShadowReader
+  shadow: ShadowStage
   metrics: Metrics
   /**
    * Called after every write the authority accepted (2xx), before the client sees the answer;
@@ -60,6 +63,21 @@ export interface ReadProxyOptions {
   log: Logger
 }
 
+/** One read as it flows through the stages: classified and routed, then served, answered and shadowed. */
+interface ReadContext {
+  gen: ProxyGeneration
+  req: IncomingMessage
+  res: ServerResponse
+  /** The resolved target (see target.ts). */
+  url: string
+  resourceType: string
+  /** The read's tenant (path, then header): where the objects it references are looked up. */
+  tenant: string | undefined
+  kind: ResourceKind
+  decision: Decision
+  traced: Traced | undefined
+}
+
 const PASSTHROUGH_RULE = '(none)'
 const NO_RESOURCE = '(none)'
 
@@ -68,6 +86,8 @@ export class ReadProxy {
   #forwarder: AuthorityForwarder
   /** Fallbacks are logged per condition (old failing, old's breaker open), not per read. */
   #fallbacks: ConditionLog
+  /** How each generation's shadow reads reach a side (parity/stage.ts SideReader). */
+  #sides = new WeakMap<ProxyGeneration, UpstreamSideReader>()
 
   constructor(options: ReadProxyOptions) {
     this.#o = options
@@ -89,7 +109,7 @@ export class ReadProxy {
       const recent = this.#o.readYourWrites.active(slice.tenant, slice.resourceType)
       const decision = chooseBackend(gen.compiled.policy, slice, this.#o.overrides.current, recent, this.#o.writes.authority())
       const traced = startRequestSpan(req.headers, req.method!, routeOf(c.match))
-      void this.#serveRead(gen, req, res, target.url, decision, slice, c.match.kind, traced) // settles every outcome itself
+      void this.#serveRead({ gen, req, res, url: target.url, resourceType: slice.resourceType, tenant: slice.tenant, kind: c.match.kind, decision, traced }) // settles every outcome itself
     } else {
       const admission = this.#o.writes.admit()
       if (admission instanceof Promise) {
@@ -121,16 +141,16 @@ export class ReadProxy {
     this.#forwarder.ws(req, socket, head, authority.config.url, { url: target.url, headers, connections: authority.writes })
   }
 
-  async #serveRead(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, slice: ReadSlice, kind: ResourceKind, traced: Traced | undefined): Promise<void> {
+  async #serveRead(read: ReadContext): Promise<void> {
     try {
-      await this.#serveTraced(gen, req, res, url, decision, slice, kind, traced)
+      await this.#serveTraced(read)
     } finally {
-      traced?.span.end()
+      read.traced?.span.end()
     }
   }
 
-  async #serveTraced(gen: ProxyGeneration, req: IncomingMessage, res: ServerResponse, url: string, decision: Decision, slice: ReadSlice, kind: ResourceKind, traced: Traced | undefined): Promise<void> {
-    const { resourceType, tenant } = slice
+  async #serveTraced(read: ReadContext): Promise<void> {
+    const { gen, req, res, url, decision, resourceType, tenant, kind, traced } = read
     const { rule } = decision
     const { shadow } = this.#o
     const request = {
@@ -161,7 +181,7 @@ export class ReadProxy {
       if (capture?.overflowed) shadow.skip('body_too_large')
       else if (capture) {
         const primary = { status, body: capture.body(), ...(contentEncoding ? { contentEncoding } : {}) }
-        shadow.launch({ compiled: gen.compiled, upstreams: gen.upstreams, rule, resourceType, kind, request, servedBy: side, reason, primary, primaryMs: performance.now() - started, tenant })
+        shadow.launch({ compiled: gen.compiled, sides: this.#sidesOf(gen), rule, resourceType, kind, request, servedBy: side, reason, primary, primaryMs: performance.now() - started, tenant })
       }
       return
     } catch (err) {
@@ -179,6 +199,12 @@ export class ReadProxy {
     } catch (err) {
       this.#failed(gen, res, err as Error, side, rule.name, reason, resourceType, traced)
     }
+  }
+
+  #sidesOf(gen: ProxyGeneration): UpstreamSideReader {
+    let sides = this.#sides.get(gen)
+    if (!sides) this.#sides.set(gen, sides = new UpstreamSideReader(gen.upstreams, gen.compiled.policy.shadow))
+    return sides
   }
 
   /** No side could answer: a clean error, unless the answer (a 5xx, or a cut body) already reached the client. */

@@ -24,6 +24,7 @@ import { DriftGate } from '../parity/gate.ts'
 import { fleetReadiness } from '../evidence/readiness.ts'
 import { ParityRecorder } from '../parity/report.ts'
 import { ShadowReader } from '../parity/shadow.ts'
+import { ComparePool } from '../parity/compare-pool.ts'
 import { MemoryOverrideStore, RedisOverrideStore, type OverrideChange, type OverrideStore } from '../rollback/overrides.ts'
 import { connectRedis, keyPrefix, redisReady, sharedRedisUrl } from '../state/redis/connect.ts'
 import { ConditionLog } from '../telemetry/condition-log.ts'
@@ -196,7 +197,14 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
   const evidence = new EvidenceRecorder({ store: evidenceStore, replica, log, policy: currentPolicy, onRefreshed })
   evidence.start()
   opened.add('the evidence recorder', () => evidence.close())
-  const shadow = new ShadowReader({ ids: changeStore?.ids, metrics, log, recorder: parityRecorder, gate, evidence, ...(o.referenceCache ? { referenceCache: o.referenceCache } : {}) })
+  // Shadow pairs are decoded, parsed and compared in worker threads, never on the clients' event loop.
+  const comparer = new ComparePool({
+    workers: () => generation.compiled.policy.shadow.workers,
+    inlineBytes: () => generation.compiled.policy.shadow.inlineCompareBytes,
+    log,
+  })
+  opened.add('the comparison workers', () => comparer.close())
+  const shadow = new ShadowReader({ ids: changeStore?.ids, metrics, log, recorder: parityRecorder, gate, evidence, comparer, ...(o.referenceCache ? { referenceCache: o.referenceCache } : {}) })
   const proxy = new ReadProxy({ policy: { get current() { return generation } }, overrides, readYourWrites, shadow, metrics, log, writes, ...(onWrite ? { onWrite } : {}) })
   opened.add('the shadow reader', () => proxy.close())
   const server = createServer({ keepAliveTimeout: 65_000 }, proxy.handle)
@@ -286,6 +294,7 @@ async function start(o: ProxySidecarOptions, opened: Teardown): Promise<ProxySid
     announcer?.close()
     proxy.close()
     shadow.close()
+    await comparer.close()
     // Its last counts go to the store before the connection closes.
     await evidence.close()
     await overrides.close()

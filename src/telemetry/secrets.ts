@@ -29,6 +29,8 @@ export function looksLikeCredential(text: string): boolean {
 export const MIN_KNOWN_SECRET_LENGTH = 8
 /** Upstream credential values this process sends, as written and as they appear inside a JSON string. */
 const KNOWN_SECRETS = new Set<string>()
+/** The values as remembered, for comparison workers (they mask the same ones in diff samples). */
+const REMEMBERED: string[] = []
 
 /**
  * Remembers a credential value this process sends upstream, so that it is masked wherever it
@@ -37,12 +39,19 @@ const KNOWN_SECRETS = new Set<string>()
  * @example rememberSecret(process.env.NEW_API_TOKEN)
  */
 export function rememberSecret(value: string): void {
+  if (KNOWN_SECRETS.has(value)) return
+  if (value.length >= MIN_KNOWN_SECRET_LENGTH) REMEMBERED.push(value)
   const space = value.indexOf(' ')
   for (const v of space === -1 ? [value] : [value, value.slice(space + 1).trim()]) {
     if (v.length < MIN_KNOWN_SECRET_LENGTH) continue
     KNOWN_SECRETS.add(v)
     KNOWN_SECRETS.add(JSON.stringify(v).slice(1, -1))
   }
+}
+
+/** Every value remembered so far (for a worker thread, whose own memory starts empty). */
+export function knownSecrets(): readonly string[] {
+  return REMEMBERED
 }
 
 /** Whether `text` holds a remembered upstream credential. */

@@ -160,11 +160,11 @@ export function endShadowSpan(shadow: Traced | undefined, outcome: { result: str
   shadow.span.end()
 }
 
-/** One comparison of two answers: its class and how many pointers differ (never which values). */
-export function traceComparison<T extends { result: string, pointers: readonly unknown[] }>(shadow: Traced | undefined, compare: () => T): T {
+/** One comparison of two answers (in a worker thread: the span covers the wait for it): its class and how many pointers differ (never which values). */
+export async function traceComparison<T extends { result: string, pointers: readonly unknown[] }>(shadow: Traced | undefined, compare: () => Promise<T>): Promise<T> {
   if (!shadow) return compare()
   const span = on!.tracer.startSpan('compare', {}, shadow.context)
-  const c = compare()
+  const c = await compare()
   span.setAttributes({ [ATTR.result]: c.result, [ATTR.pointerCount]: c.pointers.length })
   span.end()
   return c

@@ -138,6 +138,8 @@ t.test('steps that fail abort, leave writes on old and start the sync again', as
   for (const [name, script, reason] of [
     ['a stream that keeps growing', { drains: Array(1000).fill(1), onDrain: () => new Promise<void>(r => setTimeout(r, 5)) }, /did not drain in time/],
     ['keys that stay different', { differing: 2 }, /2 key\(s\) written in the last 10000 ms still differ/],
+    // Not one of the run's own refusals: an error it did not expect, named as a failure.
+    ['a drain that throws', { onDrain: async () => { throw new Error('the change stream went away') } }, /^failed: the change stream went away/],
   ] as const) {
     const { store, coordinator, calls } = setup(t, script)
     await steadyOld(store)

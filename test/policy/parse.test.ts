@@ -53,7 +53,7 @@ t.test('a minimal policy gets the documented defaults', async t => {
   t.same(p.rules[0], { name: 'default', match: {}, primary: 'old', newPercent: 0, shadowPercent: 1, fallback: true })
   t.same(p.gates.rollbackOnCriticalDrift, { enabled: true, threshold: 1, windowSec: 300, minSamples: 20 })
   t.same(p.readYourWrites, { windowMs: 5000 })
-  t.same(p.shadow, { maxInFlight: 64, maxBodyBytes: 1_048_576, timeoutMs: 2000, recheckLagMs: 1000, credentials: 'client' })
+  t.same(p.shadow, { maxInFlight: 64, maxBodyBytes: 1_048_576, timeoutMs: 2000, recheckLagMs: 1000, workers: 1, inlineCompareBytes: 4096, credentials: 'client' })
   t.same(p.sync, { enabled: true, state: 'file:.dualread/state', direction: 'auto', batchSize: 200, concurrency: 4, maxWritesPerSecond: 200, fullScanIntervalSec: 600, leaseTtlMs: 10_000 })
 })
 

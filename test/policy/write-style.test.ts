@@ -3,7 +3,7 @@
 import t from 'tap'
 import { parsePolicy } from '../../src/policy/parse.ts'
 import { describeShape } from '../../src/policy/shape.ts'
-import { explainRequest } from '../../src/policy/explain.ts'
+import { explainRequest } from '../../src/cli/explain.ts'
 import { compilePolicy } from '../../src/policy/compile.ts'
 import { compareDocuments, compilePlan } from '../../src/parity/compare.ts'
 import { pathForSide } from '../../src/parity/id-translation.ts'

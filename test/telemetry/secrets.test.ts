@@ -1,5 +1,5 @@
 import t from 'tap'
-import { looksLikeCredential, maskCredentials, pathOnly } from '../../src/telemetry/secrets.ts'
+import { holdsKnownSecret, knownSecrets, looksLikeCredential, maskCredentials, pathOnly, rememberSecret } from '../../src/telemetry/secrets.ts'
 
 t.test('credentials in an authentication scheme are recognised, in any case and anywhere in a string', async t => {
   for (const text of ['Bearer eyJhbGciOi.x.y', 'basic dXNlcjpwYXNz', 'Token abc', 'ApiKey k1', 'Api-Key k1', 'api_key k1', 'curl -H "Authorization: Bearer abc"', 'AWS4-HMAC-SHA256 Credential=AKIA/2024,']) {
@@ -18,4 +18,14 @@ t.test('a request target loses its query string, never its path', async t => {
   t.equal(pathOnly('/a/b?access_token=x'), '/a/b')
   t.equal(pathOnly('/a/b'), '/a/b')
   t.equal(pathOnly('/?'), '/')
+})
+
+t.test('the credentials remembered are listed once each for the comparison workers; short values are not remembered', async t => {
+  const before = knownSecrets().length
+  rememberSecret('Bearer worker-token-123')
+  rememberSecret('Bearer worker-token-123')
+  rememberSecret('short')
+  t.same(knownSecrets().slice(before), ['Bearer worker-token-123'])
+  t.ok(holdsKnownSecret('echoed worker-token-123 back'), 'the credential after the scheme is known too')
+  t.notOk(holdsKnownSecret('short'))
 })

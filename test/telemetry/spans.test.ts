@@ -25,7 +25,7 @@ t.test('while tracing is off, nothing is started and nothing is remembered', asy
   t.equal(startShadowSpan(undefined, 'new'), undefined)
   t.equal(startApplySpan('alert-rule', 'old', 'new', []), undefined)
   endShadowSpan(undefined, { result: 'match' })
-  t.same(traceComparison(undefined, () => ({ result: 'match', pointers: [] })), { result: 'match', pointers: [] })
+  t.same(await traceComparison(undefined, async () => ({ result: 'match', pointers: [] })), { result: 'match', pointers: [] })
   const links = new WriteLinks()
   links.note('k', CLIENT)
   t.same(links.take('k'), [], 'a write is not remembered')
@@ -80,7 +80,7 @@ t.test('a shadow read nests its comparison and says how it ended', async t => {
   t.teardown(off)
   const request = startRequestSpan({}, 'GET', '/x')!
   const compared = startShadowSpan(request.context, 'new')!
-  t.same(traceComparison(compared, () => ({ result: 'critical', pointers: ['/enabled', '/threshold'] })).result, 'critical')
+  t.same((await traceComparison(compared, async () => ({ result: 'critical', pointers: ['/enabled', '/threshold'] }))).result, 'critical')
   endShadowSpan(compared, { result: 'critical' })
   endShadowSpan(startShadowSpan(request.context, 'new'), { skipped: 'breaker_open' })
   const [compare, shadow, skipped] = finished()

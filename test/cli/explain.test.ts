@@ -1,8 +1,8 @@
 import t from 'tap'
 import { compilePolicy } from '../../src/policy/compile.ts'
-import { explainRequest } from '../../src/policy/explain.ts'
+import { explainRequest } from '../../src/cli/explain.ts'
 import { stickyBucket } from '../../src/policy/choose.ts'
-import { policyWith, referencePolicy } from './fixtures.ts'
+import { policyWith, referencePolicy } from '../policy/fixtures.ts'
 
 const reference = compilePolicy(referencePolicy(), 'h')
 

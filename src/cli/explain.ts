@@ -1,12 +1,12 @@
 // `dualread policy explain`: the routing decision for one request, step by step, in words.
-import { chooseBackend, otherSide, ruleMatches } from './choose.ts'
-import type { CompiledPolicy } from './compile.ts'
+import { chooseBackend, otherSide, ruleMatches } from '../policy/choose.ts'
+import type { CompiledPolicy } from '../policy/compile.ts'
 import { classify } from '../proxy/classify.ts'
 import { resolveTarget } from '../proxy/target.ts'
 import { describeSource } from '../credentials/upstream-headers.ts'
-import type { ResourceMatch } from './compile.ts'
-import type { Policy, Side } from './schema.ts'
-import { pairingPointers } from './shape.ts'
+import type { ResourceMatch } from '../policy/compile.ts'
+import type { Policy, Side } from '../policy/schema.ts'
+import { pairingPointers } from '../policy/shape.ts'
 
 export interface ExplainRequest {
   method: string
