@@ -2,8 +2,11 @@
 // comparing and explaining run in worker threads (piscina). The main thread only hands over the
 // bytes: each body's buffer is transferred, not copied. Workers are started with one policy
 // generation's compare rules; a generation with other rules gets fresh workers, and the previous
-// ones finish what they hold, then stop. A worker that crashes or runs out of memory fails its
-// comparison (an `error` result, never the proxy) and piscina starts another in its place.
+// ones finish what they hold, then stop. A worker that crashes or is stopped at its heap cap fails
+// its comparison (an `error` result) and piscina starts another in its place. The cap is a
+// backstop, not the bound: Node stops a worker there on a best-effort basis, and some allocations
+// abort the whole process instead (nodejs/node#47224); the decoded-size bound is what keeps a
+// worker far from it.
 // A small uncompressed pair (shadow.inlineCompareBytes) is compared here instead: its hand-off
 // to a worker would cost this thread more than the comparison does.
 import { extname } from 'node:path'

@@ -6,7 +6,7 @@ import { workerData } from 'piscina'
 import type { ResourceKind } from '../policy/compile.ts'
 import type { Resource } from '../policy/schema.ts'
 import { rememberSecret } from '../telemetry/secrets.ts'
-import { compareAnswers, compilePlan, type BodyAnswer, type ComparePlan, type Comparison, type DriftResult, type PointerDiff } from './compare.ts'
+import { compareAnswers, compilePlan, isSuccess, type BodyAnswer, type ComparePlan, type Comparison, type DriftResult, type PointerDiff } from './compare.ts'
 import { explainDiff, useMaskKey, type ExplainedOperation } from './redact.ts'
 import { answersTargets, compileReferences, type LinkTarget, type ReferencePlan } from './references.ts'
 
@@ -85,10 +85,6 @@ export function comparer(plans: ComparePlans): (task: CompareTask) => CompareOut
     }
     return out
   }
-}
-
-function isSuccess(status: number): boolean {
-  return status >= 200 && status < 300
 }
 
 function outcome(plan: ComparePlan, c: Comparison, task: CompareTask): CompareOutcome {

@@ -276,6 +276,7 @@ function failure(side: 'old' | 'new', reason: string): Comparison {
   return { result: 'error', pointers: [], versionsDiffer: false, detail: `${side} ${reason}`, failedSide: side }
 }
 
-function isSuccess(status: number): boolean {
+/** A 2xx: an answer whose body is the object (compared, and looked into for its links). */
+export function isSuccess(status: number): boolean {
   return status >= 200 && status < 300
 }

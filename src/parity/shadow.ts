@@ -14,7 +14,7 @@ import { ConditionLog, type Condition } from '../telemetry/condition-log.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { endShadowSpan, startShadowSpan, traceComparison, type Traced } from '../telemetry/spans.ts'
-import { compareWithoutParsing, type BodyAnswer } from './compare.ts'
+import { compareWithoutParsing, isSuccess, type BodyAnswer } from './compare.ts'
 import type { ComparePair } from './compare-pool.ts'
 import type { CompareOutcome } from './compare-task.ts'
 import { pathForSide } from './id-translation.ts'
@@ -277,10 +277,6 @@ const CONDITIONAL_HEADERS: ReadonlySet<string> = new Set(['if-match', 'if-none-m
 
 function withoutConditionals(headers: Record<string, string | string[]>): Record<string, string | string[]> {
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !CONDITIONAL_HEADERS.has(name.toLowerCase())))
-}
-
-function isSuccess(status: number): boolean {
-  return status >= 200 && status < 300
 }
 
 function driftCondition(rule: string, resourceType: string): Condition {
