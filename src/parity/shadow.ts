@@ -4,7 +4,8 @@
 // Bounded: sampled, at most shadow.maxInFlight at once, bodies up to maxBodyBytes, its own
 // breaker per upstream and its own timeout. What is not compared is counted, never queued.
 // This thread only moves bytes: decoding, parsing and comparing run in worker threads
-// (compare-pool.ts); byte-equal bodies and status differences are decided here, without a parse.
+// (compare-pool.ts); byte-equal bodies and status differences are decided here, without a parse,
+// and the objects a pair references (found in the worker) are looked up here, by reads.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { otherSide } from '../policy/choose.ts'
 import type { CompiledPolicy } from '../policy/compile.ts'
