@@ -4,7 +4,7 @@
 // migration's). Pure: the shadow stage reads, this finds and classifies.
 import type { ResourceKind } from '../policy/compile.ts'
 import type { Resource } from '../policy/schema.ts'
-import { keyParams } from '../policy/shape.ts'
+import { fillPath } from '../policy/shape.ts'
 import { decodeBody, type BodyAnswer } from './decode.ts'
 import { escapeSegment, parsePointer, valueAt, WILDCARD } from './pointer.ts'
 
@@ -107,12 +107,7 @@ function walk(value: unknown, segments: readonly string[], pointer: string, foun
  * filled in (a valid policy only references types whose item path has one parameter besides it).
  */
 export function itemPathOf(named: Resource, tenantParam: string, tenant: string | undefined, id: string): string {
-  const [idParam] = keyParams(named.item!, tenantParam)
-  return named.item!.split('/').map(segment => {
-    if (!segment.startsWith(':')) return segment
-    const name = segment.slice(1).replace(/\(.*$/, '')
-    return encodeURIComponent(name === idParam ? id : tenant ?? '')
-  }).join('/')
+  return fillPath(named.item!, tenantParam, tenant ?? '', id)
 }
 
 /** Whether a named object exists on a side; undefined when the read could not tell (a timeout, a 5xx, a 403). */

@@ -76,6 +76,22 @@ export function splitKey(key: string, count: number): string[] {
 }
 
 /**
+ * A path pattern with the tenant and, from an object's key, the parameters that identify it
+ * filled in, each URI-encoded: where the sync reads or writes one object, and where a reference
+ * is looked up.
+ * @example fillPath('/t/:tenant/rules/:id', 'tenant', 'acme', 'r 1') // '/t/acme/rules/r%201'
+ */
+export function fillPath(pattern: string, tenantParam: string, tenant: string, key = ''): string {
+  const values = splitKey(key, keyParams(pattern, tenantParam).length)
+  let next = 0
+  return pattern.split('/').map(segment => {
+    if (!segment.startsWith(':')) return segment
+    if (segment.slice(1).replace(/\(.*$/, '') === tenantParam) return encodeURIComponent(tenant)
+    return encodeURIComponent(values[next++]!)
+  }).join('/')
+}
+
+/**
  * The key of the object a matched request path addresses: an item's from its parameters, a
  * singleton's is "" (its one document), a collection has none.
  */

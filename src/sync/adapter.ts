@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici'
 import { BoundedPool } from '../connections/bounded-pool.ts'
 import { UpstreamHeaders, type UpstreamHeadersOptions } from '../credentials/upstream-headers.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
-import { joinKey, keyParams, listingPath, pairingPointers, splitKey } from '../policy/shape.ts'
+import { fillPath, joinKey, listingPath, pairingPointers } from '../policy/shape.ts'
 import type { WriteStep } from '../policy/write-style.ts'
 import { absentTest } from '../parity/absent.ts'
 import { canonicalJson } from '../parity/canonical.ts'
@@ -229,16 +229,8 @@ export class RestAdapter implements ResourceAdapter {
     return this.#fill(resource.item, tenant, key)
   }
 
-  /** A path pattern with the tenant and, from an object's key, the parameters that identify it filled in. */
   #fill(pattern: string, tenant: string, key = ''): string {
-    const tenantParam = this.#policy.identity.tenant.pathParam
-    const values = splitKey(key, keyParams(pattern, tenantParam).length)
-    let next = 0
-    return pattern.split('/').map(segment => {
-      if (!segment.startsWith(':')) return segment
-      if (segment.slice(1) === tenantParam) return encodeURIComponent(tenant)
-      return encodeURIComponent(values[next++]!)
-    }).join('/')
+    return fillPath(pattern, this.#policy.identity.tenant.pathParam, tenant, key)
   }
 
   async #json(path: string): Promise<unknown> {
