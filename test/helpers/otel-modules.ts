@@ -1,5 +1,6 @@
 // Loaded with `node --import` into a dualread child: on exit, prints which @opentelemetry packages
-// the process loaded, so a test can tell that tracing off loads no SDK at all.
+// the process loaded, so a test can tell that tracing off loads no SDK at all. Worker threads inherit
+// `--import`, so each thread prints its own line when it exits.
 import { registerHooks } from 'node:module'
 
 const loaded = new Set<string>()
