@@ -33,6 +33,8 @@ export interface DualreadOptions {
   oldUrl: string
   newUrl: string
   shadowPercent: number
+  /** The policy's `migration` (its keys in Redis); `default` when unset. */
+  migration?: string
 }
 
 /** What a target's process spent in one round: reset before the round, sample after it. */
@@ -48,6 +50,8 @@ export interface Started {
   probe: Probe
   /** The process id, for its CPU time (dualread children). */
   pid?: number
+  /** dualread's admin server (/status, /metrics). */
+  adminUrl?: string
 }
 
 export interface ChildOptions {
@@ -55,6 +59,8 @@ export interface ChildOptions {
   profile?: boolean
   /** Run dualread from another checkout (its bin/dualread.js), for a before/after comparison. */
   checkout?: string
+  /** Modules to preload (`--import`) after the probe, e.g. bench/evidence-off.ts. */
+  imports?: string[]
 }
 
 export class ChildProcesses {
@@ -70,9 +76,10 @@ export class ChildProcesses {
 
   /** Node flags of a child: the probe, and a CPU profile when asked for. */
   #nodeArgs(o: ChildOptions): string[] {
-    if (!o.profile) return PROBE
+    const preloads = [...PROBE, ...(o.imports ?? []).flatMap(file => ['--import', new URL(file, import.meta.url).pathname])]
+    if (!o.profile) return preloads
     if (!this.#profileDir) throw new Error('a profiled child needs ChildProcesses({ profileDir })')
-    return [...PROBE, '--cpu-prof', `--cpu-prof-dir=${this.#profileDir}`]
+    return [...preloads, '--cpu-prof', `--cpu-prof-dir=${this.#profileDir}`]
   }
 
   /** A stand-in upstream serving a JSON document of ~1 KB or `bytes` (bench/upstream.ts); `reordered`: its keys in another order. */
@@ -115,7 +122,8 @@ export class ChildProcesses {
 
   /**
    * `dualread proxy` with a one-rule policy, started as an operator would; resolves once /readyz is
-   * 200. `env` adds variables (OTEL_* for tracing); every OTEL_* variable of the bench's own is dropped.
+   * 200. `env` adds variables (OTEL_* for tracing, REDIS_URL for state in Redis); every OTEL_*
+   * variable and REDIS_URL of the bench's own is dropped.
    */
   dualread(name: string, o: DualreadOptions, env: Record<string, string> = {}, child: ChildOptions = {}): Promise<Started> {
     // Without REDIS_URL rollback overrides stay in memory: the bench measures the proxy alone.
@@ -137,7 +145,7 @@ export class ChildProcesses {
     ], { cwd: dir, env: { ...env, ...extraEnv, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     const exited = this.#watch(name, child)
     await Promise.race([waitForReady(`http://${HOST}:${admin}/readyz`), exited])
-    return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}`, probe: nodeProbe(child), pid: child.pid! }
+    return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}`, probe: nodeProbe(child), pid: child.pid!, adminUrl: `http://${HOST}:${admin}` }
   }
 
   /** Stops every child (SIGTERM, then SIGKILL after a grace period) and removes temporary files. */
@@ -273,6 +281,7 @@ async function stop(child: ChildProcess): Promise<void> {
 
 function policyYaml(o: DualreadOptions): string {
   return `version: 1
+migration: ${o.migration ?? 'default'}
 upstreams:
   old: { url: ${o.oldUrl}, timeoutMs: 2000 }
   new: { url: ${o.newUrl}, timeoutMs: 2000 }
