@@ -4,10 +4,10 @@
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { diag } from '@opentelemetry/api'
+import { diag, DiagLogLevel } from '@opentelemetry/api'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace'
-import type { FromWorker, ToWorker } from './export-worker.ts'
+import type { ExportWorkerData, FromWorker, ToWorker } from './export-worker.ts'
 import { toBatch } from './span-record.ts'
 
 /** The worker module beside this one: export-worker.ts from source, export-worker.js from the build. */
@@ -21,10 +21,11 @@ export class WorkerSpanExporter implements SpanExporter {
   #pending = new Map<number, (outcome: { ok: true } | { ok: false, error: string }) => void>()
   #stopped: Promise<void> | undefined
 
-  /** `worker`: the worker module (export-worker.ts; a test gives one that fails). */
-  constructor(worker: URL = WORKER) {
+  /** `logLevel`: what of the exporter's diagnostics to pass on; `worker`: the worker module (export-worker.ts; a test gives one that fails). */
+  constructor(logLevel: DiagLogLevel = DiagLogLevel.WARN, worker: URL = WORKER) {
+    const workerData: ExportWorkerData = { logLevel }
     // The OTEL_* variables as this thread sees them now (an embedder or a test may have set them in process.env).
-    this.#worker = new Worker(worker, { env: { ...process.env } })
+    this.#worker = new Worker(worker, { env: { ...process.env }, workerData })
     this.#worker.on('message', (m: FromWorker) => {
       if ('diag' in m) return diag[m.diag](m.message)
       const settle = this.#pending.get(m.id)!

@@ -2,11 +2,14 @@
 // headers, timeout, compression), run off the proxy's event loop. Encoding a span for OTLP costs
 // more than making it; here it costs the request path nothing. Each message is one batch from
 // the BatchSpanProcessor; the answer says how its export went (export-worker-client.ts).
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import type { SpanExporter } from '@opentelemetry/sdk-trace'
 import { fromBatch, type SpanBatch } from './span-record.ts'
+
+/** What the worker is started with: the main thread's diagnostic level (OTEL_LOG_LEVEL, default warn). */
+export interface ExportWorkerData { logLevel: DiagLogLevel }
 
 /** A batch is a SpanBatch as UTF-8 JSON. */
 export type ToWorker = { id: number, batch: Uint8Array } | { id: number, shutdown: true }
@@ -42,7 +45,9 @@ export function diagToParent(post: (m: FromWorker) => void): DiagLogger {
 if (parentPort) {
   const port = parentPort
   const post = (m: FromWorker) => port.postMessage(m)
-  diag.setLogger(diagToParent(post), { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true })
+  // The main thread's level: below it, the exporter's debug lines (one per export, with every
+  // span in it as JSON) would be made, posted and dropped on every batch.
+  diag.setLogger(diagToParent(post), { logLevel: (workerData as ExportWorkerData).logLevel, suppressOverrideMessage: true })
   const exporter = await otlpExporter()
   port.on('message', (m: ToWorker) => {
     if ('shutdown' in m) {

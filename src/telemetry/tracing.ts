@@ -65,9 +65,10 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
     import('@opentelemetry/sdk-trace'), import('./export-worker-client.ts'),
   ])
   const conditions = new ConditionLog(log)
+  const level = core.diagLogLevelFromString(process.env['OTEL_LOG_LEVEL']) ?? DiagLogLevel.WARN
   // OTLP (the default exporter) is encoded and sent by a worker thread; other exporters as the SDK makes them.
   const spanProcessors = onlyOtlp(o.env ?? process.env)
-    ? [new BatchSpanProcessor({ exporter: new WorkerSpanExporter(), ...batchSettings(core.getNumberFromEnv) })]
+    ? [new BatchSpanProcessor({ exporter: new WorkerSpanExporter(level), ...batchSettings(core.getNumberFromEnv) })]
     : undefined
   const sdk = new NodeSDK({
     resource: defaultResource().merge(resourceFromAttributes({ 'service.name': DEFAULT_SERVICE_NAME })),
@@ -77,7 +78,6 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
     ...(spanProcessors ? { spanProcessors } : {}),
   })
   // After the SDK's constructor, which would point diag at the console (stdout is for JSON logs).
-  const level = core.diagLogLevelFromString(process.env['OTEL_LOG_LEVEL']) ?? DiagLogLevel.WARN
   api.diag.setLogger(diagToLog(log, conditions), { logLevel: level, suppressOverrideMessage: true })
   sdk.start()
   enableSpans({ tracer: api.trace.getTracer(DEFAULT_SERVICE_NAME), w3c: new core.W3CTraceContextPropagator() })

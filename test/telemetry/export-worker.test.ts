@@ -106,11 +106,30 @@ t.test('spans exported through the worker reach the collector; once stopped, exp
   t.same([late.code, late.error?.message], [ExportResultCode.FAILED, 'the trace exporter is stopped'])
 })
 
+t.test("the worker passes on the exporter's diagnostics down to the main thread's level, no further", async t => {
+  const receiver = await OtlpReceiver.start(t)
+  const saved = { ...process.env }
+  Object.assign(process.env, tracingEnv(receiver))
+  t.teardown(() => { process.env = saved })
+  const debug: string[] = []
+  diag.setLogger(keeping('debug', debug), { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true })
+  t.teardown(() => diag.disable())
+  const exportAt = async (level: DiagLogLevel) => {
+    debug.length = 0
+    const exporter = new WorkerSpanExporter(level)
+    t.equal((await exportThrough(exporter, sdkSpans())).code, ExportResultCode.SUCCESS)
+    await exporter.shutdown()
+    return [...debug]
+  }
+  t.same(await exportAt(DiagLogLevel.WARN), [], 'at warn, not one debug line crosses (the exporter writes each batch into one)')
+  t.ok((await exportAt(DiagLogLevel.ALL)).some(line => line.includes('sync apply')), 'asked for, the exporter\'s debug lines arrive')
+})
+
 t.test('a worker that dies fails the export it was given, and says so', async t => {
   const errors: string[] = []
   diag.setLogger(keeping('error', errors), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true })
   t.teardown(() => diag.disable())
-  const exporter = new WorkerSpanExporter(new URL('../fixtures/failing-export-worker.ts', import.meta.url))
+  const exporter = new WorkerSpanExporter(DiagLogLevel.WARN, new URL('../fixtures/failing-export-worker.ts', import.meta.url))
   // The worker never keeps a process alive; a proxy's server does, this timer stands in for it.
   const alive = setInterval(() => {}, 1000)
   const result = await exportThrough(exporter, sdkSpans())
