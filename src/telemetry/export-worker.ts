@@ -11,14 +11,11 @@ import { fromBatch, type SpanBatch } from './span-record.ts'
 /** What the worker is started with: the main thread's diagnostic level (OTEL_LOG_LEVEL, default warn). */
 export interface ExportWorkerData { logLevel: DiagLogLevel }
 
-/** A batch is a SpanBatch as UTF-8 JSON. */
-export type ToWorker = { id: number, batch: Uint8Array } | { id: number, shutdown: true }
+export type ToWorker = { id: number, batch: SpanBatch } | { id: number, shutdown: true }
 export type FromWorker =
   | { id: number, ok: true }
   | { id: number, ok: false, error: string }
   | { diag: 'error' | 'warn' | 'info' | 'debug' | 'verbose', message: string }
-
-const DECODER = new TextDecoder()
 
 /** The exporter for OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or OTEL_EXPORTER_OTLP_PROTOCOL), as the Node SDK chooses it. */
 export async function otlpExporter(env: NodeJS.ProcessEnv = process.env): Promise<SpanExporter> {
@@ -59,6 +56,6 @@ if (parentPort) {
       })
       return
     }
-    exporter.export(fromBatch(JSON.parse(DECODER.decode(m.batch)) as SpanBatch), result => post(answer(m.id, result)))
+    exporter.export(fromBatch(m.batch), result => post(answer(m.id, result)))
   })
 }

@@ -1,26 +1,24 @@
-// A finished span as plain data, the form in which spans cross to the export worker (structured
-// clone copies plain data, not the SDK's span objects), and back into what an exporter reads.
-import type { Attributes, HrTime, Link, SpanContext, SpanKind, SpanStatus } from '@opentelemetry/api'
+// A finished span as plain data, the form in which spans cross to the export worker, and back into
+// what an exporter reads. A span crosses as one flat tuple: structured clone (postMessage) copies
+// an array of primitives several times faster than an object with the same fields, and faster
+// than JSON text; per span it costs about a microsecond on the request path's thread.
+import type { Attributes, Link, SpanContext, SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace'
 
-type Context = Omit<SpanContext, 'traceState'> & { traceState?: string }
+type PlainLink = { context: PlainContext, attributes?: Attributes, droppedAttributesCount?: number }
+type PlainContext = [traceId: string, spanId: string, traceFlags: number, isRemote: boolean, traceState: string | undefined]
 
 /** One span: what the OTLP encoding of a span needs, and nothing that is the same for all of them. */
-export interface SpanRecord {
-  name: string
-  kind: SpanKind
-  context: Context
-  parent: Context | undefined
-  startTime: HrTime
-  endTime: HrTime
-  status: SpanStatus
-  attributes: Attributes
-  links: Array<{ context: Context, attributes?: Attributes, droppedAttributesCount?: number }>
-  events: TimedEvent[]
-  dropped: [attributes: number, events: number, links: number]
-  /** Index into the batch's scopes. */
-  scope: number
-}
+export type SpanRecord = [
+  name: string, kind: SpanKind, scope: number,
+  traceId: string, spanId: string, traceFlags: number, isRemote: boolean, traceState: string | undefined,
+  /** An empty parentSpanId: no parent. */
+  parentTraceId: string, parentSpanId: string, parentTraceFlags: number, parentIsRemote: boolean, parentTraceState: string | undefined,
+  startSeconds: number, startNanos: number, endSeconds: number, endNanos: number,
+  statusCode: SpanStatusCode, statusMessage: string | undefined,
+  attributes: Attributes, links: PlainLink[] | 0, events: TimedEvent[] | 0,
+  droppedAttributes: number, droppedEvents: number, droppedLinks: number,
+]
 
 /** What the spans of a batch share: the resource (one per process) and their instrumentation scopes. */
 export interface SpanBatch {
@@ -29,9 +27,8 @@ export interface SpanBatch {
   spans: SpanRecord[]
 }
 
-function plainContext(c: SpanContext): Context {
-  const traceState = c.traceState?.serialize()
-  return { traceId: c.traceId, spanId: c.spanId, traceFlags: c.traceFlags, ...(c.isRemote ? { isRemote: true } : {}), ...(traceState ? { traceState } : {}) }
+function plainContext(c: SpanContext): PlainContext {
+  return [c.traceId, c.spanId, c.traceFlags, c.isRemote === true, c.traceState?.serialize()]
 }
 
 /** The batch as plain data (every span of one process shares its resource). */
@@ -40,12 +37,17 @@ export function toBatch(spans: ReadableSpan[]): SpanBatch {
   const records = spans.map((s): SpanRecord => {
     let scope = scopes.get(s.instrumentationScope)
     if (scope === undefined) scopes.set(s.instrumentationScope, scope = scopes.size)
-    return {
-      name: s.name, kind: s.kind, context: plainContext(s.spanContext()), parent: s.parentSpanContext && plainContext(s.parentSpanContext),
-      startTime: s.startTime, endTime: s.endTime, status: s.status, attributes: s.attributes,
-      links: s.links.map(l => ({ ...l, context: plainContext(l.context) })), events: s.events,
-      dropped: [s.droppedAttributesCount, s.droppedEventsCount, s.droppedLinksCount], scope,
-    }
+    const c = s.spanContext()
+    const p = s.parentSpanContext
+    return [
+      s.name, s.kind, scope,
+      c.traceId, c.spanId, c.traceFlags, c.isRemote === true, c.traceState?.serialize(),
+      p?.traceId ?? '', p?.spanId ?? '', p?.traceFlags ?? 0, p?.isRemote === true, p?.traceState?.serialize(),
+      s.startTime[0], s.startTime[1], s.endTime[0], s.endTime[1],
+      s.status.code, s.status.message,
+      s.attributes, s.links.length === 0 ? 0 : s.links.map(l => ({ ...l, context: plainContext(l.context) })), s.events.length === 0 ? 0 : s.events,
+      s.droppedAttributesCount, s.droppedEventsCount, s.droppedLinksCount,
+    ]
   })
   const resource = spans[0]!.resource
   return {
@@ -55,22 +57,31 @@ export function toBatch(spans: ReadableSpan[]): SpanBatch {
   }
 }
 
-function spanContext(c: Context): SpanContext {
-  const { traceState, ...rest } = c
-  return traceState === undefined ? rest : { ...rest, traceState: { serialize: () => traceState } as SpanContext['traceState'] & object }
+function spanContext(traceId: string, spanId: string, traceFlags: number, isRemote: boolean, traceState: string | undefined): SpanContext {
+  return {
+    traceId, spanId, traceFlags, ...(isRemote ? { isRemote } : {}),
+    ...(traceState === undefined ? {} : { traceState: { serialize: () => traceState } as SpanContext['traceState'] & object }),
+  }
 }
 
 /** The batch as the spans an exporter reads (the parts of ReadableSpan the OTLP serializers use). */
 export function fromBatch(batch: SpanBatch): ReadableSpan[] {
   const resource = batch.resource as ReadableSpan['resource']
-  return batch.spans.map((r): ReadableSpan => {
-    const context = spanContext(r.context)
+  return batch.spans.map(([
+    name, kind, scope, traceId, spanId, traceFlags, isRemote, traceState,
+    parentTraceId, parentSpanId, parentTraceFlags, parentIsRemote, parentTraceState,
+    startSeconds, startNanos, endSeconds, endNanos, statusCode, statusMessage, attributes, links, events,
+    droppedAttributes, droppedEvents, droppedLinks,
+  ]): ReadableSpan => {
+    const context = spanContext(traceId, spanId, traceFlags, isRemote, traceState)
     return {
-      name: r.name, kind: r.kind, spanContext: () => context, ...(r.parent ? { parentSpanContext: spanContext(r.parent) } : {}),
-      startTime: r.startTime, endTime: r.endTime, duration: [r.endTime[0] - r.startTime[0], r.endTime[1] - r.startTime[1]], ended: true,
-      status: r.status, attributes: r.attributes, links: r.links.map((l): Link => ({ ...l, context: spanContext(l.context) })), events: r.events,
-      resource, instrumentationScope: batch.scopes[r.scope]!,
-      droppedAttributesCount: r.dropped[0], droppedEventsCount: r.dropped[1], droppedLinksCount: r.dropped[2],
+      name, kind, spanContext: () => context,
+      ...(parentSpanId === '' ? {} : { parentSpanContext: spanContext(parentTraceId, parentSpanId, parentTraceFlags, parentIsRemote, parentTraceState) }),
+      startTime: [startSeconds, startNanos], endTime: [endSeconds, endNanos], duration: [endSeconds - startSeconds, endNanos - startNanos], ended: true,
+      status: statusMessage === undefined ? { code: statusCode } : { code: statusCode, message: statusMessage },
+      attributes, links: links === 0 ? [] : links.map((l): Link => ({ ...l, context: spanContext(...l.context) })), events: events === 0 ? [] : events,
+      resource, instrumentationScope: batch.scopes[scope]!,
+      droppedAttributesCount: droppedAttributes, droppedEventsCount: droppedEvents, droppedLinksCount: droppedLinks,
     }
   })
 }
