@@ -67,6 +67,8 @@ export class ChildProcesses {
   #profileDir: string | undefined
   #children = new Map<ChildProcess, string>()
   #stopping = false
+  /** Children stopped on purpose before stopAll. */
+  #expected = new Set<ChildProcess>()
   #tmpDirs: string[] = []
   #logTally = new Map<string, number>()
 
@@ -148,6 +150,14 @@ export class ChildProcesses {
     return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}`, probe: nodeProbe(child), pid: child.pid!, adminUrl: `http://${HOST}:${admin}` }
   }
 
+  /** Stops one dualread child before the others (a section that cleans up what it wrote into Redis). */
+  async stop(target: Started): Promise<void> {
+    const child = [...this.#children.keys()].find(c => c.pid === target.pid)
+    if (!child) return
+    this.#expected.add(child)
+    await stop(child)
+  }
+
   /** Stops every child (SIGTERM, then SIGKILL after a grace period) and removes temporary files. */
   async stopAll(): Promise<void> {
     this.#stopping = true
@@ -185,7 +195,7 @@ export class ChildProcesses {
     return new Promise((_, reject) => {
       child.once('exit', (code, signal) => {
         this.#children.delete(child)
-        if (this.#stopping) return
+        if (this.#stopping || this.#expected.delete(child)) return
         const error = new Error(`${name} exited unexpectedly (${signal ?? `code ${code}`})${stderr ? `:\n${stderr.trimEnd()}` : ''}`)
         process.stderr.write(`${error.message}\n`)
         reject(error)

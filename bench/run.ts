@@ -241,9 +241,12 @@ async function evidenceOnReadPath(b: Bench): Promise<Check[]> {
   const redis = new Redis(redisUrl)
   const migrations = { on: `bench-evidence-on-${randomUUID()}`, off: `bench-evidence-off-${randomUUID()}` }
   const sides = { oldUrl: b.direct.url, newUrl: b.newUpstream.url, shadowPercent: 100 }
+  const started: Started[] = []
   try {
     const on = await b.children.dualread('dualread evidence on', { ...sides, migration: migrations.on }, { REDIS_URL: redisUrl })
+    started.push(on)
     const off = await b.children.dualread('dualread evidence off', { ...sides, migration: migrations.off }, { REDIS_URL: redisUrl }, { imports: ['evidence-off.ts'] })
+    started.push(off)
     const targets = [on, off]
     const closed = await inRounds(targets, (t, seconds) => saturate(t.url + READ_PATH, CONNECTIONS, seconds))
     const open = await atFixedRate(targets, `Recording evidence on the read path: every read shadowed, state in Redis, open loop at ${count(FIXED_RATE)} req/s, ${ROUNDS_NOTE}`)
@@ -267,6 +270,8 @@ async function evidenceOnReadPath(b: Bench): Promise<Check[]> {
       { goal: `p99 at ${count(FIXED_RATE)} req/s, evidence on − off, within off's spread (${ms(offSpread.max - offSpread.min)} ms)`, measured: `${ms(p99.median)} ms`, met: Math.abs(p99.median) <= offSpread.max - offSpread.min },
     ]
   } finally {
+    // Stopped first: a running proxy would write its keys again.
+    await Promise.all(started.map(t => b.children.stop(t)))
     await Promise.all(Object.values(migrations).map(m => forgetMigration(redis, m)))
     redis.disconnect()
   }
