@@ -37,15 +37,45 @@ export interface SliceCounts {
 
 const slicePrefix = (rule: string, resourceType: string) => `${rule}\u0000${resourceType}\u0000`
 
+/** A slice's field names, made once: a name built per observation is hashed again by every Map lookup. */
+interface SliceFields {
+  outcome: Record<Outcome, string>
+  failed: Record<'old' | 'new', string>
+  /** By side, by latency bucket. */
+  latency: Record<'old' | 'new', string[]>
+}
+
+/** Field names per slice; slices are the policy's rules × resource types, and a bound keeps a stray one from growing it. */
+const sliceFields = new Map<string, SliceFields>()
+const MAX_CACHED_SLICES = 1000
+
+function fieldsOf(rule: string, resourceType: string): SliceFields {
+  const prefix = slicePrefix(rule, resourceType)
+  let f = sliceFields.get(prefix)
+  if (f) return f
+  const latency = (side: 'old' | 'new') => Array.from({ length: LATENCY_BOUNDS_MS.length + 1 }, (_, i) => `${prefix}lat:${side}:${i}`)
+  f = {
+    outcome: Object.fromEntries(OUTCOMES.map(o => [o, prefix + o])) as Record<Outcome, string>,
+    failed: { old: `${prefix}err:old`, new: `${prefix}err:new` },
+    latency: { old: latency('old'), new: latency('new') },
+  }
+  if (sliceFields.size >= MAX_CACHED_SLICES) sliceFields.clear()
+  sliceFields.set(prefix, f)
+  return f
+}
+
+function bump(into: Fields, field: string): void {
+  into.set(field, (into.get(field) ?? 0) + 1)
+}
+
 /** Adds one observation to `into`. */
 export function addObservation(into: Fields, o: Observation): void {
-  const prefix = slicePrefix(o.rule, o.resourceType)
-  const bump = (counter: string) => into.set(prefix + counter, (into.get(prefix + counter) ?? 0) + 1)
-  if (o.outcome) bump(o.outcome)
-  for (const side of o.failed ?? []) bump(`err:${side}`)
+  const f = fieldsOf(o.rule, o.resourceType)
+  if (o.outcome) bump(into, f.outcome[o.outcome])
+  for (const side of o.failed ?? []) bump(into, f.failed[side])
   for (const side of ['old', 'new'] as const) {
     const ms = o.latencyMs?.[side]
-    if (ms !== undefined) bump(`lat:${side}:${latencyBucket(ms)}`)
+    if (ms !== undefined) bump(into, f.latency[side][latencyBucket(ms)]!)
   }
 }
 
