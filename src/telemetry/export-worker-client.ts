@@ -50,7 +50,7 @@ export class WorkerSpanExporter implements SpanExporter {
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     if (this.#stopped) return resultCallback({ code: ExportResultCode.FAILED, error: new Error('the trace exporter is stopped') })
     // As tuples (span-record.ts): a structured clone of the SDK's span objects walks them field
-    // by field and costs about what encoding them for OTLP does; JSON text, three times the tuples.
+    // by field and costs about what encoding them for OTLP does; JSON text, about four times the tuples.
     const batch = toBatch(spans)
     void this.#ask(id => ({ id, batch })).then(outcome => resultCallback(
       outcome.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(outcome.error) }))

@@ -27,6 +27,8 @@ export interface SpanBatch {
   spans: SpanRecord[]
 }
 
+const NO_PARENT: PlainContext = ['', '', 0, false, undefined]
+
 function plainContext(c: SpanContext): PlainContext {
   return [c.traceId, c.spanId, c.traceFlags, c.isRemote === true, c.traceState?.serialize()]
 }
@@ -41,8 +43,7 @@ export function toBatch(spans: ReadableSpan[]): SpanBatch {
     const p = s.parentSpanContext
     return [
       s.name, s.kind, scope,
-      c.traceId, c.spanId, c.traceFlags, c.isRemote === true, c.traceState?.serialize(),
-      p?.traceId ?? '', p?.spanId ?? '', p?.traceFlags ?? 0, p?.isRemote === true, p?.traceState?.serialize(),
+      ...plainContext(c), ...(p ? plainContext(p) : NO_PARENT),
       s.startTime[0], s.startTime[1], s.endTime[0], s.endTime[1],
       s.status.code, s.status.message,
       s.attributes, s.links.length === 0 ? 0 : s.links.map(l => ({ ...l, context: plainContext(l.context) })), s.events.length === 0 ? 0 : s.events,
