@@ -3,7 +3,9 @@
 // own process; rounds alternate between targets so a noisy moment is shared rather than pinned
 // on one of them. Prints a table per section and the SPEC targets (informational: exit 0 unless
 // something crashed or a request failed). Each section is one function; add more to SECTIONS.
+import { randomUUID } from 'node:crypto'
 import { cpus, loadavg } from 'node:os'
+import { Redis } from 'ioredis'
 import { OpenLoop, perRound, saturate, summarize, type Measurement, type RoundCost, type Spread, type Summary } from './load.ts'
 import { ChildProcesses, type Started } from './processes.ts'
 import { cpuOf, type CpuUsed } from './cpu.ts'
@@ -12,8 +14,6 @@ import { measureBackfill, measurePropagation } from './sync-bench.ts'
 import { measureCutoverHold } from './cutover-bench.ts'
 import { measureEvidenceCost } from './evidence-cost.ts'
 import type { SinkStats } from './otlp-sink.ts'
-import { Redis } from 'ioredis'
-import { randomUUID } from 'node:crypto'
 import { forgetMigration } from '../src/state/redis/connect.ts'
 import type { ProxyStatus } from '../src/status/schema.ts'
 
@@ -80,8 +80,9 @@ type Section = (bench: Bench) => Promise<Check[]>
 const SECTIONS: Section[] = [readThroughput, addedLatencyAtFixedRate, shadowLatencyAtFixedRate, shadowLargeBodies, sustainedShadow, compareCost, evidenceCost, evidenceOnReadPath, syncBackfill, syncBackfillServerIds, syncPropagation, cutoverHold, tracingCost]
 /** Shadow pairs per second a replica records in the evidence section (every read shadowed at the fixed rate). */
 const EVIDENCE_PAIRS_PER_SEC = FIXED_RATE
-/** Recording evidence may take this share of one core at that rate, and of read throughput (the issue's "≤ 5% throughput"). */
+/** Recording evidence may take this share of one core at that rate (the issue's "≤ 5% throughput"). */
 const MAX_EVIDENCE_CPU_SHARE = 0.05
+/** ... and this share of read throughput, on vs off in the same rounds. */
 const MAX_EVIDENCE_THROUGHPUT_COST = 0.05
 
 const ROUNDS_NOTE = `${ROUNDS} alternating rounds × ${ROUND_SEC} s per target; median of the rounds (lowest–highest)`
