@@ -37,7 +37,7 @@ export interface SliceCounts {
 
 const slicePrefix = (rule: string, resourceType: string) => `${rule}\u0000${resourceType}\u0000`
 
-/** A slice's field names, made once: a name built per observation is hashed again by every Map lookup. */
+/** A slice's field names, made once: built per observation, each of a pair's three names was a new string to hash on every Map lookup; now only the slice's key is. */
 interface SliceFields {
   outcome: Record<Outcome, string>
   failed: Record<'old' | 'new', string>
