@@ -48,10 +48,17 @@ interface Enabled {
 }
 
 let on: Enabled | undefined
+/**
+ * The headers the propagators in force read and write (OTEL_PROPAGATORS), asked once when spans
+ * are switched on (the API copies the list on every call); kept after they are switched off,
+ * for the upstream calls of reads still in flight.
+ */
+let fields: readonly string[] = []
 
 /** Called by tracing.ts once the SDK runs (and with undefined when it stops). */
 export function enableSpans(enabled: Enabled | undefined): void {
   on = enabled
+  if (enabled) fields = propagation.fields()
 }
 
 /** A span and the context that has it as the parent of what comes next. */
@@ -71,7 +78,8 @@ function traced(span: Span, parent: Context): Traced {
  */
 export function startRequestSpan(headers: IncomingHttpHeaders, method: string, route: string | undefined): Traced | undefined {
   if (!on) return undefined
-  const parent = propagation.extract(ROOT_CONTEXT, headers, defaultTextMapGetter)
+  // Most clients send no trace context: nothing to extract then.
+  const parent = fields.some(field => headers[field] !== undefined) ? propagation.extract(ROOT_CONTEXT, headers, defaultTextMapGetter) : ROOT_CONTEXT
   return traced(on.tracer.startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER }, parent), parent)
 }
 
@@ -129,7 +137,8 @@ export function startUpstreamSpan(parent: Context, side: string, role: string): 
  */
 export function withTraceContext(headers: Record<string, string | string[]>, context: Context): Record<string, string | string[]> {
   const out = { ...headers }
-  for (const field of propagation.fields()) delete out[field]
+  // Deleted only when there: a delete turns the object into a slow dictionary for undici to read.
+  for (const field of fields) if (out[field] !== undefined) delete out[field]
   propagation.inject(context, out, defaultTextMapSetter)
   return out
 }
