@@ -1,11 +1,14 @@
 // `npm install dualread` works: the packed package holds the JavaScript build and what it reads at
 // run time, nothing else, and from a project that installed it with production dependencies only
-// the `dualread` command runs, an embedder's import runs, and its declarations type-check.
+// the `dualread` command runs, an embedder's import runs, its declarations type-check, and the
+// whole demo migration plays (one install for all of them: packing and installing take a while).
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { installPackage, ROOT, run } from '../helpers/package.ts'
+import { installPackage, ROOT, run, userEnv } from '../helpers/package.ts'
 
 // Packing builds dist/ with tsc and npm installs the tarball: 20-40 s on an idle 2-core machine,
 // past the suite's 60 s on a loaded one.
@@ -66,4 +69,27 @@ t.test('an embedder imports the package and its declarations type-check', async 
   const typecheck = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], project)
     .then(r => ({ code: 0, out: r.stdout }), (err: { code: number, stdout: string }) => ({ code: err.code, out: err.stdout }))
   t.same(typecheck, { code: 0, out: '' })
+})
+
+t.test('dualread demo --duration 5 from the installed package', async t => {
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', bin, 'demo', '--duration', '5', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0',
+    '--sync-admin', '127.0.0.1:0', '--old-port', '0', '--new-port', '0', '--state-dir', join(project, 'demo')], { cwd: project, env: userEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let stdout = ''
+  let stderr = ''
+  child.stderr.on('data', d => { stderr += d })
+  const dashboard = new Promise<string>(resolve => child.stdout.on('data', d => {
+    stdout += d
+    const url = / dashboard (http:\/\/127\.0\.0\.1:\d+\/ui) /.exec(stdout)?.[1]
+    if (url) resolve(url)
+  }))
+  const exited = once(child, 'exit') as Promise<[number | null]>
+  const ui = await Promise.race([dashboard.then(url => fetch(url)), exited.then(() => undefined)])
+  t.equal(ui?.status, 200, `the dashboard page (dist/admin/ui.html) is served: ${stderr}`)
+  t.match(await ui?.text(), '<title>dualread</title>')
+  const [code] = await exited
+  t.equal(code, 0, stderr)
+  t.match(stdout, /drift found on alert rules: .*\/escalationPolicyId \(critical/)
+  t.match(stdout, /Done: the cutover played through/)
+  t.match(stdout, /\ndemo stopped\n$/)
 })
