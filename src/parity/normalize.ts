@@ -165,11 +165,6 @@ function normalizeObject(object: Record<string, unknown>, node: NormalizeNode): 
   return out
 }
 
-/**
- * Sorted by each element's key (or the element itself, when it has none), ties broken by the
- * canonical form of the whole element: a total order, so every permutation sorts the same. A
- * string key sorts as itself (most keys are names; no need to serialize them).
- */
 /** Rules on a few named keys, none ignored: copy the object at once, then redo those keys. */
 function normalizeLiteralKeys(object: Record<string, unknown>, node: NormalizeNode): Record<string, unknown> {
   const out = { ...object }
@@ -182,6 +177,11 @@ function normalizeLiteralKeys(object: Record<string, unknown>, node: NormalizeNo
   return out
 }
 
+/**
+ * Sorted by each element's key (or the element itself, when it has none), ties broken by the
+ * canonical form of the whole element: a total order, so every permutation sorts the same. A
+ * string key sorts as itself (most keys are names; no need to serialize them).
+ */
 function sortElements(array: readonly unknown[], key: readonly string[]): unknown[] {
   const keyed = array.map(element => {
     const value = valueAt(element, key) ?? element
