@@ -2,11 +2,9 @@
 // leader moves the authority from old to new. How much longer a write took while the cutover held
 // it, against writes before it, and how long from the request to the switch.
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { Pool } from 'undici'
-import { keyPrefix } from '../src/state/redis/connect.ts'
 import type { ChildProcesses } from './processes.ts'
-import { benchPolicy } from './sync-bench.ts'
+import { benchPolicy, forget } from './sync-bench.ts'
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 const SWITCH_TIMEOUT_MS = 30_000
@@ -74,10 +72,9 @@ export async function measureCutoverHold(children: ChildProcesses, rate: number,
     await Promise.all([...pending, cutover])
   } finally {
     await pool.close()
-    const redis = new Redis(REDIS_URL)
-    const keys = await redis.keys(`${keyPrefix(migration)}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    redis.disconnect()
+    await children.stop(proxy)
+    await children.stop(sync)
+    await forget(migration)
   }
   const before = writes.filter(w => w.started < asked).map(w => w.ms).sort((a, b) => a - b)
   const baselineP50 = quantile(before, 0.5)

@@ -56,7 +56,8 @@ sync:
 `
 }
 
-async function forget(migration: string): Promise<void> {
+/** Removes a bench migration's keys from Redis (stop the processes that use it first: running, they write them again). */
+export async function forget(migration: string): Promise<void> {
   const redis = new Redis(REDIS_URL)
   const keys = await redis.keys(`${keyPrefix(migration)}*`)
   if (keys.length > 0) await redis.del(...keys)
@@ -105,7 +106,7 @@ export async function measurePropagation(children: ChildProcesses, rate: number,
   const migration = `bench-${randomUUID()}`
   const text = benchPolicy(old.url, neu.url, migration, 4)
   const proxy = await children.dualreadCommand('dualread proxy (writes)', 'proxy', text, { REDIS_URL })
-  await children.dualreadCommand('dualread sync', 'sync', text, { REDIS_URL })
+  const sync = await children.dualreadCommand('dualread sync', 'sync', text, { REDIS_URL })
   const state = await openStateStore(REDIS_URL, migration, createLogger({ level: 'error' }))
   const answered = new Map<string, number>()
   const latencies: number[] = []
@@ -144,6 +145,8 @@ export async function measurePropagation(children: ChildProcesses, rate: number,
     await pool.close()
     await stop()
     await state.close()
+    await children.stop(proxy)
+    await children.stop(sync)
     await forget(migration)
   }
 }
