@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { syncOnce } from '../src/sidecar/sync-process.ts'
-import { keyPrefix } from '../src/state/redis/connect.ts'
+import { forgetMigration } from '../src/state/redis/connect.ts'
 import { openStateStore } from '../src/state/open.ts'
 import { createLogger } from '../src/telemetry/logger.ts'
 import type { ChildProcesses } from './processes.ts'
@@ -59,8 +59,7 @@ sync:
 /** Removes a bench migration's keys from Redis (stop the processes that use it first: running, they write them again). */
 export async function forget(migration: string): Promise<void> {
   const redis = new Redis(REDIS_URL)
-  const keys = await redis.keys(`${keyPrefix(migration)}*`)
-  if (keys.length > 0) await redis.del(...keys)
+  await forgetMigration(redis, migration)
   redis.disconnect()
 }
 
