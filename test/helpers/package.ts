@@ -1,7 +1,7 @@
 // The npm package as a user gets it: `npm pack` (whose prepack builds dist/) of a copy of this
 // repository, installed with production dependencies only into an empty project under the OS's
-// temporary directory. The copy keeps the work tree's dist/ untouched and lets test files pack at
-// the same time.
+// temporary directory. The copy keeps the work tree's dist/ untouched (install.test.ts, the one
+// file that packs, installs once for all its tests).
 import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
