@@ -1,6 +1,6 @@
-// The span exporter the BatchSpanProcessor is given while tracing exports over OTLP: each batch
-// goes as plain data to the export worker (export-worker.ts), which encodes and sends it. The
-// request path keeps making spans; the encoding no longer runs on its event loop.
+// The span exporter the BatchSpanProcessor is given while tracing exports over OTLP: each batch of
+// the recorder's spans (recorder.ts) goes as plain data to the export worker (export-worker.ts),
+// which encodes and sends it. The request path records spans; the encoding runs off its event loop.
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
@@ -8,7 +8,8 @@ import { diag, DiagLogLevel } from '@opentelemetry/api'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace'
 import type { ExportWorkerData, FromWorker, ToWorker } from './export-worker.ts'
-import { toBatch } from './span-record.ts'
+import { clockOrigin, recordOf } from './recorder.ts'
+import type { SpanSource } from './span-record.ts'
 
 /** The worker module beside this one: export-worker.ts from source, export-worker.js from the build. */
 const WORKER = new URL(`./export-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
@@ -19,9 +20,12 @@ export class WorkerSpanExporter implements SpanExporter {
   #pending = new Map<number, (outcome: { ok: true } | { ok: false, error: string }) => void>()
   #stopped: Promise<void> | undefined
 
-  /** `logLevel`: what of the exporter's diagnostics to pass on; `worker`: the worker module (export-worker.ts; a test gives one that fails). */
-  constructor(logLevel: DiagLogLevel = DiagLogLevel.WARN, worker: URL = WORKER) {
-    const workerData: ExportWorkerData = { logLevel }
+  /**
+   * `source`: the resource and scope of every span; `logLevel`: what of the exporter's diagnostics
+   * to pass on; `worker`: the worker module (export-worker.ts; a test gives one that fails).
+   */
+  constructor(source: SpanSource, logLevel: DiagLogLevel = DiagLogLevel.WARN, worker: URL = WORKER) {
+    const workerData: ExportWorkerData = { logLevel, source }
     // The OTEL_* variables as this thread sees them now (an embedder or a test may have set them in process.env).
     this.#worker = new Worker(worker, { env: { ...process.env }, workerData })
     this.#worker.on('message', (m: FromWorker) => {
@@ -49,9 +53,9 @@ export class WorkerSpanExporter implements SpanExporter {
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     if (this.#stopped) return resultCallback({ code: ExportResultCode.FAILED, error: new Error('the trace exporter is stopped') })
-    // As tuples (span-record.ts): a structured clone of the SDK's span objects walks them field
-    // by field and costs about what encoding them for OTLP does; JSON text, about four times the tuples.
-    const batch = toBatch(spans)
+    // As tuples (span-record.ts): a structured clone of span objects walks them field by field and
+    // costs about what encoding them for OTLP does; JSON text, about four times the tuples.
+    const batch = { origin: clockOrigin(), spans: spans.map(recordOf) }
     void this.#ask(id => ({ id, batch })).then(outcome => resultCallback(
       outcome.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(outcome.error) }))
   }

@@ -1,15 +1,15 @@
 // The trace export worker: the OTLP exporter the OTEL_* variables choose (protocol, endpoint,
-// headers, timeout, compression), run off the proxy's event loop. Encoding a span for OTLP costs
-// more than making it; here it costs the request path nothing. Each message is one batch from
+// headers, timeout, compression), run off the proxy's event loop. Encoding spans for OTLP costs
+// about what recording them does; here it costs the request path nothing. Each message is one batch from
 // the BatchSpanProcessor; the answer says how its export went (export-worker-client.ts).
 import { parentPort, workerData } from 'node:worker_threads'
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import type { SpanExporter } from '@opentelemetry/sdk-trace'
-import { fromBatch, type SpanBatch } from './span-record.ts'
+import { fromBatch, type SpanBatch, type SpanSource } from './span-record.ts'
 
-/** What the worker is started with: the main thread's diagnostic level (OTEL_LOG_LEVEL, default warn). */
-export interface ExportWorkerData { logLevel: DiagLogLevel }
+/** What the worker is started with: the main thread's diagnostic level (OTEL_LOG_LEVEL, default warn), and the resource and scope of every span. */
+export interface ExportWorkerData { logLevel: DiagLogLevel, source: SpanSource }
 
 export type ToWorker = { id: number, batch: SpanBatch } | { id: number, shutdown: true }
 export type FromWorker =
@@ -17,13 +17,44 @@ export type FromWorker =
   | { id: number, ok: false, error: string }
   | { diag: 'error' | 'warn' | 'info' | 'debug' | 'verbose', message: string }
 
-/** The exporter for OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or OTEL_EXPORTER_OTLP_PROTOCOL), as the Node SDK chooses it. */
-export async function otlpExporter(env: NodeJS.ProcessEnv = process.env): Promise<SpanExporter> {
+/** An exporter of span batches as they cross from the main thread. */
+export interface BatchExporter {
+  export(batch: SpanBatch, resultCallback: (result: ExportResult) => void): void
+  shutdown(): Promise<void>
+}
+
+export type OtlpProtocol = 'grpc' | 'http/json' | 'http/protobuf'
+
+/** OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or OTEL_EXPORTER_OTLP_PROTOCOL), as the Node SDK reads it. */
+export function otlpProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
   const protocol = (env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? env['OTEL_EXPORTER_OTLP_PROTOCOL'])?.trim() || 'http/protobuf'
-  if (protocol === 'grpc') return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter()
-  if (protocol === 'http/json') return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter()
-  if (protocol !== 'http/protobuf') diag.warn(`Unsupported OTLP traces protocol: "${protocol}". Using http/protobuf.`)
-  return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter()
+  if (protocol === 'grpc' || protocol === 'http/json' || protocol === 'http/protobuf') return protocol
+  diag.warn(`Unsupported OTLP traces protocol: "${protocol}". Using http/protobuf.`)
+  return 'http/protobuf'
+}
+
+/**
+ * The exporter for `protocol`, as the Node SDK makes it from the OTEL_EXPORTER_OTLP_* variables.
+ * http/protobuf (the default) is the SDK's OTLP/HTTP transport given dualread's encoder
+ * (otlp-protobuf.ts); http/json and grpc are the SDK's exporters, given the batch as spans.
+ */
+export async function otlpExporter(source: SpanSource, protocol: OtlpProtocol): Promise<BatchExporter> {
+  const sdkExporter = (exporter: SpanExporter): BatchExporter => ({
+    export: (batch, done) => exporter.export(fromBatch(batch, source), done),
+    shutdown: () => exporter.shutdown(),
+  })
+  if (protocol === 'grpc') return sdkExporter(new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter())
+  if (protocol === 'http/json') return sdkExporter(new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter())
+  const [{ OTLPExporterBase }, { convertLegacyHttpOptions, createOtlpHttpExportDelegate }, { ProtobufTraceSerializer }, { OtlpProtobufEncoder }] = await Promise.all([
+    import('@opentelemetry/otlp-exporter-base'), import('@opentelemetry/otlp-exporter-base/node-http'), import('@opentelemetry/otlp-transformer'),
+    import('./otlp-protobuf.ts'),
+  ])
+  const encoder = new OtlpProtobufEncoder(source)
+  // What the SDK's http/protobuf exporter is made of, its serializer aside.
+  const serializer = { serializeRequest: (batch: SpanBatch) => encoder.encode(batch), deserializeResponse: ProtobufTraceSerializer.deserializeResponse }
+  const options = convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' })
+  const counted = { name: 'span' as const, countItems: (batch: SpanBatch) => batch.spans.length }
+  return new OTLPExporterBase(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', counted, undefined))
 }
 
 /** How an export went, as the main thread is told it. */
@@ -44,8 +75,9 @@ if (parentPort) {
   const post = (m: FromWorker) => port.postMessage(m)
   // The main thread's level: below it, the exporter's debug lines (one per export, with every
   // span in it as JSON) would be made, posted and dropped on every batch.
-  diag.setLogger(diagToParent(post), { logLevel: (workerData as ExportWorkerData).logLevel, suppressOverrideMessage: true })
-  const exporter = await otlpExporter()
+  const { logLevel, source } = workerData as ExportWorkerData
+  diag.setLogger(diagToParent(post), { logLevel, suppressOverrideMessage: true })
+  const exporter = await otlpExporter(source, otlpProtocol(process.env))
   port.on('message', (m: ToWorker) => {
     if ('shutdown' in m) {
       // Then the port closes and the worker ends by itself, its exporter's sockets closed.
@@ -56,6 +88,6 @@ if (parentPort) {
       })
       return
     }
-    exporter.export(fromBatch(m.batch), result => post(answer(m.id, result)))
+    exporter.export(m.batch, result => post(answer(m.id, result)))
   })
 }

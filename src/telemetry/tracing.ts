@@ -4,7 +4,9 @@
 // even loaded: spans.ts stays off and the request path pays one undefined check.
 // Metrics stay on the Prometheus endpoint (metrics.ts); the SDK starts no metric or log export.
 import { format } from 'node:util'
-import { DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
+import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
+import type { Resource } from '@opentelemetry/resources'
+import type { Sampler } from '@opentelemetry/sdk-trace'
 import { ConditionLog, type Condition } from './condition-log.ts'
 import type { Logger } from './logger.ts'
 import { enableSpans } from './spans.ts'
@@ -41,7 +43,7 @@ export interface TracingOptions {
  */
 export function tracingRequested(env: NodeJS.ProcessEnv): string | undefined {
   if (env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true') return undefined
-  const exporters = (env['OTEL_TRACES_EXPORTER'] ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
+  const exporters = listOf(env['OTEL_TRACES_EXPORTER'])
   if (exporters[0] === 'none') return undefined
   const endpoint = ENDPOINT_VARIABLES.map(name => env[name]?.trim()).find(v => v)
   if (exporters.length === 0 && endpoint === undefined) return undefined
@@ -58,29 +60,40 @@ export function tracingRequested(env: NodeJS.ProcessEnv): string | undefined {
  * await tracing.shutdown()
  */
 export async function startTracing(log: Logger, o: TracingOptions = {}): Promise<Tracing> {
-  const destination = tracingRequested(o.env ?? process.env)
+  const env = o.env ?? process.env
+  const destination = tracingRequested(env)
   if (destination === undefined) return TRACING_OFF
-  const [{ NodeSDK }, { defaultResource, resourceFromAttributes }, core, api, { BatchSpanProcessor }, { WorkerSpanExporter }] = await Promise.all([
-    import('@opentelemetry/sdk-node'), import('@opentelemetry/resources'), import('@opentelemetry/core'), import('@opentelemetry/api'),
-    import('@opentelemetry/sdk-trace'), import('./export-worker-client.ts'),
+  const [{ NodeSDK }, core, api, { BatchSpanProcessor }, { RecordingTracer }, { WorkerSpanExporter }] = await Promise.all([
+    import('@opentelemetry/sdk-node'), import('@opentelemetry/core'), import('@opentelemetry/api'), import('@opentelemetry/sdk-trace'),
+    import('./recorder.ts'), import('./export-worker-client.ts'),
   ])
   const conditions = new ConditionLog(log)
   const level = core.diagLogLevelFromString(process.env['OTEL_LOG_LEVEL']) ?? DiagLogLevel.WARN
-  // OTLP (the default exporter) is encoded and sent by a worker thread; other exporters as the SDK makes them.
-  const spanProcessors = onlyOtlp(o.env ?? process.env)
-    ? [new BatchSpanProcessor({ exporter: new WorkerSpanExporter(level), ...batchSettings(core.getNumberFromEnv) })]
+  const listen = () => api.diag.setLogger(diagToLog(log, conditions), { logLevel: level, suppressOverrideMessage: true })
+  listen()
+  const resource = await resourceFromEnv(env)
+  // OTLP (the default exporter): spans recorded by dualread's tracer (recorder.ts), encoded and
+  // sent by a worker thread. Other exporters: the SDK's tracer, with what the SDK makes for them.
+  const recorded = onlyOtlp(env)
+  const processor = recorded
+    ? new BatchSpanProcessor({ exporter: new WorkerSpanExporter({ resource: { attributes: resource.attributes }, scope: { name: DEFAULT_SERVICE_NAME } }, level), ...batchSettings(core.getNumberFromEnv) })
     : undefined
+  // Unset while the SDK's constructor sets its own, which would otherwise print that it replaces ours.
+  api.diag.disable()
   const sdk = new NodeSDK({
-    resource: defaultResource().merge(resourceFromAttributes({ 'service.name': DEFAULT_SERVICE_NAME })),
+    resource,
+    autoDetectResources: false,
     instrumentations: [],
     metricReaders: [],
     logRecordProcessors: [],
-    ...(spanProcessors ? { spanProcessors } : {}),
+    // None for the SDK's tracer when dualread records the spans: the SDK then sets up propagation alone.
+    ...(recorded ? { spanProcessors: [] } : {}),
   })
-  // After the SDK's constructor, which would point diag at the console (stdout is for JSON logs).
-  api.diag.setLogger(diagToLog(log, conditions), { logLevel: level, suppressOverrideMessage: true })
+  // Again after the SDK's constructor, which points diag at the console when OTEL_LOG_LEVEL is set (stdout is for JSON logs).
+  listen()
   sdk.start()
-  enableSpans({ tracer: api.trace.getTracer(DEFAULT_SERVICE_NAME), w3c: new core.W3CTraceContextPropagator() })
+  const tracer = processor ? new RecordingTracer(await samplerFromEnv(env), processor, resource) : api.trace.getTracer(DEFAULT_SERVICE_NAME)
+  enableSpans({ tracer, w3c: new core.W3CTraceContextPropagator() })
   log.info({ destination }, `tracing on: spans go to ${destination}`)
   const timeoutMs = o.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS
   let stopped: Promise<void> | undefined
@@ -93,7 +106,7 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
     enableSpans(undefined)
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), timeoutMs) })
-    const outcome = await Promise.race([sdk.shutdown(), timedOut])
+    const outcome = await Promise.race([Promise.all([processor?.shutdown(), sdk.shutdown()]), timedOut])
     clearTimeout(timer)
     if (outcome === 'timeout') log.warn({ timeoutMs }, `tracing: the last spans were not exported within ${timeoutMs} ms; they are dropped`)
     conditions.close()
@@ -106,9 +119,56 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
   }
 }
 
+/**
+ * The resource spans carry, as the Node SDK detects it: its defaults, service.name dualread, then
+ * the detectors OTEL_NODE_RESOURCE_DETECTORS names (`env,host,os,process,serviceinstance`, `all`
+ * (the default) or `none`), which read OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES among others.
+ * Made once, so the SDK's tracer and dualread's recorder share it.
+ */
+export async function resourceFromEnv(env: NodeJS.ProcessEnv): Promise<Resource> {
+  const r = await import('@opentelemetry/resources')
+  const known = new Map([['host', r.hostDetector], ['os', r.osDetector], ['serviceinstance', r.serviceInstanceIdDetector], ['process', r.processDetector], ['env', r.envDetector]])
+  const names = listOf(env['OTEL_NODE_RESOURCE_DETECTORS'])
+  const detectors = names.length === 0 || names.includes('all') ? [...known.values()] : names.includes('none') ? [] : names.flatMap(name => {
+    const detector = known.get(name)
+    if (!detector) diag.warn(`Invalid resource detector "${name}" specified in the environment variable OTEL_NODE_RESOURCE_DETECTORS`)
+    return detector ?? []
+  })
+  const resource = r.defaultResource().merge(r.resourceFromAttributes({ 'service.name': DEFAULT_SERVICE_NAME })).merge(r.detectResources({ detectors }))
+  // Some attributes (host.id) are read asynchronously; a span is exported with all of them.
+  await resource.waitForAsyncAttributes?.()
+  return resource
+}
+
+/** The sampler OTEL_TRACES_SAMPLER (and OTEL_TRACES_SAMPLER_ARG) name, by the SDK's names; parent-based always-on by default. */
+export async function samplerFromEnv(env: NodeJS.ProcessEnv): Promise<Sampler> {
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = await import('@opentelemetry/sdk-trace')
+  const ratio = () => {
+    const arg = env['OTEL_TRACES_SAMPLER_ARG']?.trim()
+    const value = arg ? Number(arg) : NaN
+    if (Number.isNaN(value)) diag.error('OTEL_TRACES_SAMPLER_ARG is blank, defaulting to 1.')
+    else if (value < 0 || value > 1) diag.error(`OTEL_TRACES_SAMPLER_ARG=${value} was given, but it is out of range ([0..1]), defaulting to 1.`)
+    return value >= 0 && value <= 1 ? value : 1
+  }
+  const name = env['OTEL_TRACES_SAMPLER']?.trim()
+  switch (name) {
+    case 'always_on': return new AlwaysOnSampler()
+    case 'always_off': return new AlwaysOffSampler()
+    case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() })
+    case 'traceidratio': return new TraceIdRatioBasedSampler(ratio())
+    case 'parentbased_traceidratio': return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) })
+    case undefined: case '': case 'parentbased_always_on': return new ParentBasedSampler({ root: new AlwaysOnSampler() })
+    default:
+      diag.error(`unknown OTEL_TRACES_SAMPLER value "${name}", using default`)
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() })
+  }
+}
+
+const listOf = (value: string | undefined): string[] => (value ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
+
 /** Whether OTEL_TRACES_EXPORTER asks for OTLP alone (or names nothing, which means OTLP). */
 function onlyOtlp(env: NodeJS.ProcessEnv): boolean {
-  const names = [...new Set((env['OTEL_TRACES_EXPORTER'] ?? '').split(',').map(s => s.trim()).filter(s => s !== ''))]
+  const names = [...new Set(listOf(env['OTEL_TRACES_EXPORTER']))]
   return names.length === 0 || (names.length === 1 && names[0] === 'otlp')
 }
 

@@ -40,7 +40,9 @@ function plain(attributes: KeyValue[]): Record<string, string | number | boolean
 
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = []
-  /** Request bodies that were not OTLP/JSON (the exporter used another protocol). */
+  /** OTLP/protobuf request bodies, as they arrived (compared with what the SDK's serializer writes). */
+  readonly protobuf: Buffer[] = []
+  /** Request bodies that were neither (the exporter used another protocol or path). */
   readonly unreadable: string[] = []
   /** Answers to give the next exports, in order (then 200): a status, or 'hang' to never answer. */
   answers: Array<number | 'hang'> = []
@@ -77,6 +79,10 @@ export class OtlpReceiver {
   }
 
   #take(path: string, contentType: string, body: Buffer): void {
+    if (path === '/v1/traces' && contentType === 'application/x-protobuf') {
+      this.protobuf.push(body)
+      return
+    }
     if (path !== '/v1/traces' || !contentType.startsWith('application/json')) {
       this.unreadable.push(`${path} ${contentType}`)
       return

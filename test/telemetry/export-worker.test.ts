@@ -1,18 +1,15 @@
-// The OTLP export worker (src/telemetry/export-worker*.ts, span-record.ts): spans cross to it as
-// plain data and are encoded exactly as the SDK's exporter would have encoded them there.
-import { diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api'
-import { ExportResultCode, TraceState, type ExportResult } from '@opentelemetry/core'
-import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc'
-import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto'
+// The OTLP export worker (src/telemetry/export-worker*.ts, span-record.ts): the recorder's spans
+// cross to it as plain data and are encoded there exactly as the SDK's exporters encode spans.
+import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace'
+import type { ReadableSpan } from '@opentelemetry/sdk-trace'
 import t from 'tap'
-import { answer, diagToParent, otlpExporter, type FromWorker } from '../../src/telemetry/export-worker.ts'
+import { answer, diagToParent, otlpExporter, otlpProtocol, type FromWorker, type OtlpProtocol } from '../../src/telemetry/export-worker.ts'
 import { WorkerSpanExporter } from '../../src/telemetry/export-worker-client.ts'
-import { fromBatch, toBatch } from '../../src/telemetry/span-record.ts'
+import { fromBatch, type SpanBatch } from '../../src/telemetry/span-record.ts'
 import { OtlpReceiver, tracingEnv } from '../helpers/otlp-receiver.ts'
+import { recorder, someSpans, SOURCE } from '../helpers/recorded-spans.ts'
 
 /** A diag logger that keeps the messages of one level. */
 function keeping(level: keyof DiagLogger, into: string[]): DiagLogger {
@@ -20,56 +17,46 @@ function keeping(level: keyof DiagLogger, into: string[]): DiagLogger {
   return { error: ignore, warn: ignore, info: ignore, debug: ignore, verbose: ignore, [level]: (m: string) => { into.push(m) } }
 }
 
-/** Real SDK spans: a server span, its client child with a link and an event, one from a second scope. */
-function sdkSpans(): ReadableSpan[] {
-  const memory = new InMemorySpanExporter()
-  const resource = resourceFromAttributes({ 'service.name': 'dualread', 'host.name': 'h1' })
-  const provider = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter: memory })] })
-  const tracer = provider.getTracer('dualread', '1.2.3')
-  const remote = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, isRemote: true, traceState: new TraceState('vendor=a') }
-  const server = tracer.startSpan('GET /api/v1/tenants/:tenant/alert-rules/:id', { kind: SpanKind.SERVER, attributes: { 'dualread.rule': 'default', 'http.response.status_code': 200, 'dualread.fallback': false } }, trace.setSpanContext(ROOT_CONTEXT, remote))
-  const client = tracer.startSpan('upstream old', { kind: SpanKind.CLIENT, links: [{ context: remote, attributes: { why: 'caused by' } }] }, trace.setSpan(ROOT_CONTEXT, server))
-  client.addEvent('retry', { attempt: 2 })
-  client.setStatus({ code: SpanStatusCode.ERROR, message: 'old answered 503' })
-  client.end()
-  server.end()
-  const other = provider.getTracer('sync', undefined, { schemaUrl: 'https://opentelemetry.io/schemas/1.30.0' }).startSpan('sync apply', { root: true })
-  other.end()
-  return memory.getFinishedSpans()
+/** The recorder's spans of someSpans(), as the batch processor hands them to the exporter. */
+function recordedSpans(): ReadableSpan[] {
+  const { tracer, kept } = recorder()
+  someSpans(tracer)
+  return kept.ended
 }
 
-t.test('a batch as plain data encodes byte for byte as the SDK spans it came from, protobuf and JSON', async t => {
-  const spans = sdkSpans()
-  t.equal(spans.length, 3)
-  // As postMessage copies it.
-  const crossed = fromBatch(structuredClone(toBatch(spans)))
-  t.same(Buffer.from(ProtobufTraceSerializer.serializeRequest(crossed)!), Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!))
-  t.same(Buffer.from(JsonTraceSerializer.serializeRequest(crossed)!).toString(), Buffer.from(JsonTraceSerializer.serializeRequest(spans)!).toString())
-  // A resource with a schema URL crosses with it.
-  const schemaUrl = 'https://opentelemetry.io/schemas/1.30.0'
-  const withSchema = resourceFromAttributes({ 'service.name': 'dualread' }, { schemaUrl })
-  const batch = toBatch(spans.map(s => new Proxy(s, { get: (target, key) => key === 'resource' ? withSchema : Reflect.get(target, key) as unknown })))
-  t.equal(fromBatch(batch)[0]!.resource.schemaUrl, schemaUrl)
-  t.same(crossed[1]!.duration, spans[1]!.duration.map((_, i) => crossed[1]!.endTime[i]! - crossed[1]!.startTime[i]!), 'a duration from its start and end')
-})
-
-t.test('the exporter is the one the OTLP protocol variables name, as the Node SDK chooses it', async t => {
+t.test('the protocol is the one the OTLP protocol variables name, as the Node SDK reads them', async t => {
   const warnings: string[] = []
   diag.setLogger(keeping('warn', warnings), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true })
   t.teardown(() => diag.disable())
-  const table: Array<[Record<string, string>, unknown]> = [
-    [{}, ProtoExporter],
-    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, GrpcExporter],
-    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: ' http/json ' }, JsonExporter],
-    [{ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }, ProtoExporter],
-    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'carrier-pigeon' }, ProtoExporter],
+  const table: Array<[Record<string, string>, OtlpProtocol]> = [
+    [{}, 'http/protobuf'],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, 'grpc'],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: ' http/json ' }, 'http/json'],
+    [{ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }, 'http/protobuf'],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'carrier-pigeon' }, 'http/protobuf'],
   ]
-  for (const [env, kind] of table) {
-    const exporter = await otlpExporter(env)
-    t.equal(exporter.constructor, kind, JSON.stringify(env))
-    await exporter.shutdown()
-  }
+  for (const [env, protocol] of table) t.equal(otlpProtocol(env), protocol, JSON.stringify(env))
   t.same(warnings, ['Unsupported OTLP traces protocol: "carrier-pigeon". Using http/protobuf.'])
+})
+
+const exportBatch = (protocol: OtlpProtocol, batch: SpanBatch) => otlpExporter(SOURCE, protocol).then(exporter =>
+  new Promise<ExportResult>(resolve => exporter.export(batch, resolve)).finally(() => exporter.shutdown()))
+
+t.test('each protocol sends what the SDK\'s serializer of that protocol writes for the same spans', async t => {
+  const receiver = await OtlpReceiver.start(t)
+  const saved = { ...process.env }
+  process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = receiver.url
+  t.teardown(() => { process.env = saved })
+  const { tracer, batch } = recorder()
+  someSpans(tracer)
+  const b = structuredClone(batch()) // as postMessage copies it
+  t.equal((await exportBatch('http/protobuf', b)).code, ExportResultCode.SUCCESS)
+  t.same(receiver.protobuf, [Buffer.from(ProtobufTraceSerializer.serializeRequest(fromBatch(b, SOURCE))!)], 'http/protobuf: byte for byte')
+  t.equal((await exportBatch('http/json', b)).code, ExportResultCode.SUCCESS)
+  t.same(receiver.spans.map(s => s.name), JSON.parse(Buffer.from(JsonTraceSerializer.serializeRequest(fromBatch(b, SOURCE))!).toString()).resourceSpans[0].scopeSpans[0].spans.map((s: { name: string }) => s.name))
+  // No gRPC collector here: the SDK's gRPC exporter is given the spans, and says it could not send them.
+  process.env['OTEL_EXPORTER_OTLP_TIMEOUT'] = '200'
+  t.equal((await exportBatch('grpc', b)).code, ExportResultCode.FAILED)
 })
 
 t.test("the worker's diagnostics reach the main thread as text", async t => {
@@ -93,17 +80,17 @@ t.test('spans exported through the worker reach the collector; once stopped, exp
   const saved = { ...process.env }
   Object.assign(process.env, tracingEnv(receiver))
   t.teardown(() => { process.env = saved })
-  const exporter = new WorkerSpanExporter()
-  t.equal((await exportThrough(exporter, sdkSpans())).code, ExportResultCode.SUCCESS)
+  const exporter = new WorkerSpanExporter(SOURCE)
+  t.equal((await exportThrough(exporter, recordedSpans())).code, ExportResultCode.SUCCESS)
   const arrived = await receiver.waitFor(s => s.length === 3)
   t.same(arrived.map(s => s.name).sort(), ['GET /api/v1/tenants/:tenant/alert-rules/:id', 'sync apply', 'upstream old'])
   receiver.answers = [400]
-  const refused = await exportThrough(exporter, sdkSpans())
+  const refused = await exportThrough(exporter, recordedSpans())
   t.equal(refused.code, ExportResultCode.FAILED)
   t.match(refused.error?.message, /Bad Request/, "with the collector's answer")
   await exporter.forceFlush()
   await exporter.shutdown()
-  const late = await exportThrough(exporter, sdkSpans())
+  const late = await exportThrough(exporter, recordedSpans())
   t.same([late.code, late.error?.message], [ExportResultCode.FAILED, 'the trace exporter is stopped'])
 })
 
@@ -117,8 +104,8 @@ t.test("the worker passes on the exporter's diagnostics down to the main thread'
   t.teardown(() => diag.disable())
   const exportAt = async (level: DiagLogLevel) => {
     debug.length = 0
-    const exporter = new WorkerSpanExporter(level)
-    t.equal((await exportThrough(exporter, sdkSpans())).code, ExportResultCode.SUCCESS)
+    const exporter = new WorkerSpanExporter(SOURCE, level)
+    t.equal((await exportThrough(exporter, recordedSpans())).code, ExportResultCode.SUCCESS)
     await exporter.shutdown()
     return [...debug]
   }
@@ -130,10 +117,10 @@ t.test('a worker that dies fails the export it was given, and says so', async t 
   const errors: string[] = []
   diag.setLogger(keeping('error', errors), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true })
   t.teardown(() => diag.disable())
-  const exporter = new WorkerSpanExporter(DiagLogLevel.WARN, new URL('../fixtures/failing-export-worker.ts', import.meta.url))
+  const exporter = new WorkerSpanExporter(SOURCE, DiagLogLevel.WARN, new URL('../fixtures/failing-export-worker.ts', import.meta.url))
   // The worker never keeps a process alive; a proxy's server does, this timer stands in for it.
   const alive = setInterval(() => {}, 1000)
-  const result = await exportThrough(exporter, sdkSpans())
+  const result = await exportThrough(exporter, recordedSpans())
   clearInterval(alive)
   t.same([result.code, result.error?.message], [ExportResultCode.FAILED, 'the worker broke'])
   t.same(errors, ['the trace export worker stopped: the worker broke'])

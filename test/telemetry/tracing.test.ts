@@ -3,7 +3,7 @@
 import { diag } from '@opentelemetry/api'
 import t from 'tap'
 import { startRequestSpan } from '../../src/telemetry/spans.ts'
-import { startTracing, type Tracing, type TracingOptions } from '../../src/telemetry/tracing.ts'
+import { resourceFromEnv, samplerFromEnv, startTracing, type Tracing, type TracingOptions } from '../../src/telemetry/tracing.ts'
 import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { OtlpReceiver, tracingEnv } from '../helpers/otlp-receiver.ts'
 
@@ -66,4 +66,51 @@ t.test('stopping waits a bounded time for a collector that does not answer', asy
   await tracing.shutdown()
   t.ok(lines(logs).some(l => l.level === 40 && l.msg === 'tracing: the last spans were not exported within 50 ms; they are dropped'))
   t.equal(startRequestSpan({}, 'GET', '/y'), undefined, 'no spans once stopped')
+})
+
+t.test('the sampler is the one OTEL_TRACES_SAMPLER names, by the SDK\'s names; a bad one or a bad ratio is said and replaced', async t => {
+  const errors: string[] = []
+  const ignore = () => {}
+  diag.setLogger({ error: m => { errors.push(m) }, warn: ignore, info: ignore, debug: ignore, verbose: ignore }, { suppressOverrideMessage: true })
+  t.teardown(() => diag.disable())
+  const named = async (env: Record<string, string>) => String(await samplerFromEnv(env))
+  t.equal(await named({}), 'ParentBased{root=AlwaysOnSampler, remoteParentSampled=AlwaysOnSampler, remoteParentNotSampled=AlwaysOffSampler, localParentSampled=AlwaysOnSampler, localParentNotSampled=AlwaysOffSampler}')
+  t.equal(await named({ OTEL_TRACES_SAMPLER: 'parentbased_always_on' }), await named({}))
+  t.equal(await named({ OTEL_TRACES_SAMPLER: ' always_on ' }), 'AlwaysOnSampler')
+  t.equal(await named({ OTEL_TRACES_SAMPLER: 'always_off' }), 'AlwaysOffSampler')
+  t.match(await named({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' }), /^ParentBased\{root=AlwaysOffSampler/)
+  t.equal(await named({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' }), 'TraceIdRatioBased{0.25}')
+  t.match(await named({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }), /^ParentBased\{root=TraceIdRatioBased\{0.1\}/)
+  t.same(errors, [])
+  t.equal(await named({ OTEL_TRACES_SAMPLER: 'traceidratio' }), 'TraceIdRatioBased{1}')
+  t.equal(await named({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }), 'TraceIdRatioBased{1}')
+  t.equal(await named({ OTEL_TRACES_SAMPLER: 'sometimes' }), await named({}))
+  t.same(errors, [
+    'OTEL_TRACES_SAMPLER_ARG is blank, defaulting to 1.',
+    'OTEL_TRACES_SAMPLER_ARG=2 was given, but it is out of range ([0..1]), defaulting to 1.',
+    'unknown OTEL_TRACES_SAMPLER value "sometimes", using default',
+  ])
+})
+
+t.test('the resource: service.name dualread unless the environment names another, and the detectors OTEL_NODE_RESOURCE_DETECTORS names', async t => {
+  const warnings: string[] = []
+  const ignore = () => {}
+  diag.setLogger({ error: ignore, warn: m => { warnings.push(m) }, info: ignore, debug: ignore, verbose: ignore }, { suppressOverrideMessage: true })
+  t.teardown(() => diag.disable())
+  const saved = { ...process.env }
+  t.teardown(() => { process.env = saved })
+  const all = (await resourceFromEnv({})).attributes
+  t.equal(all['service.name'], 'dualread')
+  t.ok(all['host.name'] && all['process.pid'] && all['os.type'], 'host, process and os by default')
+  t.equal((await resourceFromEnv({ OTEL_NODE_RESOURCE_DETECTORS: 'all' })).attributes['host.name'], all['host.name'])
+  const none = (await resourceFromEnv({ OTEL_NODE_RESOURCE_DETECTORS: 'none' })).attributes
+  t.same([none['service.name'], none['host.name'], none['process.pid']], ['dualread', undefined, undefined])
+  const some = (await resourceFromEnv({ OTEL_NODE_RESOURCE_DETECTORS: 'process, nonsense' })).attributes
+  t.same([some['host.name'], some['process.pid']], [undefined, process.pid])
+  t.same(warnings, ['Invalid resource detector "nonsense" specified in the environment variable OTEL_NODE_RESOURCE_DETECTORS'])
+  // The env detector reads process.env itself, as the SDK's does.
+  process.env['OTEL_SERVICE_NAME'] = 'alerting-sidecar'
+  process.env['OTEL_RESOURCE_ATTRIBUTES'] = 'deployment.environment.name=staging'
+  const named = (await resourceFromEnv({ OTEL_NODE_RESOURCE_DETECTORS: 'env' })).attributes
+  t.same([named['service.name'], named['deployment.environment.name']], ['alerting-sidecar', 'staging'])
 })
