@@ -1,7 +1,8 @@
 // Tracing: the OpenTelemetry Node SDK, started only when an OTEL_* variable asks for traces, and
 // configured by the standard OTEL_* variables (exporter, endpoint, protocol, headers, sampler,
 // service name, resource attributes, batch delays, propagators). When none asks, the SDK is not
-// even loaded: spans.ts stays off and the request path pays one undefined check.
+// even loaded: spans.ts stays off and the request path pays one undefined check. With OTLP alone
+// (the default) spans are recorded by recorder.ts and exported by the worker (export-worker.ts).
 // Metrics stay on the Prometheus endpoint (metrics.ts); the SDK starts no metric or log export.
 import { format } from 'node:util'
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'

@@ -40,7 +40,7 @@ t.test('every kind of value, long and non-ASCII strings, remote parents, links, 
       s: 'x', empty: '', t: true, f: false, zero: 0, int: 42, neg: -1, big: 2 ** 40, negBig: -(2 ** 40), huge: 2 ** 63, double: 3.25, nan: Number.NaN,
       strings: ['a', 'ü'], numbers: [1, 2.5, -3], bools: [true], holes: [null, undefined, 'x'] as never, none: undefined as never, long,
       // More than twice the encoder's first buffer, in one write.
-      huge: 'y'.repeat(300_000),
+      longer: 'y'.repeat(300_000),
     } }),
     span({ 13: [[['0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331', 1, true, 'vendor=a'], { why: 'caused by' }], [['0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203332', 0, false, undefined], undefined]] }),
     span({ 14: [['retry', 1235.5, { attempt: 2 }], ['plain', 1236, undefined]] }),
