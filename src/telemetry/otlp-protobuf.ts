@@ -262,14 +262,7 @@ export class OtlpProtobufEncoder {
       start, end, statusCode, statusMessage, attrs, links, events,
     ] = record
     const at = w.begin(2)
-    w.byte(tag(1, LEN))
-    w.id(traceId)
-    w.byte(tag(2, LEN))
-    w.id(spanId)
-    if (traceState) {
-      w.byte(tag(3, LEN))
-      w.string(traceState)
-    }
+    idsAndState(w, traceId, spanId, traceState)
     if (parentSpanId) {
       w.byte(tag(4, LEN))
       w.id(parentSpanId)
@@ -334,8 +327,8 @@ export class OtlpProtobufEncoder {
   }
 }
 
-function linkOf(w: Writer, [[traceId, spanId, traceFlags, isRemote, traceState], linkAttributes]: PlainLink): void {
-  const at = w.begin(13)
+/** Fields 1–3 of a Span and of a Span.Link alike: trace id, span id, trace state. */
+function idsAndState(w: Writer, traceId: string, spanId: string, traceState: string | undefined): void {
   w.byte(tag(1, LEN))
   w.id(traceId)
   w.byte(tag(2, LEN))
@@ -344,6 +337,11 @@ function linkOf(w: Writer, [[traceId, spanId, traceFlags, isRemote, traceState],
     w.byte(tag(3, LEN))
     w.string(traceState)
   }
+}
+
+function linkOf(w: Writer, [[traceId, spanId, traceFlags, isRemote, traceState], linkAttributes]: PlainLink): void {
+  const at = w.begin(13)
+  idsAndState(w, traceId, spanId, traceState)
   attributes(w, 4, linkAttributes)
   w.byte(tag(5, VARINT))
   w.byte(0)

@@ -60,6 +60,7 @@ export function fromBatch(batch: SpanBatch, source: SpanSource): ReadableSpan[] 
     const [startTime, endTime] = [at(start), at(end)]
     return {
       name, kind, spanContext: () => context,
+      // Of the parent, the serializers read only its id and whether it is remote (its trace is the span's).
       parentSpanContext: parentSpanId === '' ? undefined : spanContext(traceId, parentSpanId, traceFlags, parentIsRemote, traceState),
       startTime, endTime, duration: millisToHrTime(end - start), ended: true,
       status: { code: statusCode, message: statusMessage },

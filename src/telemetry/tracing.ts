@@ -158,11 +158,10 @@ export async function samplerFromEnv(env: NodeJS.ProcessEnv): Promise<Sampler> {
     case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() })
     case 'traceidratio': return new TraceIdRatioBasedSampler(ratio())
     case 'parentbased_traceidratio': return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) })
-    case undefined: case '': case 'parentbased_always_on': return new ParentBasedSampler({ root: new AlwaysOnSampler() })
-    default:
-      diag.error(`unknown OTEL_TRACES_SAMPLER value "${name}", using default`)
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() })
+    case undefined: case '': case 'parentbased_always_on': break
+    default: diag.error(`unknown OTEL_TRACES_SAMPLER value "${name}", using default`)
   }
+  return new ParentBasedSampler({ root: new AlwaysOnSampler() })
 }
 
 const listOf = (value: string | undefined): string[] => (value ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
