@@ -7,11 +7,12 @@ import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import type { SpanExporter } from '@opentelemetry/sdk-trace'
 import { fromBatch, type SpanBatch, type SpanSource } from './span-record.ts'
+import { SpanUnpacker, type PackedBatch } from './span-packing.ts'
 
 /** What the worker is started with: the main thread's diagnostic level (OTEL_LOG_LEVEL, default warn), and the resource and scope of every span. */
 export interface ExportWorkerData { logLevel: DiagLogLevel, source: SpanSource }
 
-export type ToWorker = { id: number, batch: SpanBatch } | { id: number, shutdown: true }
+export type ToWorker = { id: number, batch: PackedBatch } | { id: number, shutdown: true }
 export type FromWorker =
   | { id: number, ok: true }
   | { id: number, ok: false, error: string }
@@ -78,6 +79,7 @@ if (parentPort) {
   const { logLevel, source } = workerData as ExportWorkerData
   diag.setLogger(diagToParent(post), { logLevel, suppressOverrideMessage: true })
   const exporter = await otlpExporter(source, otlpProtocol(process.env))
+  const unpacker = new SpanUnpacker()
   port.on('message', (m: ToWorker) => {
     if ('shutdown' in m) {
       // Then the port closes and the worker ends by itself, its exporter's sockets closed.
@@ -88,6 +90,6 @@ if (parentPort) {
       })
       return
     }
-    exporter.export(m.batch, result => post(answer(m.id, result)))
+    exporter.export(unpacker.unpack(m.batch), result => post(answer(m.id, result)))
   })
 }

@@ -43,6 +43,8 @@ function valid(attributes: Attributes | undefined, into: Attributes = {}): Attri
   return into
 }
 
+const NO_LINKS: Link[] = []
+
 /** What a span ends into: the processor, and the resource it asks a span for. */
 interface Sink {
   processor: SpanProcessor
@@ -63,12 +65,14 @@ export class RecordingTracer implements Tracer {
   startSpan(name: string, options: SpanOptions = {}, context: Context = contextApi.active()): Span {
     if (options.root) context = trace.deleteSpan(context)
     if (isTracingSuppressed(context)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
-    const parent = trace.getSpanContext(context)
-    const hasParent = parent !== undefined && trace.isSpanContextValid(parent)
+    const parentSpan = trace.getSpan(context)
+    const parent = parentSpan?.spanContext()
+    // A span recorded here has ids it was given by the generator: no need to check them again.
+    const hasParent = parent !== undefined && (parentSpan instanceof RecordedSpan || trace.isSpanContextValid(parent))
     const traceId = hasParent ? parent.traceId : this.#ids.generateTraceId()
     const kind = options.kind ?? SpanKind.INTERNAL
-    const attributes = valid(options.attributes)
-    const links = options.links ?? []
+    const attributes = options.attributes === undefined ? {} : valid(options.attributes)
+    const links = options.links ?? NO_LINKS
     const sampling = this.#sampler.shouldSample(context, traceId, name, kind, attributes, links)
     const spanContext: SpanContext = {
       traceId,
@@ -77,7 +81,7 @@ export class RecordingTracer implements Tracer {
       traceState: sampling.traceState ?? (hasParent ? parent.traceState : undefined),
     }
     if (sampling.decision === SamplingDecision.NOT_RECORD) return trace.wrapSpanContext(spanContext)
-    valid(sampling.attributes, attributes)
+    if (sampling.attributes !== undefined) valid(sampling.attributes, attributes)
     return new RecordedSpan(this.#sink, spanContext, hasParent ? parent : undefined, name, kind, attributes, links.map(plainLink), onClock(options.startTime))
   }
 

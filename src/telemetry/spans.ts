@@ -67,8 +67,40 @@ export interface Traced {
   context: Context
 }
 
+/** The key under which the API keeps a context's span (`createContextKey` is `Symbol.for`). */
+const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN')
+
+/**
+ * A context that is its parent and one value more. The API's own copies its parent's map and
+ * makes three closures for every span; this is one small object, read through the chain
+ * (a request's contexts are two or three deep).
+ */
+class Layer implements Context {
+  readonly #parent: Context
+  readonly #key: symbol
+  readonly #value: unknown
+
+  constructor(parent: Context, key: symbol, value: unknown) {
+    this.#parent = parent
+    this.#key = key
+    this.#value = value
+  }
+
+  getValue(key: symbol): unknown {
+    return key === this.#key ? this.#value : this.#parent.getValue(key)
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new Layer(this, key, value)
+  }
+
+  deleteValue(key: symbol): Context {
+    return new Layer(this, key, undefined)
+  }
+}
+
 function traced(span: Span, parent: Context): Traced {
-  return { span, context: trace.setSpan(parent, span) }
+  return { span, context: new Layer(parent, SPAN_KEY, span) }
 }
 
 /**
@@ -86,10 +118,9 @@ export function startRequestSpan(headers: IncomingHttpHeaders, method: string, r
 /** What the proxy decided and answered, on the request span (the labels of dualread_requests_total). */
 export function recordDecision(span: Span, rule: string, resourceType: string, servedBy: string, reason: string, status: number): void {
   if (!span.isRecording()) return
-  span.setAttributes({
-    [ATTR.rule]: rule, [ATTR.resourceType]: resourceType, [ATTR.servedBy]: servedBy, [ATTR.reason]: reason,
-    [ATTR.fallback]: reason === 'fallback', [ATTR.status]: status,
-  })
+  // One call each: an object literal with computed keys is built, and then walked, key by key.
+  span.setAttribute(ATTR.rule, rule).setAttribute(ATTR.resourceType, resourceType).setAttribute(ATTR.servedBy, servedBy)
+    .setAttribute(ATTR.reason, reason).setAttribute(ATTR.fallback, reason === 'fallback').setAttribute(ATTR.status, status)
   if (status >= 500) {
     span.setAttribute(ATTR.errorType, String(status))
     span.setStatus({ code: SpanStatusCode.ERROR })

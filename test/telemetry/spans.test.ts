@@ -141,3 +141,23 @@ t.test('a cutover run: one span, a child per step, an error unless it switched',
   t.match(root, { name: 'cutover', status: { code: SpanStatusCode.ERROR, message: 'sync.direction is fixed to old-to-new' }, attributes: { [ATTR.cutoverResult]: 'refused', [ATTR.cutoverRun]: 'abcd1234' } })
   t.equal(trace.getActiveSpan(), undefined, 'nothing is made active: spans are passed, not ambient')
 })
+
+t.test("a span's context is the parent's with the span set, and the API's operations work on it", async t => {
+  const { off } = tracer()
+  t.teardown(off)
+  const key = Symbol('other')
+  const parentKey = Symbol('parent')
+  const request = startRequestSpan({ traceparent: CLIENT }, 'GET', '/x')!
+  t.equal(trace.getSpan(request.context), request.span)
+  t.equal(trace.getSpanContext(request.context)!.traceId, '4bf92f3577b34da6a3ce929d0e0e4736')
+  // What the parent held stays readable (a value set on the client's extracted context, say).
+  const withParent = startUpstreamSpan(request.context.setValue(parentKey, 'kept'), 'old', 'primary')!
+  t.equal(withParent.context.getValue(parentKey), 'kept')
+  t.equal(trace.getSpan(withParent.context), withParent.span, 'the nearest span wins')
+  const set = withParent.context.setValue(key, 42)
+  t.equal(set.getValue(key), 42)
+  t.equal(trace.getSpan(set), withParent.span)
+  t.equal(trace.getSpan(trace.deleteSpan(set)), undefined, 'a deleted span is gone, however deep')
+  t.equal(trace.deleteSpan(set).getValue(key), 42)
+  t.equal(withParent.context.getValue(key), undefined, 'a context never changes')
+})
