@@ -43,8 +43,6 @@ function valid(attributes: Attributes | undefined, into: Attributes = {}): Attri
   return into
 }
 
-const NO_LINKS: Link[] = []
-
 /** What a span ends into: the processor, and the resource it asks a span for. */
 interface Sink {
   processor: SpanProcessor
@@ -71,8 +69,8 @@ export class RecordingTracer implements Tracer {
     const hasParent = parent !== undefined && (parentSpan instanceof RecordedSpan || trace.isSpanContextValid(parent))
     const traceId = hasParent ? parent.traceId : this.#ids.generateTraceId()
     const kind = options.kind ?? SpanKind.INTERNAL
-    const attributes = options.attributes === undefined ? {} : valid(options.attributes)
-    const links = options.links ?? NO_LINKS
+    const attributes = valid(options.attributes)
+    const links = options.links ?? []
     const sampling = this.#sampler.shouldSample(context, traceId, name, kind, attributes, links)
     const spanContext: SpanContext = {
       traceId,
@@ -81,7 +79,7 @@ export class RecordingTracer implements Tracer {
       traceState: sampling.traceState ?? (hasParent ? parent.traceState : undefined),
     }
     if (sampling.decision === SamplingDecision.NOT_RECORD) return trace.wrapSpanContext(spanContext)
-    if (sampling.attributes !== undefined) valid(sampling.attributes, attributes)
+    valid(sampling.attributes, attributes)
     return new RecordedSpan(this.#sink, spanContext, hasParent ? parent : undefined, name, kind, attributes, links.map(plainLink), onClock(options.startTime))
   }
 

@@ -1,7 +1,7 @@
-// A finished span as plain data: the form in which the recorder (recorder.ts) keeps it and in which
-// it crosses to the export worker, and back into what an exporter reads there. A span is one flat
-// tuple: structured clone (postMessage) copies an array of primitives several times faster than
-// an object with the same fields, and faster than JSON text.
+// A finished span as plain data: one flat tuple, the form the recorder (recorder.ts) gives an
+// ended span in, that span-packing.ts packs for the crossing to the export worker and reads back
+// there, and from which the worker's encoder writes OTLP (or fromBatch makes what the SDK's
+// exporters read).
 import type { Attributes, HrTime, Link, SpanContext, SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { addHrTimes, millisToHrTime } from '@opentelemetry/core'
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace'
