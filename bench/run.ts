@@ -8,7 +8,7 @@ import { cpus, loadavg } from 'node:os'
 import { Redis } from 'ioredis'
 import { OpenLoop, perRound, saturate, summarize, type Measurement, type RoundCost, type Spread, type Summary } from './load.ts'
 import { ChildProcesses, type Started } from './processes.ts'
-import { cpuOf, type CpuUsed } from './cpu.ts'
+import { threadCpuOf, cpuOf, type CpuUsed } from './cpu.ts'
 import { measureCompareCost } from './compare-cost.ts'
 import { measureBackfill, measurePropagation } from './sync-bench.ts'
 import { measureCutoverHold } from './cutover-bench.ts'
@@ -345,7 +345,22 @@ async function tracingCost(b: Bench): Promise<Check[]> {
     OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1',
   })
   const targets = [b.dualreadOff, traced, tenth]
-  const s = await inRounds(targets, (t, seconds) => saturate(t.url + READ_PATH, CONNECTIONS, seconds))
+  // Where the CPU goes at saturation, thread by thread: the span calls run on the event loop, the
+  // encoding and sending in the export worker, and the extra scavenges partly on V8's helpers.
+  const threads = new Map(targets.map(t => [t, { used: new Map<string, number>(), requests: 0, warmed: false }]))
+  const s = await inRounds(targets, async (t, seconds) => {
+    const before = threadCpuOf(t.pid!)
+    const m = await saturate(t.url + READ_PATH, CONNECTIONS, seconds)
+    const acc = threads.get(t)!
+    // (inRounds warms each target up once first: that run is not measured.)
+    if (!acc.warmed) {
+      acc.warmed = true
+      return m
+    }
+    for (const [kind, us] of threadCpuOf(t.pid!)) acc.used.set(kind, (acc.used.get(kind) ?? 0) + us - (before.get(kind) ?? 0))
+    acc.requests += m.latenciesMs.length
+    return m
+  })
   const exported = await (await fetch(`${sink.url}/stats`)).json() as SinkStats
   printTable(
     `Tracing cost: GET ${READ_PATH}, closed loop, ${CONNECTIONS} connections, ${ROUNDS_NOTE}; a traced read is 2 spans (request, upstream attempt)`,
@@ -361,6 +376,9 @@ async function tracingCost(b: Bench): Promise<Check[]> {
   const cpu = (t: Started) => perRound(s.get(t)!.cpuUsPerRequest, off.cpuUsPerRequest, (x, y) => x / y - 1)
   const pct = (x: Spread) => `${(x.median * 100).toFixed(1)}%`
   console.log(`  CPU per request over tracing off: 100% ${pct(cpu(traced))}, 10% ${pct(cpu(tenth))}`)
+  const perThread = (t: Started, kind: string) => (threads.get(t)!.used.get(kind) ?? 0) / threads.get(t)!.requests
+  printTable('CPU µs per read by thread at saturation, all measured rounds (/proc; V8Worker: GC and compiler helpers; WorkerThread: the export worker)', ['target', 'main', 'V8Worker', 'WorkerThread'],
+    targets.map(t => [t.name, ...['main', 'V8Worker', 'WorkerThread'].map(kind => perThread(t, kind).toFixed(1))]))
   // The steadier figure: CPU per request at a rate every target serves, the main thread (where
   // spans are made) apart from the whole process (the export worker encodes and sends them).
   const { cpu: fixed } = await cpuAtFixedRate(targets, FIXED_RATE, `Tracing cost at a fixed ${count(FIXED_RATE)} req/s, ${ROUNDS_NOTE}`)
