@@ -177,7 +177,10 @@ export class SpanUnpacker {
   #span(): SpanRecord {
     const buf = this.#buf
     const at = this.#pos
-    const [kind, traceFlags, flags, statusCode] = [buf[at]!, buf[at + 1]!, buf[at + 2]!, buf[at + 3]!]
+    const kind = buf[at]!
+    const traceFlags = buf[at + 1]!
+    const flags = buf[at + 2]!
+    const statusCode = buf[at + 3]!
     const start = buf.readDoubleLE(at + 4)
     const end = buf.readDoubleLE(at + 12)
     this.#pos += 20

@@ -5,7 +5,7 @@ import { TraceState } from '@opentelemetry/core'
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources'
 import { AlwaysOnSampler, type ReadableSpan, type Sampler, type SpanProcessor } from '@opentelemetry/sdk-trace'
 import { clockOrigin, recordOf, RecordingTracer } from '../../src/telemetry/recorder.ts'
-import type { SpanBatch, SpanSource } from '../../src/telemetry/span-record.ts'
+import type { SpanBatch, SpanRecord, SpanSource } from '../../src/telemetry/span-record.ts'
 
 export const RESOURCE = resourceFromAttributes({ 'service.name': 'dualread', 'host.name': 'h1', 'process.pid': 4242 })
 export const SOURCE: SpanSource = { resource: { attributes: RESOURCE.attributes }, scope: { name: 'dualread' } }
@@ -35,4 +35,14 @@ export function someSpans(tracer: Tracer): void {
   client.end()
   server.end()
   tracer.startSpan('sync apply', { root: true }).end()
+}
+
+/** A server span's record (span-record.ts), with the fields `over` names (by index) replaced. */
+export function span(over: Partial<Record<number, unknown>> = {}): SpanRecord {
+  const base: SpanRecord = [
+    'GET /api/v1/tenants/:tenant/alert-rules/:id', SpanKind.SERVER, '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', 1, undefined,
+    '', false, 1234.5678, 1240.125, SpanStatusCode.UNSET, undefined, { 'dualread.rule': 'default', 'http.response.status_code': 200, 'dualread.fallback': false }, 0, 0,
+  ]
+  for (const [i, v] of Object.entries(over)) (base as unknown[])[Number(i)] = v
+  return base
 }

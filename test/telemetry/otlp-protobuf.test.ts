@@ -5,19 +5,10 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer'
 import t from 'tap'
 import { OtlpProtobufEncoder } from '../../src/telemetry/otlp-protobuf.ts'
 import { fromBatch, type SpanBatch, type SpanRecord, type SpanSource } from '../../src/telemetry/span-record.ts'
-import { recorder, someSpans, SOURCE } from '../helpers/recorded-spans.ts'
+import { recorder, someSpans, SOURCE, span } from '../helpers/recorded-spans.ts'
 
 const sdkBytes = (batch: SpanBatch, source: SpanSource) => Buffer.from(ProtobufTraceSerializer.serializeRequest(fromBatch(batch, source))!)
 const ours = (batch: SpanBatch, source: SpanSource, encoder = new OtlpProtobufEncoder(source)) => Buffer.from(encoder.encode(batch))
-
-function span(over: Partial<Record<number, unknown>> = {}): SpanRecord {
-  const base: SpanRecord = [
-    'GET /api/v1/tenants/:tenant/alert-rules/:id', SpanKind.SERVER, '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', 1, undefined,
-    '', false, 1234.5678, 1240.125, SpanStatusCode.UNSET, undefined, { 'dualread.rule': 'default', 'http.response.status_code': 200, 'dualread.fallback': false }, 0, 0,
-  ]
-  for (const [i, v] of Object.entries(over)) (base as unknown[])[Number(i)] = v
-  return base
-}
 
 t.test("the recorder's spans encode as the SDK encodes them", async t => {
   const { tracer, batch } = recorder()

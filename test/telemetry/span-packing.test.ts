@@ -7,16 +7,7 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import t from 'tap'
 import { SpanPacker, SpanUnpacker, type PackedBatch } from '../../src/telemetry/span-packing.ts'
 import type { SpanBatch, SpanRecord } from '../../src/telemetry/span-record.ts'
-import { recorder, someSpans } from '../helpers/recorded-spans.ts'
-
-function span(over: Partial<Record<number, unknown>> = {}): SpanRecord {
-  const base: SpanRecord = [
-    'GET /api/v1/tenants/:tenant/alert-rules/:id', SpanKind.SERVER, '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', 1, undefined,
-    '', false, 1234.5678, 1240.125, SpanStatusCode.UNSET, undefined, { 'dualread.rule': 'default', 'http.response.status_code': 200, 'dualread.fallback': false }, 0, 0,
-  ]
-  for (const [i, v] of Object.entries(over)) (base as unknown[])[Number(i)] = v
-  return base
-}
+import { recorder, someSpans, span } from '../helpers/recorded-spans.ts'
 
 /** Packs on one end of a MessageChannel, transferring the buffer, and unpacks what arrives at the other. */
 async function throughPort(batches: SpanBatch[], packer = new SpanPacker(), unpacker = new SpanUnpacker()): Promise<{ read: SpanBatch[], packed: PackedBatch[] }> {
