@@ -1,26 +1,24 @@
-// The span exporter the BatchSpanProcessor is given while tracing exports over OTLP: each batch of
-// the recorder's spans (recorder.ts) goes as plain data to the export worker (export-worker.ts),
-// which encodes and sends it. The request path records spans; the encoding runs off its event loop.
+// The export worker's main-thread side while tracing exports over OTLP: each batch of the
+// recorder's spans (recorder.ts), packed as they ended (span-batching.ts), is moved to the export
+// worker (export-worker.ts), which encodes and sends it. The request path records spans; the
+// encoding runs off its event loop.
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { diag, DiagLogLevel } from '@opentelemetry/api'
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace'
 import type { ExportWorkerData, FromWorker, ToWorker } from './export-worker.ts'
-import { clockOrigin, recordOf } from './recorder.ts'
+import type { ExportOutcome, PackedExporter } from './span-batching.ts'
+import type { PackedBatch } from './span-packing.ts'
 import type { SpanSource } from './span-record.ts'
-import { SpanPacker } from './span-packing.ts'
 
 /** The worker module beside this one: export-worker.ts from source, export-worker.js from the build. */
 const WORKER = new URL(`./export-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
 
-export class WorkerSpanExporter implements SpanExporter {
+export class ExportWorker implements PackedExporter {
   #worker: Worker
   #next = 0
-  #pending = new Map<number, (outcome: { ok: true } | { ok: false, error: string }) => void>()
+  #pending = new Map<number, (outcome: ExportOutcome) => void>()
   #stopped: Promise<void> | undefined
-  readonly #packer = new SpanPacker()
 
   /**
    * `source`: the resource and scope of every span; `logLevel`: what of the exporter's diagnostics
@@ -34,7 +32,7 @@ export class WorkerSpanExporter implements SpanExporter {
       if ('diag' in m) return diag[m.diag](m.message)
       const settle = this.#pending.get(m.id)!
       this.#pending.delete(m.id)
-      settle(m)
+      settle(m.ok ? { ok: true } : { ok: false, error: m.error })
     })
     this.#worker.on('error', err => {
       diag.error(`the trace export worker stopped: ${err.message}`)
@@ -45,7 +43,7 @@ export class WorkerSpanExporter implements SpanExporter {
     this.#worker.unref()
   }
 
-  #ask(message: (id: number) => ToWorker, transfer: ArrayBuffer[] = []): Promise<{ ok: true } | { ok: false, error: string }> {
+  #ask(message: (id: number) => ToWorker, transfer: ArrayBuffer[] = []): Promise<ExportOutcome> {
     const id = this.#next++
     return new Promise(resolve => {
       this.#pending.set(id, resolve)
@@ -53,18 +51,14 @@ export class WorkerSpanExporter implements SpanExporter {
     })
   }
 
-  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    if (this.#stopped) return resultCallback({ code: ExportResultCode.FAILED, error: new Error('the trace exporter is stopped') })
-    // Packed into one buffer, moved to the worker rather than copied (span-packing.ts).
-    const batch = this.#packer.pack({ origin: clockOrigin(), spans: spans.map(recordOf) })
-    void this.#ask(id => ({ id, batch }), [batch.bytes]).then(outcome => resultCallback(
-      outcome.ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(outcome.error) }))
+  /** Moves the batch to the worker (its buffer is transferred, not copied); settles once the worker has exported it. */
+  send(batch: PackedBatch): Promise<ExportOutcome> {
+    if (this.#stopped) return Promise.resolve({ ok: false, error: 'the trace exporter is stopped' })
+    return this.#ask(id => ({ id, batch }), [batch.bytes])
   }
 
   /** Lets the worker's exporter finish what it sends; the worker then ends by itself. */
   shutdown(): Promise<void> {
     return this.#stopped ??= this.#ask(id => ({ id, shutdown: true })).then(() => undefined)
   }
-
-  async forceFlush(): Promise<void> {}
 }

@@ -4,16 +4,17 @@
 // fields that cleans its attributes and tells its processors at start and end, and was then copied
 // into that tuple anyway; on a read of two spans that was most of what tracing cost the request
 // path (README: What the sidecar costs). Sampling is the SDK's (its samplers, as OTEL_TRACES_SAMPLER
-// names them), ids the SDK's generator, batching the SDK's BatchSpanProcessor, context and
+// names them), ids from a pool of random bytes (span-ids.ts), batching the SDK's BatchSpanProcessor, context and
 // propagation the API's: only the span is dualread's own.
 import {
-  context as contextApi, diag, INVALID_SPAN_CONTEXT, SamplingDecision, SpanKind, SpanStatusCode, trace, TraceFlags,
+  context as contextApi, diag, INVALID_SPAN_CONTEXT, propagation, SamplingDecision, SpanKind, SpanStatusCode, trace, TraceFlags,
   type Attributes, type AttributeValue, type Context, type Exception, type Link, type Span, type SpanContext,
   type SpanOptions, type SpanStatus, type TimeInput, type Tracer,
 } from '@opentelemetry/api'
 import { hrTimeToMilliseconds, isAttributeValue, isTimeInputHrTime, isTracingSuppressed } from '@opentelemetry/core'
 import type { Resource } from '@opentelemetry/resources'
-import { RandomIdGenerator, type ReadableSpan, type Sampler, type SpanProcessor } from '@opentelemetry/sdk-trace'
+import type { ReadableSpan, Sampler, SpanProcessor } from '@opentelemetry/sdk-trace'
+import { PooledIdGenerator } from './span-ids.ts'
 import type { PlainEvent, PlainLink, SpanRecord } from './span-record.ts'
 
 /** Unix milliseconds at which performance.now() read 0, as of now (the two clocks drift apart over days). */
@@ -51,7 +52,7 @@ interface Sink {
 
 export class RecordingTracer implements Tracer {
   readonly #sampler: Sampler
-  readonly #ids = new RandomIdGenerator()
+  readonly #ids = new PooledIdGenerator()
   readonly #sink: Sink
 
   /** `processor` is given every span once it ends (a BatchSpanProcessor keeps the sampled ones). */
@@ -202,6 +203,22 @@ export class RecordedSpan implements Span {
       this.#attributes, this.#links.length === 0 ? 0 : this.#links, this.#events.length === 0 ? 0 : this.#events,
     ]
   }
+}
+
+/**
+ * Writes the W3C trace context of `context` into `carrier` as the W3C propagator would, when the
+ * context's span is one of the recorder's (its ids need no checking) and it carries nothing else a
+ * propagator would write (no baggage, tracing not suppressed); false, having written nothing,
+ * otherwise. The API's inject goes through the composite propagator, which checks both ids with
+ * regexes and asks every propagator in turn, on every upstream call.
+ */
+export function injectRecorded(context: Context, carrier: Record<string, unknown>): boolean {
+  const span = trace.getSpan(context)
+  if (!(span instanceof RecordedSpan) || propagation.getBaggage(context) !== undefined || isTracingSuppressed(context)) return false
+  const c = span.spanContext()
+  carrier['traceparent'] = `00-${c.traceId}-${c.spanId}-0${c.traceFlags & TraceFlags.SAMPLED}`
+  if (c.traceState) carrier['tracestate'] = c.traceState.serialize()
+  return true
 }
 
 /** The record of a span the batch processor hands the exporter (always a RecordedSpan: the recorder is its only source). */

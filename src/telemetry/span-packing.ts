@@ -40,23 +40,45 @@ export interface PackedBatch {
   side: unknown[]
 }
 
-/** Packs batches for one SpanUnpacker, which must be given every batch, in order (a MessagePort keeps the order). */
+/**
+ * Packs batches for one SpanUnpacker, which must be given every batch, in order (a MessagePort
+ * keeps the order). Spans are added one by one, as they end, while what they hold is still in
+ * the CPU's caches; `take` hands over what was added as one batch.
+ */
 export class SpanPacker {
   readonly #table = new Map<string, number>()
+  readonly #initialBytes: number
   #buf = Buffer.allocUnsafeSlow(0)
   #pos = 0
+  #count = 0
   #strings: string[] = []
   #side: unknown[] = []
 
-  pack(batch: SpanBatch): PackedBatch {
+  /** `expectedSpans`: how many spans a batch usually holds (its buffer is sized for them, and grows past). */
+  constructor(expectedSpans = 512) {
+    this.#initialBytes = Math.max(256, expectedSpans * 192)
+  }
+
+  /** Spans added since the last `take`. */
+  get count(): number {
+    return this.#count
+  }
+
+  add(span: SpanRecord): void {
     // Its own memory, to be transferred (a pooled Buffer shares its ArrayBuffer with others).
-    this.#buf = Buffer.allocUnsafeSlow(Math.max(256, batch.spans.length * 192))
+    if (this.#buf.length === 0) this.#buf = Buffer.allocUnsafeSlow(this.#initialBytes)
+    this.#span(span)
+    this.#count++
+  }
+
+  /** What was added, as one batch whose clock read 0 at Unix time `origin` (ms); the packer starts a new one. */
+  take(origin: number): PackedBatch {
+    const packed = { origin, count: this.#count, bytes: this.#buf.buffer as ArrayBuffer, length: this.#pos, strings: this.#strings, side: this.#side }
+    this.#buf = Buffer.allocUnsafeSlow(0)
     this.#pos = 0
+    this.#count = 0
     this.#strings = []
     this.#side = []
-    for (const span of batch.spans) this.#span(span)
-    const packed = { origin: batch.origin, count: batch.spans.length, bytes: this.#buf.buffer as ArrayBuffer, length: this.#pos, strings: this.#strings, side: this.#side }
-    this.#buf = Buffer.allocUnsafeSlow(0)
     return packed
   }
 
@@ -121,11 +143,17 @@ export class SpanPacker {
     }
   }
 
-  /** A trace or span id (hex, so one byte a character), or '' for none. */
+  /**
+   * A trace or span id (hex, so one byte a character), or '' for none. Copied in a loop: a
+   * Buffer#write per id (three a span) costs more in its crossing into C++ than in the copy.
+   */
   #ascii(s: string): void {
-    const buf = this.#reserve(1 + s.length)
-    buf[this.#pos] = s.length
-    this.#pos += 1 + buf.write(s, this.#pos + 1, s.length, 'latin1')
+    const n = s.length
+    const buf = this.#reserve(1 + n)
+    let at = this.#pos
+    buf[at++] = n
+    for (let i = 0; i < n; i++) buf[at++] = s.charCodeAt(i)
+    this.#pos = at
   }
 
   /** A string by its table entry, made if there is room; else in full. */

@@ -45,7 +45,16 @@ interface Enabled {
   tracer: Tracer
   /** W3C trace context, whatever OTEL_PROPAGATORS says: the format change records keep. */
   w3c: TextMapPropagator
+  /**
+   * Writes the W3C headers of a context whose span the tracer recorded, as the W3C propagators
+   * would, or says false (recorder.ts injectRecorded). Used only while the propagators in force
+   * are W3C trace context (and baggage): for any other, the API's inject does it all.
+   */
+  inject?: (context: Context, carrier: Record<string, unknown>) => boolean
 }
+
+/** The fields of OTEL_PROPAGATORS `tracecontext,baggage` (the default) and of `tracecontext`. */
+const W3C_FIELDS = ['traceparent,tracestate,baggage', 'traceparent,tracestate']
 
 let on: Enabled | undefined
 /**
@@ -54,11 +63,15 @@ let on: Enabled | undefined
  * for the upstream calls of reads still in flight.
  */
 let fields: readonly string[] = []
+/** The enabled tracer's direct W3C injection, while the propagators in force write W3C headers only. */
+let inject: Enabled['inject']
 
 /** Called by tracing.ts once the SDK runs (and with undefined when it stops). */
 export function enableSpans(enabled: Enabled | undefined): void {
   on = enabled
-  if (enabled) fields = propagation.fields()
+  if (!enabled) return
+  fields = propagation.fields()
+  inject = W3C_FIELDS.includes(fields.join(',')) ? enabled.inject : undefined
 }
 
 /** A span and the context that has it as the parent of what comes next. */
@@ -104,6 +117,29 @@ function traced(span: Span, parent: Context): Traced {
 }
 
 /**
+ * Request span names by method, then route: made once each, not per request (the packer finds a
+ * name's table entry by it, and a string made anew is hashed anew). Both keys are strings that
+ * live on: Node's method names and the policy's route patterns.
+ */
+const requestSpanNames = new Map<string, Map<string, string>>()
+/** Routes come from the policy and methods from llhttp's fixed list; the bound is for a policy reloaded again and again. */
+const MAX_REQUEST_SPAN_NAMES = 1024
+let requestSpanNameCount = 0
+
+function requestSpanName(method: string, route: string | undefined): string {
+  if (route === undefined) return method
+  let byRoute = requestSpanNames.get(method)
+  const known = byRoute?.get(route)
+  if (known !== undefined) return known
+  const name = `${method} ${route}`
+  if (requestSpanNameCount === MAX_REQUEST_SPAN_NAMES) return name
+  if (!byRoute) requestSpanNames.set(method, byRoute = new Map())
+  byRoute.set(route, name)
+  requestSpanNameCount++
+  return name
+}
+
+/**
  * The server span of one proxied request, continued from the client's trace context when it
  * sent one. Named by method and route template (`GET /api/v1/tenants/:tenant/alert-rules/:id`),
  * never by the path itself; just the method when no resource matched.
@@ -112,7 +148,7 @@ export function startRequestSpan(headers: IncomingHttpHeaders, method: string, r
   if (!on) return undefined
   // Most clients send no trace context: nothing to extract then.
   const parent = fields.some(field => headers[field] !== undefined) ? propagation.extract(ROOT_CONTEXT, headers, defaultTextMapGetter) : ROOT_CONTEXT
-  return traced(on.tracer.startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER }, parent), parent)
+  return traced(on.tracer.startSpan(requestSpanName(method, route), { kind: SpanKind.SERVER }, parent), parent)
 }
 
 /** What the proxy decided and answered, on the request span (the labels of dualread_requests_total). */
@@ -170,7 +206,7 @@ export function withTraceContext(headers: Record<string, string | string[]>, con
   const out = { ...headers }
   // Deleted only when there: a delete turns the object into a slow dictionary for undici to read.
   for (const field of fields) if (out[field] !== undefined) delete out[field]
-  propagation.inject(context, out, defaultTextMapSetter)
+  if (!inject?.(context, out)) propagation.inject(context, out, defaultTextMapSetter)
   return out
 }
 

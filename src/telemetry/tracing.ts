@@ -64,9 +64,9 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
   const env = o.env ?? process.env
   const destination = tracingRequested(env)
   if (destination === undefined) return TRACING_OFF
-  const [{ NodeSDK }, core, api, { BatchSpanProcessor }, { RecordingTracer }, { WorkerSpanExporter }] = await Promise.all([
-    import('@opentelemetry/sdk-node'), import('@opentelemetry/core'), import('@opentelemetry/api'), import('@opentelemetry/sdk-trace'),
-    import('./recorder.ts'), import('./export-worker-client.ts'),
+  const [{ NodeSDK }, core, api, { injectRecorded, RecordingTracer }, { PackingSpanProcessor }, { ExportWorker }] = await Promise.all([
+    import('@opentelemetry/sdk-node'), import('@opentelemetry/core'), import('@opentelemetry/api'),
+    import('./recorder.ts'), import('./span-batching.ts'), import('./export-worker-client.ts'),
   ])
   const conditions = new ConditionLog(log)
   const level = core.diagLogLevelFromString(process.env['OTEL_LOG_LEVEL']) ?? DiagLogLevel.WARN
@@ -77,7 +77,7 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
   // sent by a worker thread. Other exporters: the SDK's tracer, with what the SDK makes for them.
   const recorded = onlyOtlp(env)
   const processor = recorded
-    ? new BatchSpanProcessor({ exporter: new WorkerSpanExporter({ resource: { attributes: resource.attributes }, scope: { name: DEFAULT_SERVICE_NAME } }, level), ...batchSettings(core.getNumberFromEnv) })
+    ? new PackingSpanProcessor(new ExportWorker({ resource: { attributes: resource.attributes }, scope: { name: DEFAULT_SERVICE_NAME } }, level), batchSettings(core.getNumberFromEnv))
     : undefined
   // Unset while the SDK's constructor sets its own, which would otherwise print that it replaces ours.
   api.diag.disable()
@@ -94,7 +94,7 @@ export async function startTracing(log: Logger, o: TracingOptions = {}): Promise
   listen()
   sdk.start()
   const tracer = processor ? new RecordingTracer(await samplerFromEnv(env), processor, resource) : api.trace.getTracer(DEFAULT_SERVICE_NAME)
-  enableSpans({ tracer, w3c: new core.W3CTraceContextPropagator() })
+  enableSpans({ tracer, w3c: new core.W3CTraceContextPropagator(), ...(processor ? { inject: injectRecorded } : {}) })
   log.info({ destination }, `tracing on: spans go to ${destination}`)
   const timeoutMs = o.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS
   let stopped: Promise<void> | undefined

@@ -6,7 +6,9 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otl
 import type { ReadableSpan } from '@opentelemetry/sdk-trace'
 import t from 'tap'
 import { answer, diagToParent, otlpExporter, otlpProtocol, type FromWorker, type OtlpProtocol } from '../../src/telemetry/export-worker.ts'
-import { WorkerSpanExporter } from '../../src/telemetry/export-worker-client.ts'
+import { ExportWorker } from '../../src/telemetry/export-worker-client.ts'
+import { clockOrigin, recordOf } from '../../src/telemetry/recorder.ts'
+import { SpanPacker } from '../../src/telemetry/span-packing.ts'
 import { fromBatch, type SpanBatch } from '../../src/telemetry/span-record.ts'
 import { OtlpReceiver, tracingEnv } from '../helpers/otlp-receiver.ts'
 import { recorder, someSpans, SOURCE } from '../helpers/recorded-spans.ts'
@@ -73,25 +75,28 @@ t.test('an export result is told as success, or as failure with its error', asyn
   t.same(answer(3, { code: ExportResultCode.FAILED }), { id: 3, ok: false, error: 'export failed' })
 })
 
-const exportThrough = (exporter: WorkerSpanExporter, spans: ReadableSpan[]) => new Promise<ExportResult>(resolve => exporter.export(spans, resolve))
+/** The spans packed as the processor packs them, and sent (one packer per worker: the string table is theirs). */
+const packers = new WeakMap<ExportWorker, SpanPacker>()
+function exportThrough(worker: ExportWorker, spans: ReadableSpan[]) {
+  const packer = packers.get(worker) ?? new SpanPacker()
+  packers.set(worker, packer)
+  for (const span of spans) packer.add(recordOf(span))
+  return worker.send(packer.take(clockOrigin()))
+}
 
 t.test('spans exported through the worker reach the collector; once stopped, exports fail at once', async t => {
   const receiver = await OtlpReceiver.start(t)
   const saved = { ...process.env }
   Object.assign(process.env, tracingEnv(receiver))
   t.teardown(() => { process.env = saved })
-  const exporter = new WorkerSpanExporter(SOURCE)
-  t.equal((await exportThrough(exporter, recordedSpans())).code, ExportResultCode.SUCCESS)
+  const exporter = new ExportWorker(SOURCE)
+  t.same(await exportThrough(exporter, recordedSpans()), { ok: true })
   const arrived = await receiver.waitFor(s => s.length === 3)
   t.same(arrived.map(s => s.name).sort(), ['GET /api/v1/tenants/:tenant/alert-rules/:id', 'sync apply', 'upstream old'])
   receiver.answers = [400]
-  const refused = await exportThrough(exporter, recordedSpans())
-  t.equal(refused.code, ExportResultCode.FAILED)
-  t.match(refused.error?.message, /Bad Request/, "with the collector's answer")
-  await exporter.forceFlush()
+  t.match(await exportThrough(exporter, recordedSpans()), { ok: false, error: /Bad Request/ }, "failed, with the collector's answer")
   await exporter.shutdown()
-  const late = await exportThrough(exporter, recordedSpans())
-  t.same([late.code, late.error?.message], [ExportResultCode.FAILED, 'the trace exporter is stopped'])
+  t.same(await exportThrough(exporter, recordedSpans()), { ok: false, error: 'the trace exporter is stopped' })
 })
 
 t.test("the worker passes on the exporter's diagnostics down to the main thread's level, no further", async t => {
@@ -104,8 +109,8 @@ t.test("the worker passes on the exporter's diagnostics down to the main thread'
   t.teardown(() => diag.disable())
   const exportAt = async (level: DiagLogLevel) => {
     debug.length = 0
-    const exporter = new WorkerSpanExporter(SOURCE, level)
-    t.equal((await exportThrough(exporter, recordedSpans())).code, ExportResultCode.SUCCESS)
+    const exporter = new ExportWorker(SOURCE, level)
+    t.same(await exportThrough(exporter, recordedSpans()), { ok: true })
     await exporter.shutdown()
     return [...debug]
   }
@@ -117,11 +122,11 @@ t.test('a worker that dies fails the export it was given, and says so', async t 
   const errors: string[] = []
   diag.setLogger(keeping('error', errors), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true })
   t.teardown(() => diag.disable())
-  const exporter = new WorkerSpanExporter(SOURCE, DiagLogLevel.WARN, new URL('../fixtures/failing-export-worker.ts', import.meta.url))
+  const exporter = new ExportWorker(SOURCE, DiagLogLevel.WARN, new URL('../fixtures/failing-export-worker.ts', import.meta.url))
   // The worker never keeps a process alive; a proxy's server does, this timer stands in for it.
   const alive = setInterval(() => {}, 1000)
   const result = await exportThrough(exporter, recordedSpans())
   clearInterval(alive)
-  t.same([result.code, result.error?.message], [ExportResultCode.FAILED, 'the worker broke'])
+  t.same(result, { ok: false, error: 'the worker broke' })
   t.same(errors, ['the trace export worker stopped: the worker broke'])
 })

@@ -1,10 +1,16 @@
 // dualread's recorder (src/telemetry/recorder.ts) against the SDK's own tracer as the oracle: the
 // same calls make spans that read the same (names, kinds, parents, attributes, links, events,
 // status, times), and the same sampling decisions.
-import { diag, DiagLogLevel, ROOT_CONTEXT, SamplingDecision, SpanKind, SpanStatusCode, trace, TraceFlags, type DiagLogger, type Tracer } from '@opentelemetry/api'
-import { hrTimeToMilliseconds, suppressTracing, TraceState } from '@opentelemetry/core'
+import { randomFillSync } from 'node:crypto'
+import {
+  defaultTextMapSetter, diag, DiagLogLevel, propagation, ROOT_CONTEXT, SamplingDecision, SpanKind, SpanStatusCode, trace, TraceFlags,
+  type Context, type DiagLogger, type Tracer,
+} from '@opentelemetry/api'
+import { hrTimeToMilliseconds, suppressTracing, TraceState, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type Sampler } from '@opentelemetry/sdk-trace'
 import t from 'tap'
+import { injectRecorded } from '../../src/telemetry/recorder.ts'
+import { PooledIdGenerator } from '../../src/telemetry/span-ids.ts'
 import { fromBatch } from '../../src/telemetry/span-record.ts'
 import { RESOURCE, recorder, SOURCE } from '../helpers/recorded-spans.ts'
 
@@ -145,4 +151,43 @@ t.test("the sampler decides, as in the SDK: nothing, a span that is not exported
   t.same(span!.attributes, { own: 'yes', why: 'sampler' })
   t.equal(span!.spanContext().traceState?.serialize(), 'sampler=1')
   t.equal(span!.spanContext().traceFlags, TraceFlags.SAMPLED)
+})
+
+t.test("a recorded span's W3C headers are written directly, as the W3C propagators write them; anything else is left to them", async t => {
+  const w3c = new W3CTraceContextPropagator()
+  const viaPropagator = (context: Context) => {
+    const carrier: Record<string, string> = {}
+    w3c.inject(context, carrier, defaultTextMapSetter)
+    return carrier
+  }
+  const direct = (context: Context) => {
+    const carrier: Record<string, unknown> = {}
+    return injectRecorded(context, carrier) ? carrier : undefined
+  }
+  const sampled = recorder().tracer.startSpan('x', {}, trace.setSpanContext(ROOT_CONTEXT, REMOTE))
+  const inTrace = trace.setSpan(ROOT_CONTEXT, sampled)
+  t.same(direct(inTrace), viaPropagator(inTrace), 'sampled, with the trace state it continues')
+  t.match(direct(inTrace), { traceparent: `00-${REMOTE.traceId}-${sampled.spanContext().spanId}-01`, tracestate: 'vendor=a' })
+  const recordOnly = recorder({ sampler: { shouldSample: () => ({ decision: SamplingDecision.RECORD }), toString: () => 'record' } }).tracer.startSpan('x')
+  const unsampled = trace.setSpan(ROOT_CONTEXT, recordOnly)
+  t.same(direct(unsampled), viaPropagator(unsampled), 'recorded, not sampled: flags 00, no trace state')
+  t.match(direct(unsampled), { traceparent: /-00$/ })
+  t.equal(direct(propagation.setBaggage(inTrace, propagation.createBaggage({ k: { value: 'v' } }))), undefined, 'baggage: the propagators write it')
+  t.equal(direct(suppressTracing(inTrace)), undefined, 'suppressed: the propagators decide (they write nothing)')
+  t.equal(direct(trace.setSpanContext(ROOT_CONTEXT, REMOTE)), undefined, "a span not recorded here (the client's)")
+  t.equal(direct(ROOT_CONTEXT), undefined, 'no span')
+})
+
+t.test('ids are random hex of the W3C lengths, never all zeros, drawn from a pool that refills', async t => {
+  const ids = new PooledIdGenerator(randomFillSync, 64)
+  const traceIds = Array.from({ length: 100 }, () => ids.generateTraceId())
+  const spanIds = Array.from({ length: 100 }, () => ids.generateSpanId())
+  t.ok(traceIds.every(id => /^[0-9a-f]{32}$/.test(id)) && spanIds.every(id => /^[0-9a-f]{16}$/.test(id)))
+  t.equal(new Set([...traceIds, ...spanIds]).size, 200, 'all different, across refills of the pool')
+  // A source that gives zeros first: an all-zero id is invalid, so it is drawn again.
+  let fills = 0
+  const zerosFirst = new PooledIdGenerator(into => { into.fill(fills++ === 0 ? 0 : 0xab) }, 16)
+  t.same([zerosFirst.generateSpanId(), zerosFirst.generateTraceId()], ['abababababababab', 'ab'.repeat(16)])
+  const zeroThenOther = new PooledIdGenerator(into => { into.fill(0, 0, 8); into.fill(0x0c, 8) }, 16)
+  t.equal(zeroThenOther.generateSpanId(), '0c0c0c0c0c0c0c0c', 'the zeros skipped within the pool')
 })

@@ -9,13 +9,19 @@ import { SpanPacker, SpanUnpacker, type PackedBatch } from '../../src/telemetry/
 import type { SpanBatch, SpanRecord } from '../../src/telemetry/span-record.ts'
 import { recorder, someSpans, span } from '../helpers/recorded-spans.ts'
 
+/** A batch as the processor packs it: span by span, then taken. */
+function pack(packer: SpanPacker, batch: SpanBatch): PackedBatch {
+  for (const record of batch.spans) packer.add(record)
+  return packer.take(batch.origin)
+}
+
 /** Packs on one end of a MessageChannel, transferring the buffer, and unpacks what arrives at the other. */
 async function throughPort(batches: SpanBatch[], packer = new SpanPacker(), unpacker = new SpanUnpacker()): Promise<{ read: SpanBatch[], packed: PackedBatch[] }> {
   const { port1, port2 } = new MessageChannel()
   const read: SpanBatch[] = []
   const packed: PackedBatch[] = []
   for (const batch of batches) {
-    const p = packer.pack(batch)
+    const p = pack(packer, batch)
     const arrived = once(port2, 'message') as Promise<[PackedBatch]>
     port1.postMessage(p, [p.bytes])
     t.equal(p.bytes.byteLength, 0, 'the buffer was moved, not copied')
@@ -33,8 +39,9 @@ t.test("the recorder's spans read back as they were recorded", async t => {
   const { tracer, batch } = recorder()
   someSpans(tracer)
   const b = batch()
-  const { read } = await throughPort([b])
+  const { read, packed } = await throughPort([b])
   t.same(read, [b])
+  t.equal(packed[0]!.count, b.spans.length)
 })
 
 t.test('every kind of value, long and non-ASCII strings, remote parents, trace state, status messages, links and events', async t => {
@@ -68,13 +75,14 @@ t.test('a string crosses once; later batches name it by its entry', async t => {
   t.same(packed[1]!.strings, ['rule-1'], 'only what is new')
   t.same(packed[2]!.strings, [])
   t.notOk(bytesOf(packed[0]!).includes('alert-rules'), 'in the buffer a string is a reference, never its text')
-  t.same(new SpanPacker().pack({ origin: 0, spans: [] }).count, 0, 'an empty batch packs too')
+  t.same(new SpanPacker().take(0).count, 0, 'an empty batch packs too')
 })
 
 t.test('once the table is full, new strings are written in full, and the batch still reads back', async t => {
   // More distinct values than the table holds (a status message or an error code per span, say).
   const spans = Array.from({ length: 5000 }, (_, i) => span({ 0: `span ${i}`, 12: { 'error.type': `E${i}` } }))
-  const packer = new SpanPacker()
+  // Sized for a few spans: the buffer grows as they are added.
+  const packer = new SpanPacker(2)
   const unpacker = new SpanUnpacker()
   const { read, packed } = await throughPort([{ origin: 1, spans }, { origin: 2, spans: spans.slice(0, 10) }], packer, unpacker)
   t.same(read.map(b => b.spans), [spans, spans.slice(0, 10)])

@@ -1,13 +1,15 @@
 // The span vocabulary (src/telemetry/spans.ts) against the real tracing SDK with an in-memory
 // exporter: names, attributes, parents, links, and nothing at all while tracing is off.
-import { propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
-import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { defaultTextMapSetter, propagation, SpanKind, SpanStatusCode, trace, type TextMapPropagator } from '@opentelemetry/api'
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { AlwaysOffSampler, InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace'
 import t from 'tap'
 import {
   ATTR, enableSpans, endShadowSpan, endWith, errorType, recordDecision, startApplySpan, startCutoverTrace, startRequestSpan,
   startShadowSpan, startUpstreamSpan, traceComparison, traceparentOf, withTraceContext, WriteLinks,
 } from '../../src/telemetry/spans.ts'
+import { injectRecorded } from '../../src/telemetry/recorder.ts'
+import { recorder } from '../helpers/recorded-spans.ts'
 
 const CLIENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 
@@ -160,4 +162,42 @@ t.test("a span's context is the parent's with the span set, and the API's operat
   t.equal(trace.getSpan(trace.deleteSpan(set)), undefined, 'a deleted span is gone, however deep')
   t.equal(trace.deleteSpan(set).getValue(key), 42)
   t.equal(withParent.context.getValue(key), undefined, 'a context never changes')
+})
+
+t.test("with the recorder's direct injection, upstreams get the headers the propagators in force would write", async t => {
+  const direct = (propagator: TextMapPropagator) => {
+    const { tracer: recording } = recorder()
+    propagation.disable()
+    propagation.setGlobalPropagator(propagator)
+    enableSpans({ tracer: recording, w3c: new W3CTraceContextPropagator(), inject: injectRecorded })
+    t.teardown(() => { enableSpans(undefined); propagation.disable() })
+    const request = startRequestSpan({ traceparent: CLIENT, tracestate: 'vendor=1' }, 'GET', '/x')!
+    const attempt = startUpstreamSpan(request.context, 'old', 'primary')!
+    const expected: Record<string, string> = { accept: 'application/json' }
+    propagator.inject(attempt.context, expected, defaultTextMapSetter)
+    return { got: withTraceContext({ traceparent: CLIENT, accept: 'application/json' }, attempt.context), expected, attempt }
+  }
+  const w3cAndBaggage = direct(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }))
+  t.same(w3cAndBaggage.got, w3cAndBaggage.expected, 'the default propagators (tracecontext, baggage)')
+  t.equal(w3cAndBaggage.got['traceparent'], `00-4bf92f3577b34da6a3ce929d0e0e4736-${w3cAndBaggage.attempt.span.spanContext().spanId}-01`)
+  const w3c = direct(new W3CTraceContextPropagator())
+  t.same(w3c.got, w3c.expected, 'tracecontext alone')
+  // Another format (b3, jaeger...): the propagator writes its own headers, and no traceparent appears.
+  const other: TextMapPropagator = {
+    inject: (context, carrier: Record<string, string>) => { carrier['x-trace'] = trace.getSpanContext(context)!.spanId },
+    extract: context => context,
+    fields: () => ['x-trace'],
+  }
+  const custom = direct(other)
+  t.same(custom.got, { traceparent: CLIENT, accept: 'application/json', 'x-trace': custom.attempt.span.spanContext().spanId })
+})
+
+t.test('request span names are made once per method and route, and still made past the bound', async t => {
+  const { finished, off } = tracer()
+  t.teardown(off)
+  for (let i = 0; i < 1100; i++) startRequestSpan({}, 'GET', `/r${i}`)!.span.end()
+  startRequestSpan({}, 'GET', '/r0')!.span.end()
+  startRequestSpan({}, 'PUT', undefined)!.span.end()
+  const names = finished().map(s => s.name)
+  t.same([names[0], names[1099], names[1100], names[1101]], ['GET /r0', 'GET /r1099', 'GET /r0', 'PUT'])
 })
