@@ -66,8 +66,8 @@ export class RecordingTracer implements Tracer {
     if (isTracingSuppressed(context)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
     const parentSpan = trace.getSpan(context)
     const parent = parentSpan?.spanContext()
-    // A span recorded here has ids it was given by the generator: no need to check them again.
-    const hasParent = parent !== undefined && (parentSpan instanceof RecordedSpan || trace.isSpanContextValid(parent))
+    // A span made here has ids the generator gave it, or a parent's already checked: no need to check them again.
+    const hasParent = parent !== undefined && (isOwn(parentSpan) || trace.isSpanContextValid(parent))
     const traceId = hasParent ? parent.traceId : this.#ids.generateTraceId()
     const kind = options.kind ?? SpanKind.INTERNAL
     const attributes = valid(options.attributes)
@@ -79,7 +79,7 @@ export class RecordingTracer implements Tracer {
       traceFlags: sampling.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
       traceState: sampling.traceState ?? (hasParent ? parent.traceState : undefined),
     }
-    if (sampling.decision === SamplingDecision.NOT_RECORD) return trace.wrapSpanContext(spanContext)
+    if (sampling.decision === SamplingDecision.NOT_RECORD) return new UnsampledSpan(spanContext)
     valid(sampling.attributes, attributes)
     return new RecordedSpan(this.#sink, spanContext, hasParent ? parent : undefined, name, kind, attributes, links.map(plainLink), onClock(options.startTime))
   }
@@ -206,15 +206,47 @@ export class RecordedSpan implements Span {
 }
 
 /**
+ * A span the sampler did not record: a context to propagate and nothing else, as the API's
+ * non-recording span, but known to be the recorder's (its ids are valid: see injectRecorded).
+ */
+class UnsampledSpan implements Span {
+  readonly #context: SpanContext
+
+  constructor(context: SpanContext) {
+    this.#context = context
+  }
+
+  spanContext(): SpanContext {
+    return this.#context
+  }
+
+  isRecording(): boolean {
+    return false
+  }
+
+  setAttribute(): this { return this }
+  setAttributes(): this { return this }
+  addEvent(): this { return this }
+  addLink(): this { return this }
+  addLinks(): this { return this }
+  setStatus(): this { return this }
+  updateName(): this { return this }
+  recordException(): void {}
+  end(): void {}
+}
+
+const isOwn = (span: Span | undefined): span is RecordedSpan | UnsampledSpan => span instanceof RecordedSpan || span instanceof UnsampledSpan
+
+/**
  * Writes the W3C trace context of `context` into `carrier` as the W3C propagator would, when the
- * context's span is one of the recorder's (its ids need no checking) and it carries nothing else a
+ * context's span is one of the recorder's, sampled or not (its ids need no checking) and it carries nothing else a
  * propagator would write (no baggage, tracing not suppressed); false, having written nothing,
  * otherwise. The API's inject goes through the composite propagator, which checks both ids with
  * regexes and asks every propagator in turn, on every upstream call.
  */
 export function injectRecorded(context: Context, carrier: Record<string, unknown>): boolean {
   const span = trace.getSpan(context)
-  if (!(span instanceof RecordedSpan) || propagation.getBaggage(context) !== undefined || isTracingSuppressed(context)) return false
+  if (!isOwn(span) || propagation.getBaggage(context) !== undefined || isTracingSuppressed(context)) return false
   const c = span.spanContext()
   carrier['traceparent'] = `00-${c.traceId}-${c.spanId}-0${c.traceFlags & TraceFlags.SAMPLED}`
   if (c.traceState) carrier['tracestate'] = c.traceState.serialize()
