@@ -1,7 +1,8 @@
 // The trace export worker: the OTLP exporter the OTEL_* variables choose (protocol, endpoint,
 // headers, timeout, compression), run off the proxy's event loop. Encoding spans for OTLP costs
-// about what recording them does; here it costs the request path nothing. Each message is one batch from
-// the BatchSpanProcessor, packed (span-packing.ts); the answer says how its export went (export-worker-client.ts).
+// about what recording them does; here it costs the request path nothing. Each message is one batch,
+// packed as its spans ended (span-batching.ts, span-packing.ts); the answer says how its export went
+// (export-worker-client.ts).
 import { parentPort, workerData } from 'node:worker_threads'
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'

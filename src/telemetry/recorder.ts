@@ -1,11 +1,11 @@
 // The tracer dualread records its spans with while they go to OTLP: an OpenTelemetry API Tracer
-// whose spans keep only what the OTLP encoding needs and become, once exported, one plain tuple
-// each (span-record.ts) for the export worker. The SDK's own span is an object of some forty
-// fields that cleans its attributes and tells its processors at start and end, and was then copied
-// into that tuple anyway; on a read of two spans that was most of what tracing cost the request
-// path (README: What the sidecar costs). Sampling is the SDK's (its samplers, as OTEL_TRACES_SAMPLER
-// names them), ids from a pool of random bytes (span-ids.ts), batching the SDK's BatchSpanProcessor, context and
-// propagation the API's: only the span is dualread's own.
+// whose spans keep only what the OTLP encoding needs and become, as they end, one plain tuple
+// each (span-record.ts), packed for the export worker (span-batching.ts). The SDK's own span is
+// an object of some forty fields that cleans its attributes and tells its processors at start and
+// end, and was then copied into that tuple anyway; on a read of two spans that was most of what
+// tracing cost the request path (README: What the sidecar costs). Sampling is the SDK's (its
+// samplers, as OTEL_TRACES_SAMPLER names them), context and propagation the API's (with the W3C headers of its own spans written
+// directly: injectRecorded); the span, its ids (span-ids.ts) and the batching are dualread's own.
 import {
   context as contextApi, diag, INVALID_SPAN_CONTEXT, propagation, SamplingDecision, SpanKind, SpanStatusCode, trace, TraceFlags,
   type Attributes, type AttributeValue, type Context, type Exception, type Link, type Span, type SpanContext,
@@ -55,7 +55,7 @@ export class RecordingTracer implements Tracer {
   readonly #ids = new PooledIdGenerator()
   readonly #sink: Sink
 
-  /** `processor` is given every span once it ends (a BatchSpanProcessor keeps the sampled ones). */
+  /** `processor` is given every span once it ends (span-batching.ts keeps the sampled ones). */
   constructor(sampler: Sampler, processor: SpanProcessor, resource: Resource) {
     this.#sampler = sampler
     this.#sink = { processor, resource }
@@ -94,8 +94,8 @@ export class RecordingTracer implements Tracer {
 }
 
 /**
- * A span being recorded. Once ended it goes to the processor as it is: a BatchSpanProcessor reads
- * only its spanContext() and resource, and gives it back to the exporter, which asks for its record.
+ * A span being recorded. Once ended it goes to the processor as it is, which reads its
+ * spanContext() and asks for its record.
  */
 export class RecordedSpan implements Span {
   readonly resource: Resource
@@ -239,9 +239,9 @@ const isOwn = (span: Span | undefined): span is RecordedSpan | UnsampledSpan => 
 
 /**
  * Writes the W3C trace context of `context` into `carrier` as the W3C propagator would, when the
- * context's span is one of the recorder's, sampled or not (its ids need no checking) and it carries nothing else a
- * propagator would write (no baggage, tracing not suppressed); false, having written nothing,
- * otherwise. The API's inject goes through the composite propagator, which checks both ids with
+ * context's span is one of the recorder's, sampled or not (its ids need no checking), and the
+ * context carries nothing else a propagator would write (no baggage, tracing not suppressed);
+ * false, having written nothing, otherwise. The API's inject goes through the composite propagator, which checks both ids with
  * regexes and asks every propagator in turn, on every upstream call.
  */
 export function injectRecorded(context: Context, carrier: Record<string, unknown>): boolean {
@@ -253,5 +253,5 @@ export function injectRecorded(context: Context, carrier: Record<string, unknown
   return true
 }
 
-/** The record of a span the batch processor hands the exporter (always a RecordedSpan: the recorder is its only source). */
+/** The record of an ended span the processor packs (always a RecordedSpan: the recorder is its only source). */
 export const recordOf = (span: ReadableSpan): SpanRecord => (span as unknown as RecordedSpan).toRecord()
