@@ -4,8 +4,9 @@
 // an object of some forty fields that cleans its attributes and tells its processors at start and
 // end, and was then copied into that tuple anyway; on a read of two spans that was most of what
 // tracing cost the request path (README: What the sidecar costs). Sampling is the SDK's (its
-// samplers, as OTEL_TRACES_SAMPLER names them), context and propagation the API's (with the W3C headers of its own spans written
-// directly: injectRecorded); the span, its ids (span-ids.ts) and the batching are dualread's own.
+// samplers, as OTEL_TRACES_SAMPLER names them), context and propagation the API's (with the W3C
+// headers of its own spans written directly: injectRecorded); the span, its ids (span-ids.ts) and
+// the batching (span-batching.ts) are dualread's own.
 import {
   context as contextApi, diag, INVALID_SPAN_CONTEXT, propagation, SamplingDecision, SpanKind, SpanStatusCode, trace, TraceFlags,
   type Attributes, type AttributeValue, type Context, type Exception, type Link, type Span, type SpanContext,
