@@ -69,6 +69,8 @@ export class ChildProcesses {
   #stopping = false
   /** Children stopped on purpose before stopAll. */
   #expected = new Set<ChildProcess>()
+  /** The dualread children among them, stopped before the rest. */
+  #dualreads = new Set<ChildProcess>()
   #tmpDirs: string[] = []
   #logTally = new Map<string, number>()
 
@@ -145,6 +147,7 @@ export class ChildProcesses {
     const child = spawn(process.execPath, [
       ...DUALREAD_NODE_ARGS, ...this.#nodeArgs(o), o.checkout ? join(o.checkout, 'bin/dualread.js') : DUALREAD_BIN, command, '--policy', policyFile, ...ports, '--state-dir', join(dir, 'state'),
     ], { cwd: dir, env: { ...env, ...extraEnv, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+    this.#dualreads.add(child)
     const exited = this.#watch(name, child)
     await Promise.race([waitForReady(`http://${HOST}:${admin}/readyz`), exited])
     return { name, url: `http://${HOST}:${command === 'proxy' ? listen : admin}`, probe: nodeProbe(child), pid: child.pid!, adminUrl: `http://${HOST}:${admin}` }
@@ -161,8 +164,13 @@ export class ChildProcesses {
   /** Stops every child (SIGTERM, then SIGKILL after a grace period) and removes temporary files. */
   async stopAll(): Promise<void> {
     this.#stopping = true
-    await Promise.all([...this.#children.keys()].map(stop))
+    // dualread first: a traced one exports its last spans on SIGTERM, to a collector stand-in
+    // that must still be there (else it waits out its 5 s and is killed, its CPU profile unwritten).
+    const [dualreads, others] = [[...this.#dualreads], [...this.#children.keys()].filter(c => !this.#dualreads.has(c))]
+    await Promise.all(dualreads.map(stop))
+    await Promise.all(others.map(stop))
     this.#children.clear()
+    this.#dualreads.clear()
     await Promise.all(this.#tmpDirs.map(dir => rm(dir, { recursive: true, force: true })))
   }
 
@@ -195,6 +203,7 @@ export class ChildProcesses {
     return new Promise((_, reject) => {
       child.once('exit', (code, signal) => {
         this.#children.delete(child)
+        this.#dualreads.delete(child)
         if (this.#stopping || this.#expected.delete(child)) return
         const error = new Error(`${name} exited unexpectedly (${signal ?? `code ${code}`})${stderr ? `:\n${stderr.trimEnd()}` : ''}`)
         process.stderr.write(`${error.message}\n`)

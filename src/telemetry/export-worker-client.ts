@@ -19,6 +19,8 @@ export class ExportWorker implements PackedExporter {
   #next = 0
   #pending = new Map<number, (outcome: ExportOutcome) => void>()
   #stopped: Promise<void> | undefined
+  /** Why the worker takes no more batches, once it cannot: it failed, it ended, or a batch could not reach it. */
+  #gone: string | undefined
 
   /**
    * `source`: the resource and scope of every span; `logLevel`: what of the exporter's diagnostics
@@ -36,18 +38,33 @@ export class ExportWorker implements PackedExporter {
     })
     this.#worker.on('error', err => {
       diag.error(`the trace export worker stopped: ${err.message}`)
-      for (const settle of this.#pending.values()) settle({ ok: false, error: err.message })
-      this.#pending.clear()
+      this.#fail(err.message)
     })
+    this.#worker.on('exit', () => this.#fail('the trace export worker has ended'))
     // Never what keeps a process alive (after its listeners, which would hold it again): stopping the SDK flushes first.
     this.#worker.unref()
   }
 
+  /** From now on every batch fails at once with `reason` (a dead worker would leave each waiting for its timeout). */
+  #fail(reason: string): void {
+    this.#gone ??= reason
+    for (const settle of this.#pending.values()) settle({ ok: false, error: this.#gone })
+    this.#pending.clear()
+  }
+
   #ask(message: (id: number) => ToWorker, transfer: ArrayBuffer[] = []): Promise<ExportOutcome> {
+    if (this.#gone !== undefined) return Promise.resolve({ ok: false, error: this.#gone })
     const id = this.#next++
     return new Promise(resolve => {
       this.#pending.set(id, resolve)
-      this.#worker.postMessage(message(id), transfer)
+      try {
+        this.#worker.postMessage(message(id), transfer)
+      } catch (err) {
+        // The worker never saw this batch's new strings, so it could not read any later batch: stop.
+        diag.error(`a span batch could not be sent to the trace export worker, which is stopped: ${(err as Error).message}`)
+        this.#fail(`a span batch could not be sent to the trace export worker: ${(err as Error).message}`)
+        void this.#worker.terminate()
+      }
     })
   }
 

@@ -31,7 +31,8 @@ function onClock(time: TimeInput | undefined): number {
 
 const plainLink = (l: Link): PlainLink => {
   const c = l.context
-  return [[c.traceId, c.spanId, c.traceFlags, c.isRemote === true, c.traceState?.serialize()], l.attributes]
+  // Checked as a span's own attributes are: what crosses to the export worker must be a value the API allows.
+  return [[c.traceId, c.spanId, c.traceFlags, c.isRemote === true, c.traceState?.serialize()], l.attributes && valid(l.attributes)]
 }
 
 /** Sets one attribute, unless the API does not allow its value (the SDK leaves such values out too). */

@@ -35,11 +35,12 @@ export class PackingSpanProcessor implements SpanProcessor {
   readonly #delayMs: number
   readonly #timeoutMs: number
   readonly #packer: SpanPacker
-  /** Spans packed and not yet exported: those of the open batch, and of batches sent and not answered. */
+  /** Spans packed and not yet exported: those of the open batch, of batches waiting, and of the one being exported. */
   #queued = 0
   #dropped = 0
   #timer: NodeJS.Timeout | undefined
-  readonly #sending = new Set<Promise<void>>()
+  /** The batches closed so far, exported one after the other (as the SDK's processor: one export at a time). */
+  #exports: Promise<void> = Promise.resolve()
   #stopped: Promise<void> | undefined
 
   constructor(exporter: PackedExporter, s: BatchSettings = {}) {
@@ -69,32 +70,37 @@ export class PackingSpanProcessor implements SpanProcessor {
     }
     this.#packer.add(recordOf(span))
     this.#queued++
-    if (this.#packer.count >= this.#batchSize) void this.#send()
-    else this.#timer ??= setTimeout(() => void this.#send(), this.#delayMs).unref()
+    if (this.#packer.count >= this.#batchSize) this.#close()
+    else this.#timer ??= setTimeout(() => this.#close(), this.#delayMs).unref()
   }
 
-  /** Sends the open batch, if it has spans; settles once it is exported, failed or timed out (failures go to diag). */
-  #send(): Promise<void> {
+  /** Closes the open batch, if it has spans: it is exported once those before it are. */
+  #close(): void {
     clearTimeout(this.#timer)
     this.#timer = undefined
     const count = this.#packer.count
-    if (count === 0) return Promise.resolve()
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<ExportOutcome>(resolve => { timer = setTimeout(() => resolve({ ok: false, error: 'Timeout' }), this.#timeoutMs).unref() })
-    const sent: Promise<void> = Promise.race([this.#exporter.send(this.#packer.take(clockOrigin())), timedOut]).then(outcome => {
-      clearTimeout(timer)
-      this.#queued -= count
-      this.#sending.delete(sent)
-      if (!outcome.ok) diag.error(`span export failed: ${outcome.error}`)
-    })
-    this.#sending.add(sent)
-    return sent
+    if (count === 0) return
+    // Taken now, in order: the export worker reads each batch's new strings before the next batch's.
+    const batch = this.#packer.take(clockOrigin())
+    this.#exports = this.#exports.then(() => this.#export(batch, count))
   }
 
-  /** Sends what is open and waits for every batch sent so far. */
-  async forceFlush(): Promise<void> {
-    void this.#send()
-    await Promise.all(this.#sending)
+  /** One batch's export, which settles (never rejects) once it is exported, failed or timed out; failures go to diag. */
+  async #export(batch: PackedBatch, count: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<ExportOutcome>(resolve => { timer = setTimeout(() => resolve({ ok: false, error: 'Timeout' }), this.#timeoutMs).unref() })
+    // (An exporter that throws, or rejects, fails its batch like any other failure.)
+    const sent = Promise.resolve().then(() => this.#exporter.send(batch)).catch((err: unknown): ExportOutcome => ({ ok: false, error: String(err) }))
+    const outcome = await Promise.race([sent, timedOut])
+    clearTimeout(timer)
+    this.#queued -= count
+    if (!outcome.ok) diag.error(`span export failed: ${outcome.error}`)
+  }
+
+  /** Closes the open batch and waits for every batch closed so far. */
+  forceFlush(): Promise<void> {
+    this.#close()
+    return this.#exports
   }
 
   /** Flushes, then stops the exporter; spans ending later are not kept. */

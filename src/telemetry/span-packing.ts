@@ -12,6 +12,8 @@ import type { PlainEvent, PlainLink, SpanBatch, SpanRecord } from './span-record
 const MAX_TABLE = 4096
 /** Longer strings are always written in full (a table entry is kept for the life of the process). */
 const MAX_TABLED_LENGTH = 256
+/** Attributes packed per span, at most. */
+const MAX_ATTRIBUTES = 0xffff
 /** The reference that says a string follows in full. */
 const INLINE = 0xffff
 
@@ -54,9 +56,9 @@ export class SpanPacker {
   #strings: string[] = []
   #side: unknown[] = []
 
-  /** `expectedSpans`: how many spans a batch usually holds (its buffer is sized for them, and grows past). */
+  /** `expectedSpans`: how many spans a batch usually holds (its buffer is sized for them, up to 512, and grows past). */
   constructor(expectedSpans = 512) {
-    this.#initialBytes = Math.max(256, expectedSpans * 192)
+    this.#initialBytes = Math.max(1, Math.min(expectedSpans, 512)) * 192
   }
 
   /** Spans added since the last `take`. */
@@ -119,6 +121,8 @@ export class SpanPacker {
     this.#pos += 2
     let count = 0
     for (const key in attributes) {
+      // The count is two bytes: past it a span's attributes are left out (no span of dualread's has more than eight).
+      if (count === MAX_ATTRIBUTES) break
       this.#ref(key)
       this.#value(attributes[key])
       count++

@@ -69,9 +69,11 @@ let inject: Enabled['inject']
 /** Called by tracing.ts once the SDK runs (and with undefined when it stops). */
 export function enableSpans(enabled: Enabled | undefined): void {
   on = enabled
+  // (Reads still in flight after a stop send their context through the API, which writes nothing then.)
+  inject = undefined
   if (!enabled) return
   fields = propagation.fields()
-  inject = W3C_FIELDS.includes(fields.join(',')) ? enabled.inject : undefined
+  if (W3C_FIELDS.includes(fields.join(','))) inject = enabled.inject
 }
 
 /** A span and the context that has it as the parent of what comes next. */

@@ -172,15 +172,19 @@ function onlyOtlp(env: NodeJS.ProcessEnv): boolean {
   return names.length === 0 || (names.length === 1 && names[0] === 'otlp')
 }
 
-/** The OTEL_BSP_* variables, as the SDK reads them for the processors it makes itself. */
-function batchSettings(read: (name: string) => number | undefined) {
+/**
+ * The OTEL_BSP_* variables, as the SDK reads them for the processors it makes itself; a value that
+ * is not a finite number, or a size under 1, leaves that setting at its default.
+ */
+export function batchSettings(read: (name: string) => number | undefined) {
   const settings = {
-    maxQueueSize: read('OTEL_BSP_MAX_QUEUE_SIZE'),
-    scheduledDelayMillis: read('OTEL_BSP_SCHEDULE_DELAY'),
-    exportTimeoutMillis: read('OTEL_BSP_EXPORT_TIMEOUT'),
-    maxExportBatchSize: read('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
-  }
-  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined && v >= 0)) as Partial<typeof settings>
+    maxQueueSize: [read('OTEL_BSP_MAX_QUEUE_SIZE'), 1],
+    scheduledDelayMillis: [read('OTEL_BSP_SCHEDULE_DELAY'), 0],
+    exportTimeoutMillis: [read('OTEL_BSP_EXPORT_TIMEOUT'), 0],
+    maxExportBatchSize: [read('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'), 1],
+  } as const
+  const usable = Object.entries(settings).flatMap(([name, [v, min]]) => v !== undefined && Number.isFinite(v) && v >= min ? [[name, v]] : [])
+  return Object.fromEntries(usable) as Partial<Record<keyof typeof settings, number>>
 }
 
 const failing = (): Condition => ({

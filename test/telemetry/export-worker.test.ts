@@ -129,4 +129,20 @@ t.test('a worker that dies fails the export it was given, and says so', async t 
   clearInterval(alive)
   t.same(result, { ok: false, error: 'the worker broke' })
   t.same(errors, ['the trace export worker stopped: the worker broke'])
+  t.same(await exportThrough(exporter, recordedSpans()), { ok: false, error: 'the worker broke' }, 'every later batch fails at once, not after its timeout')
+  await exporter.shutdown()
+})
+
+t.test('a batch that cannot cross to the worker stops it: the worker could not read the batches after it', async t => {
+  const errors: string[] = []
+  diag.setLogger(keeping('error', errors), { logLevel: DiagLogLevel.ERROR, suppressOverrideMessage: true })
+  t.teardown(() => diag.disable())
+  const exporter = new ExportWorker(SOURCE)
+  const packer = new SpanPacker()
+  // A value no structured clone takes, beside the buffer (the recorder lets none through: see recorder.test.ts).
+  const broken = { ...packer.take(clockOrigin()), side: [() => {}] }
+  t.match(await exporter.send(broken), { ok: false, error: /could not be sent to the trace export worker: .*could not be cloned/ })
+  t.match(errors, [/could not be sent to the trace export worker, which is stopped/])
+  t.match(await exportThrough(exporter, recordedSpans()), { ok: false, error: /could not be sent/ }, 'and so is every later one')
+  await exporter.shutdown()
 })

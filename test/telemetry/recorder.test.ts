@@ -95,9 +95,12 @@ t.test("the recorder's spans read as the SDK's for the same calls", async t => {
 
 t.test('an attribute value the API does not allow is left out, with a warning', async t => {
   const { tracer, batch } = recorder()
-  const said = told(() => tracer.startSpan('x', { attributes: { ok: 'yes', bad: {} as never } }).end())
-  t.same(fromBatch(batch(), SOURCE)[0]!.attributes, { ok: 'yes' })
-  t.same(said.warn, ['Invalid attribute value set for key: bad'])
+  const link = { context: REMOTE, attributes: { fine: 1, fn: (() => {}) as never } }
+  const said = told(() => tracer.startSpan('x', { attributes: { ok: 'yes', bad: {} as never }, links: [link] }).end())
+  const [span] = fromBatch(batch(), SOURCE)
+  t.same(span!.attributes, { ok: 'yes' })
+  t.same(span!.links[0]!.attributes, { fine: 1 }, "a link's too: all of it crosses to the export worker")
+  t.same(said.warn, ['Invalid attribute value set for key: bad', 'Invalid attribute value set for key: fn'])
 })
 
 t.test('times: now by default, or the time given in any form the API takes', async t => {

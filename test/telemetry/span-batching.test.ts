@@ -66,11 +66,14 @@ function setUp(settings: BatchSettings) {
 
 const names = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `s${from + i}`)
 
-t.test('a full batch is sent at once, its spans in the order they ended', async t => {
+t.test('a full batch is sent at once, its spans in the order they ended; one export at a time', async t => {
   const { exporter, processor, end } = setUp({ maxExportBatchSize: 3, scheduledDelayMillis: 600_000 })
   end(7)
-  t.same(exporter.names, [names(0, 3), names(3, 6)], 'two full batches; the seventh span waits for more, or for the delay')
+  await exporter.sent(1)
+  t.same(exporter.names, [names(0, 3)], 'the first full batch; the second waits for its answer')
   exporter.answer()
+  await exporter.sent(2)
+  t.same(exporter.names[1], names(3, 6), 'then the second; the seventh span waits for more, or for the delay')
   exporter.answer()
   const flushed = processor.forceFlush()
   await exporter.sent(3)
@@ -93,11 +96,12 @@ t.test('a batch that does not fill is sent once the schedule delay has passed si
 t.test("past the queue size spans are dropped, not queued, and said so as the SDK's processor says it", async t => {
   const said = diagnostics(t)
   const { exporter, processor, end } = setUp({ maxExportBatchSize: 2, maxQueueSize: 4, scheduledDelayMillis: 600_000 })
-  end(7) // two batches sent and not answered fill the queue: three spans dropped
-  t.same(exporter.names, [names(0, 2), names(2, 4)])
+  end(7) // one batch being exported and one waiting fill the queue: three spans dropped
+  await exporter.sent(1)
   t.same(said.debug, ['maxQueueSize reached, dropping spans'], 'once, at the first drop')
   exporter.answer()
-  await new Promise(setImmediate)
+  await exporter.sent(2)
+  t.same(exporter.names, [names(0, 2), names(2, 4)])
   end(1)
   t.same(said.warn, ['Dropped 3 spans because maxQueueSize reached'], 'told once room is back')
   exporter.answer()
@@ -108,10 +112,11 @@ t.test("past the queue size spans are dropped, not queued, and said so as the SD
   await flushed
 })
 
-t.test('a failed or unanswered export is an error, and its spans leave the queue', async t => {
+t.test('a failed, refused or unanswered export is an error, and its spans leave the queue', async t => {
   const said = diagnostics(t)
   const { exporter, processor, end } = setUp({ maxExportBatchSize: 1, maxQueueSize: 1, exportTimeoutMillis: 1, scheduledDelayMillis: 600_000 })
   end(1)
+  await exporter.sent(1)
   exporter.answer({ ok: false, error: 'Bad Request' })
   await processor.forceFlush()
   t.same(said.error, ['span export failed: Bad Request'])
@@ -120,8 +125,19 @@ t.test('a failed or unanswered export is an error, and its spans leave the queue
   await processor.forceFlush()
   clearInterval(alive)
   t.same(said.error, ['span export failed: Bad Request', 'span export failed: Timeout'])
+  // An exporter that throws, or rejects, fails its batch the same way; the spans after it still go.
+  const send = exporter.send.bind(exporter)
+  exporter.send = () => { throw new Error('port closed') }
   end(1)
-  t.equal(exporter.names.length, 3, 'and after the timeout, the next span is sent')
+  await processor.forceFlush()
+  exporter.send = () => Promise.reject(new Error('refused'))
+  end(1)
+  await processor.forceFlush()
+  t.same(said.error.slice(2), ['span export failed: Error: port closed', 'span export failed: Error: refused'])
+  exporter.send = send
+  end(1)
+  await exporter.sent(3)
+  t.equal(exporter.names.length, 3, 'after them, the next span is sent')
   exporter.answer()
   exporter.answer()
 })
@@ -138,6 +154,7 @@ t.test('a batch size over the queue size is the queue size, with the SDK\'s warn
   const said = diagnostics(t)
   const { exporter, end } = setUp({ maxExportBatchSize: 10, maxQueueSize: 2 })
   end(2)
+  await exporter.sent(1)
   t.same(exporter.names, [['s0', 's1']])
   t.same(said.warn, ['BatchSpanProcessor: maxExportBatchSize must be smaller or equal to maxQueueSize, setting maxExportBatchSize to match maxQueueSize'])
   exporter.answer()

@@ -90,3 +90,11 @@ t.test('once the table is full, new strings are written in full, and the batch s
   t.same(packed[1]!.strings, [])
   t.ok(bytesOf(packed[0]!).includes('E4999'), 'in full in the buffer')
 })
+
+t.test('a span keeps at most 65,535 attributes (the count is two bytes); the batch still reads back', async t => {
+  const many = Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${i}`, i]))
+  const { read } = await throughPort([{ origin: 1, spans: [span({ 12: many }), span()] }])
+  t.equal(Object.keys(read[0]!.spans[0]![12]).length, 65_535)
+  t.equal(read[0]!.spans[0]![12]['k65534'], 65_534)
+  t.same(read[0]!.spans[1], span(), 'the next span is whole')
+})

@@ -190,6 +190,11 @@ t.test("with the recorder's direct injection, upstreams get the headers the prop
   }
   const custom = direct(other)
   t.same(custom.got, { traceparent: CLIENT, accept: 'application/json', 'x-trace': custom.attempt.span.spanContext().spanId })
+  // Stopped with reads in flight: their upstream calls go through the API, which writes nothing once stopped.
+  const inFlight = direct(new W3CTraceContextPropagator())
+  enableSpans(undefined)
+  propagation.disable()
+  t.same(withTraceContext({ traceparent: CLIENT, accept: 'application/json' }, inFlight.attempt.context), { accept: 'application/json' })
 })
 
 t.test('request span names are made once per method and route, and still made past the bound', async t => {

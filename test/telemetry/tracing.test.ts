@@ -3,7 +3,7 @@
 import { diag } from '@opentelemetry/api'
 import t from 'tap'
 import { startRequestSpan } from '../../src/telemetry/spans.ts'
-import { resourceFromEnv, samplerFromEnv, startTracing, type Tracing, type TracingOptions } from '../../src/telemetry/tracing.ts'
+import { batchSettings, resourceFromEnv, samplerFromEnv, startTracing, type Tracing, type TracingOptions } from '../../src/telemetry/tracing.ts'
 import { captureLog, eventually } from '../helpers/sidecar.ts'
 import { OtlpReceiver, tracingEnv } from '../helpers/otlp-receiver.ts'
 
@@ -113,4 +113,12 @@ t.test('the resource: service.name dualread unless the environment names another
   process.env['OTEL_RESOURCE_ATTRIBUTES'] = 'deployment.environment.name=staging'
   const named = (await resourceFromEnv({ OTEL_NODE_RESOURCE_DETECTORS: 'env' })).attributes
   t.same([named['service.name'], named['deployment.environment.name']], ['alerting-sidecar', 'staging'])
+})
+
+t.test('batching settings: the OTEL_BSP_* numbers the SDK reads, each left at its default when it is not finite, or a size under 1', async t => {
+  const read = (values: Record<string, number>) => (name: string) => values[name]
+  t.same(batchSettings(read({ OTEL_BSP_MAX_QUEUE_SIZE: 100, OTEL_BSP_SCHEDULE_DELAY: 0, OTEL_BSP_EXPORT_TIMEOUT: 50, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 10 })),
+    { maxQueueSize: 100, scheduledDelayMillis: 0, exportTimeoutMillis: 50, maxExportBatchSize: 10 })
+  t.same(batchSettings(read({ OTEL_BSP_MAX_QUEUE_SIZE: Infinity, OTEL_BSP_SCHEDULE_DELAY: -1, OTEL_BSP_EXPORT_TIMEOUT: Number.NaN, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 0 })), {})
+  t.same(batchSettings(read({})), {}, 'unset: the defaults (512 a batch, 2,048 queued, 5 s, 30 s)')
 })
