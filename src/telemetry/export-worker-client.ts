@@ -61,8 +61,9 @@ export class ExportWorker implements PackedExporter {
         this.#worker.postMessage(message(id), transfer)
       } catch (err) {
         // The worker never saw this batch's new strings, so it could not read any later batch: stop.
-        diag.error(`a span batch could not be sent to the trace export worker, which is stopped: ${(err as Error).message}`)
-        this.#fail(`a span batch could not be sent to the trace export worker: ${(err as Error).message}`)
+        const reason = `a span batch could not be sent to the trace export worker: ${(err as Error).message}`
+        diag.error(`${reason}; no more spans are exported`)
+        this.#fail(reason)
         void this.#worker.terminate()
       }
     })
