@@ -8,6 +8,7 @@ import { format } from 'node:util'
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
 import type { Resource } from '@opentelemetry/resources'
 import type { Sampler } from '@opentelemetry/sdk-trace'
+import type { BatchSettings } from './span-batching.ts'
 import { ConditionLog, type Condition } from './condition-log.ts'
 import type { Logger } from './logger.ts'
 import { enableSpans } from './spans.ts'
@@ -176,7 +177,7 @@ function onlyOtlp(env: NodeJS.ProcessEnv): boolean {
  * The OTEL_BSP_* variables, as the SDK reads them for the processors it makes itself; a value that
  * is not a finite number, or a size under 1, leaves that setting at its default.
  */
-export function batchSettings(read: (name: string) => number | undefined) {
+export function batchSettings(read: (name: string) => number | undefined): BatchSettings {
   const settings = {
     maxQueueSize: [read('OTEL_BSP_MAX_QUEUE_SIZE'), 1],
     scheduledDelayMillis: [read('OTEL_BSP_SCHEDULE_DELAY'), 0],
@@ -184,7 +185,7 @@ export function batchSettings(read: (name: string) => number | undefined) {
     maxExportBatchSize: [read('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'), 1],
   } as const
   const usable = Object.entries(settings).flatMap(([name, [v, min]]) => v !== undefined && Number.isFinite(v) && v >= min ? [[name, v]] : [])
-  return Object.fromEntries(usable) as Partial<Record<keyof typeof settings, number>>
+  return Object.fromEntries(usable) as BatchSettings
 }
 
 const failing = (): Condition => ({
