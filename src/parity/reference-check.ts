@@ -5,7 +5,7 @@
 // the client has its answer.
 import pMap from 'p-map'
 import type { CompiledPolicy } from '../policy/compile.ts'
-import type { Side } from '../policy/schema.ts'
+import type { Resource, Side } from '../policy/schema.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { DriftResult, PointerDiff } from './compare.ts'
 import { ReferenceCache, type ReferenceCacheOptions } from './reference-cache.ts'
@@ -16,8 +16,8 @@ export const MAX_LINKS_PER_COMPARISON = 100
 /** Lookups of one comparison in flight at once. */
 export const LINK_READS_AT_ONCE = 4
 
-/** Reads one object's path on a side and says whether it exists; never rejects. */
-export type LookUp = (side: Side, path: string) => Promise<Presence>
+/** Reads one object's path on a side (an object of `named`) and says whether it exists; never rejects. */
+export type LookUp = (side: Side, path: string, named: Resource) => Promise<Presence>
 
 export interface ReferenceCheckInput {
   compiled: CompiledPolicy
@@ -70,8 +70,9 @@ export class ReferenceCheck {
     const byType = new Map(policy.resources.map(r => [r.type, r]))
     const tenantParam = policy.identity.tenant.pathParam
     return pMap(targets, async (target): Promise<Resolved> => {
-      const path = itemPathOf(byType.get(target.type)!, tenantParam, input.tenant, target.id)
-      const [old, neu] = await Promise.all((['old', 'new'] as const).map(side => this.#cache.presence(`${input.store[side]} ${path}`, () => lookUp(side, path), fresherThan)))
+      const named = byType.get(target.type)!
+      const path = itemPathOf(named, tenantParam, input.tenant, target.id)
+      const [old, neu] = await Promise.all((['old', 'new'] as const).map(side => this.#cache.presence(`${input.store[side]} ${path}`, () => lookUp(side, path, named), fresherThan)))
       return { type: target.type, id: target.id, pointers: target.pointers, old, new: neu }
     }, { concurrency: LINK_READS_AT_ONCE })
   }

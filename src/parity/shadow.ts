@@ -18,7 +18,9 @@ import { endShadowSpan, startShadowSpan, traceComparison, type Traced } from '..
 import { compareWithoutParsing, isSuccess, type BodyAnswer } from './compare.ts'
 import type { ComparePair } from './compare-pool.ts'
 import type { CompareOutcome } from './compare-task.ts'
+import { decodeBody } from './decode.ts'
 import { pathForSide } from './id-translation.ts'
+import { LinkTranslator } from './link-translation.ts'
 import { ReferenceCheck, withLinks } from './reference-check.ts'
 import type { ReferenceCacheOptions } from './reference-cache.ts'
 import type { Presence } from './references.ts'
@@ -45,7 +47,11 @@ export interface Comparer {
 }
 
 export interface ShadowOptions {
-  /** The sync's id map, for items whose stores assign their own ids; without it their ids are read as they are. */
+  /**
+   * The sync's id map, for objects whose stores assign their own ids: an item is read under the
+   * other store's id, and links to such objects are compared in old's ids. Without it, ids are
+   * read and compared as they are.
+   */
   ids?: Pick<IdMap, 'otherId'> | undefined
   metrics: Metrics
   log: Logger
@@ -62,6 +68,7 @@ export class ShadowReader implements ShadowStage {
   #inFlight = 0
   #compared = 0
   #resources = new WeakMap<CompiledPolicy, Map<string, Resource>>()
+  #links = new WeakMap<CompiledPolicy, LinkTranslator>()
   /** Systematic drift is a line with a sample, then a count per interval: not one line per read. */
   #drift: ConditionLog
   #references: ReferenceCheck
@@ -141,6 +148,7 @@ export class ShadowReader implements ShadowStage {
     const answers = (a: BodyAnswer, b: BodyAnswer): [BodyAnswer, BodyAnswer] => job.servedBy === 'old' ? [a, b] : [b, a]
     const statuses = (a: BodyAnswer, b: BodyAnswer) => ({ old: a.status, new: b.status })
     let [oldAnswer, newAnswer] = answers(primary, shadow)
+    newAnswer = await this.#inOldIds(job, newAnswer)
     let status = statuses(oldAnswer, newAnswer)
     let comparison = await traceComparison(traced, () => this.#compare(job, resource, oldAnswer, newAnswer, true))
     const latencyMs = job.servedBy === 'old' ? { old: job.primaryMs, new: shadow.ms } : { old: shadow.ms, new: job.primaryMs }
@@ -153,7 +161,7 @@ export class ShadowReader implements ShadowStage {
       await sleep(policy.shadow.recheckLagMs)
       try {
         const readAgain = async (side: Side) => job.sides.read(side, await this.#requestFor(job, side))
-        ;[oldAnswer, newAnswer] = await Promise.all([readAgain('old'), readAgain('new')])
+        ;[oldAnswer, newAnswer] = await Promise.all([readAgain('old'), readAgain('new').then(a => this.#inOldIds(job, a))])
         const again = await traceComparison(traced, () => this.#compare(job, resource, oldAnswer, newAnswer, true))
         if (again.result === 'match') result = 'lag'
         else { comparison = again; result = again.result; status = statuses(oldAnswer, newAnswer) }
@@ -174,7 +182,9 @@ export class ShadowReader implements ShadowStage {
    */
   async #checkLinks(job: FinishedRead, comparison: CompareOutcome, result: ParityResult): Promise<{ comparison: CompareOutcome, result: ParityResult }> {
     const input = { compiled: job.compiled, tenant: job.tenant, targets: comparison.links!, store: { old: job.sides.store('old'), new: job.sides.store('new') } }
-    const lookUp = (side: Side, path: string) => this.#exists(job, side, path)
+    // The links were compared in old's ids (#inOldIds): on new, an object of a type whose stores assign ids is read under new's.
+    const tenantParam = job.compiled.policy.identity.tenant.pathParam
+    const lookUp = async (side: Side, path: string, named: Resource) => this.#exists(job, side, side === 'old' ? path : await pathForSide(named, tenantParam, path, side, this.#o.ids))
     let links = await this.#references.check(input, lookUp)
     const { recheckLagMs } = job.compiled.policy.shadow
     const broken = links.broken.length > 0
@@ -202,6 +212,24 @@ export class ShadowReader implements ShadowStage {
       this.#o.log.debug({ err: { message: (err as Error).message }, side }, 'a referenced object could not be looked up')
       return undefined
     }
+  }
+
+  /**
+   * The new store's answer with its links to objects whose stores assign their own ids (see
+   * link-translation.ts) naming them by old's ids, so that two answers naming the same objects
+   * compare equal. A link the id map does not pair keeps new's id: it differs, and its lookup
+   * shows it broken. Only for resources with such links: the body is parsed here for them.
+   */
+  async #inOldIds(job: FinishedRead, answer: BodyAnswer): Promise<BodyAnswer> {
+    const { ids } = this.#o
+    let links = this.#links.get(job.compiled)
+    if (links === undefined) this.#links.set(job.compiled, links = new LinkTranslator(job.compiled.policy))
+    if (ids === undefined || !links.translates(job.resourceType) || !isSuccess(answer.status)) return answer
+    const decoded = decodeBody(answer)
+    // One that does not decode is the comparison's to report.
+    if (!decoded.ok) return answer
+    const { doc } = await links.translate(job.resourceType, job.kind, decoded.doc, job.tenant ?? '', 'old', ids)
+    return doc === decoded.doc ? answer : { status: answer.status, body: Buffer.from(JSON.stringify(doc)) }
   }
 
   /** The read as `side`'s store names the object: for an item, the id there (from the id map). */

@@ -45,6 +45,11 @@ export function checkReferences(policy: Policy): ReferenceProblem[] {
       if (pathParams(named.item).includes(tenantParam) && !referrerHasTenant(r, tenantParam)) {
         error(at, `${type}'s item path has :${tenantParam}, and ${r.type}'s paths have none to fill it from`, `reference a type without :${tenantParam} in its item path, or give ${r.type} a tenant-scoped path`)
       }
+      // Such a link holds each store's own id of the object: the two stores' values never match.
+      const keyed = named.naturalKey === undefined ? -1 : (r.naturalKey ?? []).findIndex(k => onPath(k, pointer))
+      if (keyed !== -1) {
+        error(['resources', i, 'naturalKey', keyed], `${r.naturalKey![keyed]} holds a link to ${type}, whose stores each assign their own ids, so the two stores' values there differ and no ${r.type} would ever pair`, `pair ${r.type} by fields both stores keep as written (such as /name); the sync translates the link itself`)
+      }
     }
   })
   const cycle = findCycle(policy.resources)
@@ -53,6 +58,12 @@ export function checkReferences(policy: Policy): ReferenceProblem[] {
     error(['resources', first, 'references'], `references form a cycle (${[...cycle, cycle[0]].join(' → ')}), so the sync has no parents-first order to write them in`, 'remove one of these references (a reference is only needed where a missing object is an incident)')
   }
   return problems
+}
+
+/** Whether one pointer is the other, or under it (`*` in the link matching any segment). */
+function onPath(key: string, link: string): boolean {
+  const [a, b] = [key.split('/'), link.split('/')]
+  return a.slice(0, b.length).every((segment, i) => segment === b[i] || b[i] === '*')
 }
 
 function referrerHasTenant(resource: Resource, tenantParam: string): boolean {

@@ -5,6 +5,7 @@
 import type { Dispatcher } from 'undici'
 import { BoundedPool } from '../connections/bounded-pool.ts'
 import { UpstreamHeaders, type UpstreamHeadersOptions } from '../credentials/upstream-headers.ts'
+import type { UnpairedLink } from '../parity/link-translation.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
 import { fillPath, joinKey, listingPath, pairingPointers } from '../policy/shape.ts'
 import type { WriteStep } from '../policy/write-style.ts'
@@ -91,12 +92,26 @@ export class PreconditionFailed extends SyncHttpError {
 }
 
 /** Why a key could not be applied, for `dualread_sync_errors_total`: what an operator would do differs for each. */
-export type SyncErrorReason = 'credentials' | 'conflicting_writer' | 'rejected' | 'upstream_error' | 'unreachable' | 'other'
+export type SyncErrorReason = 'credentials' | 'conflicting_writer' | 'rejected' | 'upstream_error' | 'unreachable' | 'unpaired_reference' | 'other'
+
+/**
+ * An object whose links name objects (of a type whose stores assign their own ids) that the id
+ * map pairs with nothing on the target yet: written as it is, the target's copy would name an
+ * object the target does not have, or another one.
+ */
+export class UnpairedReference extends Error {
+  constructor(target: Side, links: UnpairedLink[]) {
+    const named = links.map(l => `${l.type} "${l.id}" (at ${l.pointer})`).join(', ')
+    super(`it names ${named}, which the id map pairs with no object of the ${target} store yet; the sync writes it once the named object is copied and paired`)
+    this.name = 'UnpairedReference'
+  }
+}
 
 export function syncErrorReason(err: unknown): SyncErrorReason {
   if (err instanceof Error && !(err instanceof SyncHttpError) && err.cause !== undefined) return syncErrorReason(err.cause)
   if (err instanceof CredentialsRefused) return 'credentials'
   if (err instanceof PreconditionFailed) return 'conflicting_writer'
+  if (err instanceof UnpairedReference) return 'unpaired_reference'
   if (err instanceof SyncHttpError) return err.status < 500 ? 'rejected' : 'upstream_error'
   // A connection refused, reset or timed out (Node's and undici's errors carry a code).
   return typeof (err as { code?: unknown }).code === 'string' ? 'unreachable' : 'other'

@@ -10,7 +10,8 @@ import { parsePointer, valueAt } from '../parity/pointer.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { endWith, recordApply, startApplySpan, WriteLinks } from '../telemetry/spans.ts'
-import { PreconditionFailed, syncErrorReason, type Precondition, type ResourceAdapter } from './adapter.ts'
+import type { LinkTranslator, UnpairedLink } from '../parity/link-translation.ts'
+import { PreconditionFailed, syncErrorReason, UnpairedReference, type Precondition, type ResourceAdapter } from './adapter.ts'
 import { decodeApplied, encodeApplied, type AppliedRecord } from './applied.ts'
 import { decide, type KeyFacts, type SyncOp } from './decide.ts'
 import { LeaseLostError } from './fencing.ts'
@@ -36,6 +37,8 @@ export interface KeyApplierOptions {
   fence: () => Promise<void>
   /** When the proxy last saw a write to `key` (ms), for the watermark rule. */
   changedAt: (key: SyncKey) => number | undefined
+  /** The policy's links to objects whose stores assign their own ids: a source object's are written (and compared) in the target's ids. */
+  links: LinkTranslator
 }
 
 export class KeyApplier {
@@ -57,6 +60,25 @@ export class KeyApplier {
   /** The hash the sync compares objects of `resourceType` by (their revision left out). */
   hash(resourceType: string, doc: unknown): string {
     return canonicalHash(this.#plans.get(resourceType)!, doc)
+  }
+
+  /**
+   * The hash of the source's object as the target must hold it (links in the target's ids), to
+   * compare with the target's (hash); undefined when absent, and a value no hash has while a link
+   * cannot be translated yet.
+   */
+  async sourceHash(resource: Resource, tenant: string, source: unknown): Promise<string | undefined> {
+    const { doc, unpaired } = await this.#asTarget(resource, tenant, source)
+    return unpaired.length > 0 ? 'unpaired' : this.#hashOf(resource.type, doc)
+  }
+
+  #hashOf(resourceType: string, doc: unknown): string | undefined {
+    return doc === undefined ? undefined : this.hash(resourceType, doc)
+  }
+
+  /** The source's object with its links to objects whose stores assign their own ids naming the target's (from the id map), and the links the map does not pair yet. */
+  #asTarget(resource: Resource, tenant: string, source: unknown): Promise<{ doc: unknown, unpaired: UnpairedLink[] }> {
+    return this.#o.links.translate(resource.type, 'item', source, tenant, this.#o.target, this.#o.state.ids)
   }
 
   /** Notes the traced writes among `changes` (a no-op while tracing is off): applying their keys links to them. */
@@ -155,7 +177,12 @@ export class KeyApplier {
    * again and decided again (now a conflict the authority wins), `PRECONDITION_ATTEMPTS` times
    * at most, then it is an error a later pass retries.
    */
-  async #applyOne(resource: Resource, tenant: string, item: ApplyInput, attempt = 1): Promise<Outcome> {
+  async #applyOne(resource: Resource, tenant: string, read: ApplyInput, attempt = 1): Promise<Outcome> {
+    // Compared and written as the target must hold it (links in the target's ids), or not at all:
+    // written as it is, a link would name an object the target does not have, or another one.
+    const { doc: source, unpaired } = await this.#asTarget(resource, tenant, read.source)
+    if (unpaired.length > 0) throw new UnpairedReference(this.#o.target, unpaired)
+    const item = { ...read, source }
     const plan = this.#plans.get(resource.type)!
     const style = this.#styles.get(resource.type)!
     const version = resource.version === undefined ? undefined : parsePointer(resource.version)
@@ -273,9 +300,11 @@ export class KeyApplier {
 
   /** The ids of `ids` whose two sides differ now (read-only). */
   async differing(resource: Resource, tenant: string, ids: string[]): Promise<string[]> {
-    const hashOf = (doc: unknown) => doc === undefined ? undefined : this.hash(resource.type, doc)
-    const sides = await pMap(ids, id => this.readKey(resource, tenant, id), { concurrency: this.#o.concurrency })
-    return ids.filter((_, i) => hashOf(sides[i]!.source) !== hashOf(sides[i]!.target))
+    const differs = await pMap(ids, async id => {
+      const { source, target } = await this.readKey(resource, tenant, id)
+      return await this.sourceHash(resource, tenant, source) !== this.#hashOf(resource.type, target)
+    }, { concurrency: this.#o.concurrency })
+    return ids.filter((_, i) => differs[i])
   }
 }
 

@@ -5,6 +5,7 @@
 import type { Policy, Resource, Side } from '../policy/schema.ts'
 import { compileReferences, linkTargets } from '../parity/references.ts'
 import { isTenantScoped, type ResourceAdapter } from './adapter.ts'
+import { storeIdOf } from './store-ids.ts'
 
 /** Dangling references kept for the report at most; the count goes on past it. */
 export const MAX_REPORTED = 100
@@ -46,7 +47,12 @@ export async function findDangling(policy: Policy, adapters: Record<Side, Resour
         let ids = known.get(type)
         if (ids === undefined) {
           ids = new Set()
-          for await (const item of listAll(adapter, byType.get(type)!, scopeOf(byType.get(type)!, policy, tenant), pageSize)) ids.add(item.id)
+          const named = byType.get(type)!
+          for await (const item of listAll(adapter, named, scopeOf(named, policy, tenant), pageSize)) {
+            // A link names an object by the id its store gave it (the sync keys objects paired by natural key by that key): one without an id is named by none.
+            const id = named.naturalKey === undefined ? item.id : storeIdOf(named, item.doc)
+            if (id !== undefined) ids.add(id)
+          }
           known.set(type, ids)
         }
         return ids

@@ -16,6 +16,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import { parentsFirst } from '../policy/references.ts'
 import { isSynced } from '../policy/shape.ts'
 import { RestAdapter, type ResourceAdapter } from './adapter.ts'
+import { LinkTranslator } from '../parity/link-translation.ts'
 import { KeyApplier } from './apply.ts'
 import { findDangling, type DanglingReport } from './dangling.ts'
 import { ChangeDrain } from './drain.ts'
@@ -107,7 +108,7 @@ export class SyncLoop {
     const fence = this.#leader.fence
     const apply = new KeyApplier({
       state: o.state, log: o.log, metrics: o.metrics, adapters: this.#adapters, source, target,
-      resources, concurrency: sync.concurrency, fence, changedAt: key => this.#drain.changedAt(key),
+      resources, concurrency: sync.concurrency, fence, changedAt: key => this.#drain.changedAt(key), links: new LinkTranslator(this.#policy),
     })
     this.#scanner = new Scanner({ policy: this.#policy, adapters: this.#adapters, source, target, checkpoints: o.state.checkpoints, apply, progress: o.progress, fence })
     this.#drain = new ChangeDrain({

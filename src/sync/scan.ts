@@ -120,9 +120,13 @@ export class Scanner {
     return count
   }
 
-  async #hashes(side: Side, resource: Resource, tenant: string): Promise<Map<string, string>> {
-    const out = new Map<string, string>()
-    for await (const page of this.#pages(side, resource, tenant, undefined)) for (const item of page.items) out.set(item.id, this.#o.apply.hash(resource.type, item.doc))
+  /** Each object's hash by id; the source's as the target must hold them (KeyApplier.sourceHash). */
+  async #hashes(side: Side, resource: Resource, tenant: string): Promise<Map<string, string | undefined>> {
+    const { apply } = this.#o
+    const out = new Map<string, string | undefined>()
+    for await (const page of this.#pages(side, resource, tenant, undefined)) {
+      for (const item of page.items) out.set(item.id, side === this.#o.source ? await apply.sourceHash(resource, tenant, item.doc) : apply.hash(resource.type, item.doc))
+    }
     return out
   }
 

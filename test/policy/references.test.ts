@@ -50,6 +50,16 @@ t.test('a reference must name a declared type, found by one id at its item path'
     [/escalation-policy's item path has :tenant, and silence's paths have none to fill it from/])
 })
 
+t.test('a natural key may not hold a link to a type whose stores assign their own ids: the two stores\' values there never match', async t => {
+  const write = 'write: { create: { method: POST, path: collection } }'
+  const ep = `  - { type: escalation-policy, collection: /api/:tenant/eps, item: "/api/:tenant/eps/:id", naturalKey: [/name], ${write} }\n`
+  t.same(errors(`${ep}  - { type: alert-rule, collection: /r/:tenant, item: "/r/:tenant/:id", naturalKey: [/name, /ep], ${write}, references: { /ep: escalation-policy } }\n`),
+    ['resources[1].naturalKey[1]: /ep holds a link to escalation-policy, whose stores each assign their own ids, so the two stores\' values there differ and no alert-rule would ever pair (fix: pair alert-rule by fields both stores keep as written (such as /name); the sync translates the link itself)'])
+  t.match(errors(`${ep}  - { type: alert-rule, collection: /r/:tenant, item: "/r/:tenant/:id", naturalKey: [/steps], ${write}, references: { /steps/*/ep: escalation-policy } }\n`), [/naturalKey\[0\]: \/steps holds a link/], 'a key above the link')
+  t.same(errors(`${ep}  - { type: alert-rule, collection: /r/:tenant, item: "/r/:tenant/:id", naturalKey: [/name], ${write}, references: { /ep: escalation-policy } }\n`), [], 'paired by name, the link translated')
+  t.same(errors(`${EP}  - { type: alert-rule, collection: /r/:tenant, item: "/r/:tenant/:id", naturalKey: [/name, /ep], ${write}, references: { /ep: escalation-policy } }\n`), [], 'a link to a type both stores name alike may be part of the key')
+})
+
 t.test('references that form a cycle are an error: the sync would have no parents-first order', async t => {
   t.match(errors(`  - { type: a, collection: /a/:tenant, item: "/a/:tenant/:id", references: { /b: b } }
   - { type: b, collection: /b/:tenant, item: "/b/:tenant/:id", references: { /c: c } }

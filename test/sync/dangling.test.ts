@@ -50,6 +50,22 @@ t.test('resources without a tenant are looked at once, whatever the number of te
   t.same(await findDangling(policy([{ type: 'x', collection: '/x', item: '/x/:id' }]), adapters, [], ['old'], 10), { count: 0, found: [] }, 'no references, nothing listed')
 })
 
+t.test('a link to a type paired by natural key names the object by its store\'s id, not by the key the sync lists it under', async t => {
+  const keyed = policy([
+    { type: 'silence', collection: '/silences', item: '/silences/:id', references: { '/receiver': 'receiver' } },
+    { type: 'receiver', collection: '/receivers', item: '/receivers/:id', naturalKey: ['/name'], write: { create: { method: 'POST', path: 'collection' } } },
+  ])
+  const adapters = { old: new MemoryAdapter('old'), new: new MemoryAdapter('new') }
+  adapters.old.objects.set('receiver//pager', { id: 'rcv-1', name: 'pager' })
+  adapters.old.objects.set('receiver//mail', { name: 'mail' })
+  adapters.old.objects.set('silence//s1', { id: 's1', receiver: 'rcv-1' })
+  adapters.old.objects.set('silence//s2', { id: 's2', receiver: 'pager' })
+  t.same(await findDangling(keyed, adapters, [], ['old'], 10), {
+    count: 1,
+    found: [{ side: 'old', resourceType: 'silence', tenant: '', id: 's2', pointer: '/receiver', references: { type: 'receiver', id: 'pager' } }],
+  }, 'rcv-1 exists; "pager" is a natural key, no id, and the receiver without an id is named by nothing')
+})
+
 t.test('the report keeps MAX_REPORTED references and counts the rest', async t => {
   const adapters = { old: new MemoryAdapter('old'), new: new MemoryAdapter('new') }
   for (let i = 0; i <= MAX_REPORTED; i++) adapters.old.objects.set(`silence//s${String(i).padStart(3, '0')}`, { receiver: `r${i}` })
