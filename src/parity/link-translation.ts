@@ -62,11 +62,12 @@ export class LinkTranslator {
   /**
    * A copy of `doc` (an item, a singleton, or a list page: `kind`) whose links to objects of
    * natural-key types name them by `to`'s ids, found in the id map as the partners of the other
-   * side's; `doc` itself when it has none. A link the map does not pair keeps its value and is
+   * side's; `doc` itself when it has none. `tenant`: the object's (undefined for a resource
+   * without one). A link the map does not pair keeps its value and is
    * listed in `unpaired`. A number stays a number when the partner id is one.
    * @example await t.translate('alert-rule', 'item', { escalationPolicyId: 'ep-1' }, 'acme', 'new', ids) // { doc: { escalationPolicyId: '9f3…' }, unpaired: [] }
    */
-  async translate(resourceType: string, kind: ResourceKind, doc: unknown, tenant: string, to: Side, ids: Pick<IdMap, 'otherId'>): Promise<{ doc: unknown, unpaired: UnpairedLink[] }> {
+  async translate(resourceType: string, kind: ResourceKind, doc: unknown, tenant: string | undefined, to: Side, ids: Pick<IdMap, 'otherId'>): Promise<{ doc: unknown, unpaired: UnpairedLink[] }> {
     const links = this.#links.get(resourceType)
     if (links === undefined) return { doc, unpaired: [] }
     const copy = structuredClone(doc)
@@ -80,7 +81,8 @@ export class LinkTranslator {
       const { named, tenantScoped } = slot.link
       const key = `${named.type}\u0000${slot.id}`
       let partner = partners.get(key)
-      if (partner === undefined) partners.set(key, partner = ids.otherId(to, named.type, tenantScoped ? tenant : '', slot.id))
+      // (A resource without a tenant names only types without one: policy check makes sure.)
+      if (partner === undefined) partners.set(key, partner = ids.otherId(to, named.type, tenantScoped ? tenant ?? '' : '', slot.id))
       const other = await partner
       if (other === undefined) {
         unpaired.push({ type: named.type, id: slot.id, pointer: slot.link.pointer })

@@ -228,7 +228,7 @@ export class ShadowReader implements ShadowStage {
     const decoded = decodeBody(answer)
     // One that does not decode is the comparison's to report.
     if (!decoded.ok) return answer
-    const { doc } = await links.translate(job.resourceType, job.kind, decoded.doc, job.tenant ?? '', 'old', ids)
+    const { doc } = await links.translate(job.resourceType, job.kind, decoded.doc, job.tenant, 'old', ids)
     return doc === decoded.doc ? answer : { status: answer.status, body: Buffer.from(JSON.stringify(doc)) }
   }
 

@@ -71,6 +71,7 @@ t.test('every link to a natural-key type becomes the other store\'s id; the docu
   const numbers = await links.translate('rule', 'item', { ep: 7, fallbacks: [8] }, 'acme', 'new', ids)
   t.same(numbers.doc, { ep: 42, fallbacks: ['x8'] }, 'a number stays a number when its partner id is one')
   t.same((await links.translate('rule', 'item', { ep: 'n2' }, 'acme', 'old', ids)).doc, { ep: 'ep-2' }, 'and the other way round')
+  t.same((await links.translate('rule', 'item', { steps: [{ team: 't-1' }], ep: 'ep-1' }, undefined, 'new', ids)), { doc: { steps: [{ team: 'nt1' }], ep: 'ep-1' }, unpaired: [{ type: 'ep', id: 'ep-1', pointer: '/ep' }] }, 'no tenant: a tenant-scoped type is looked up without one')
 })
 
 t.test('a list page translates each item; a page without its item list, or an item without links, is given back as it is', async t => {

@@ -15,13 +15,13 @@ type Test = Parameters<typeof scratchDir>[0]
 
 const RULES = '/api/v1/tenants/acme/alert-rules'
 
-function writePolicy(dir: string, old: ReferenceApi, neu: ReferenceApi): string {
+function writePolicy(dir: string, old: ReferenceApi, neu: ReferenceApi, authority = 'old'): string {
   const file = join(dir, 'policy.yaml')
   writeFileSync(file, `version: 1
 upstreams:
   old: { url: ${old.url} }
   new: { url: ${neu.url} }
-authority: old
+authority: ${authority}
 resources:
   - type: alert-rule
     collection: /api/v1/tenants/:tenant/alert-rules
@@ -54,13 +54,14 @@ sync:
   return file
 }
 
-async function setup(t: Test, onRequest?: (req: IncomingMessage) => unknown) {
+async function setup(t: Test, onRequest?: (req: IncomingMessage) => unknown, authority?: string) {
   const dir = scratchDir(t)
   const old = await startReferenceApi()
   const neu = await startReferenceApi({ flavour: { serverIds: true }, ...(onRequest ? { onRequest } : {}) })
   t.teardown(() => Promise.all([old.close(), neu.close()]))
   neu.store.addTenant('acme')
-  const policyFile = writePolicy(dir, old, neu)
+  old.store.addTenant('acme')
+  const policyFile = writePolicy(dir, old, neu, authority)
   const { log, logs } = captureLog('warn')
   return { dir, old, neu, policyFile, logs, once: () => syncOnce({ policyFile, stateDir: dir, log }) }
 }
@@ -89,6 +90,17 @@ t.test('a rule copied to the new store names new\'s id of its escalation policy,
   old.store.put('alert-rule', 'acme', 'r1', { name: 'cpu', escalationPolicyId: 'ep-2', fallbacks: [] })
   t.match(await once(), { upserted: 1, converged: true })
   t.match(byName(neu, 'alert-rule').get('cpu'), { escalationPolicyId: secondary, fallbacks: [] }, 'a changed link is translated too')
+})
+
+t.test('after the write cutover (new is the authority) the sync writes old\'s copies in old\'s ids', async t => {
+  const { old, neu, once } = await setup(t, undefined, 'new')
+  const policy = neu.store.put('escalation-policy', 'acme', 'np-1', { name: 'primary', steps: ['page'] })
+  neu.store.put('alert-rule', 'acme', 'nr-1', { name: 'cpu', escalationPolicyId: policy.id, fallbacks: [] })
+  t.match(await once(), { upserted: 2, errors: 0, converged: true })
+  const onOld = byName(old, 'escalation-policy').get('primary')!['id']
+  t.not(onOld, policy.id)
+  t.match(byName(old, 'alert-rule').get('cpu'), { escalationPolicyId: onOld })
+  t.match(await once(), { upserted: 0, unchanged: 2 })
 })
 
 t.test('a rule naming a policy the id map does not pair is not written (it would name the wrong object) until the policy is copied', async t => {
@@ -158,5 +170,17 @@ t.test('a rule without links, one new does not have, and a new answer that does 
   garble = true
   await (await proxy.get(`${RULES}/r1`)).arrayBuffer()
   t.match(await eventually(parity, r => (r?.['error'] ?? 0) > 0), { match: 1, critical: 1, error: 1 }, 'the comparison says new\'s body does not decode')
+  await proxy.stop()
+})
+
+t.test('a proxy without the sync\'s state (no id map) compares links as the stores give them: different ids differ', async t => {
+  const { dir, old, policyFile, once } = await setup(t)
+  old.store.put('escalation-policy', 'acme', 'ep-1', { name: 'primary', steps: ['page'] })
+  old.store.put('alert-rule', 'acme', 'r1', { name: 'cpu', escalationPolicyId: 'ep-1', fallbacks: [] })
+  await once()
+  const proxy = await startTestSidecar(t, { policyFile, stateDir: join(dir, 'proxy') })
+  const parity = async () => ((await (await fetch(`${proxy.adminUrl}/status`)).json()) as { parity: Array<{ resourceType: string, results: Record<string, number> }> }).parity.find(p => p.resourceType === 'alert-rule')?.results
+  await (await proxy.get(RULES)).arrayBuffer()
+  t.match(await eventually(parity, r => r !== undefined), { critical: 1 })
   await proxy.stop()
 })
