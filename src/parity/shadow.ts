@@ -222,9 +222,10 @@ export class ShadowReader implements ShadowStage {
    */
   async #inOldIds(job: FinishedRead, answer: BodyAnswer): Promise<BodyAnswer> {
     const { ids } = this.#o
+    if (ids === undefined || !isSuccess(answer.status)) return answer
     let links = this.#links.get(job.compiled)
     if (links === undefined) this.#links.set(job.compiled, links = new LinkTranslator(job.compiled.policy))
-    if (ids === undefined || !links.translates(job.resourceType) || !isSuccess(answer.status)) return answer
+    if (!links.translates(job.resourceType)) return answer
     const decoded = decodeBody(answer)
     // One that does not decode is the comparison's to report.
     if (!decoded.ok) return answer
