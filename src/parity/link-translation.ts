@@ -9,7 +9,7 @@ import type { ResourceKind } from '../policy/compile.ts'
 import type { Policy, Resource, Side } from '../policy/schema.ts'
 import { listingPath } from '../policy/shape.ts'
 import type { IdMap } from '../state/id-map.ts'
-import { parsePointer, valueAt, WILDCARD } from './pointer.ts'
+import { parsePointer, setOwn, valueAt, WILDCARD } from './pointer.ts'
 
 /** A link the id map does not pair: its value was kept. */
 export interface UnpairedLink {
@@ -26,11 +26,13 @@ interface Link {
   tenantScoped: boolean
 }
 
-/** Where one link's value sits: set it with holder[key] = value. */
+/** Where one link's value sits: an object's own key, or an array's index. */
 interface Slot {
   holder: Record<string, unknown> | unknown[]
   key: string | number
   id: string
+  /** The link was a number (and stays one when the partner id is). */
+  numeric: boolean
   link: Link
 }
 
@@ -63,8 +65,8 @@ export class LinkTranslator {
    * A copy of `doc` (an item, a singleton, or a list page: `kind`) whose links to objects of
    * natural-key types name them by `to`'s ids, found in the id map as the partners of the other
    * side's; `doc` itself when it has none. `tenant`: the object's (undefined for a resource
-   * without one). A link the map does not pair keeps its value and is
-   * listed in `unpaired`. A number stays a number when the partner id is one.
+   * without one). A link the map does not pair keeps its value and is listed in `unpaired`. A
+   * number stays a number when the partner id is one.
    * @example await t.translate('alert-rule', 'item', { escalationPolicyId: 'ep-1' }, 'acme', 'new', ids) // { doc: { escalationPolicyId: '9f3…' }, unpaired: [] }
    */
   async translate(resourceType: string, kind: ResourceKind, doc: unknown, tenant: string | undefined, to: Side, ids: Pick<IdMap, 'otherId'>): Promise<{ doc: unknown, unpaired: UnpairedLink[] }> {
@@ -88,8 +90,10 @@ export class LinkTranslator {
         unpaired.push({ type: named.type, id: slot.id, pointer: slot.link.pointer })
         continue
       }
-      const was = (slot.holder as Record<string | number, unknown>)[slot.key]
-      ;(slot.holder as Record<string | number, unknown>)[slot.key] = typeof was === 'number' && String(Number(other)) === other ? Number(other) : other
+      const value = slot.numeric && String(Number(other)) === other ? Number(other) : other
+      // (setOwn: a key named __proto__ is data, as JSON.parse made it.)
+      if (Array.isArray(slot.holder)) slot.holder[slot.key as number] = value
+      else setOwn(slot.holder, slot.key as string, value)
     }
     return { doc: copy, unpaired }
   }
@@ -102,11 +106,17 @@ function findSlots(value: unknown, link: Link, at: number, into: Slot[]): void {
   const last = at === link.segments.length - 1
   const keys: Array<string | number> = segment !== WILDCARD ? [segment] : Array.isArray(value) ? value.map((_, i) => i) : Object.keys(value)
   for (const key of keys) {
-    if (Array.isArray(value) && typeof key === 'string' && !/^(?:0|[1-9]\d*)$/.test(key)) continue
-    const holder = value as Record<string | number, unknown>
-    if (!Array.isArray(value) && !Object.hasOwn(value, key)) continue
-    const child = holder[key]
+    let child: unknown
+    if (Array.isArray(value)) {
+      if (typeof key === 'string' && !/^(?:0|[1-9]\d*)$/.test(key)) continue
+      child = value[Number(key)]
+    } else {
+      if (!Object.hasOwn(value, key)) continue
+      child = (value as Record<string, unknown>)[key]
+    }
     if (!last) findSlots(child, link, at + 1, into)
-    else if ((typeof child === 'string' && child !== '') || (typeof child === 'number' && Number.isFinite(child))) into.push({ holder, key: Array.isArray(value) ? Number(key) : key, id: String(child), link })
+    else if ((typeof child === 'string' && child !== '') || (typeof child === 'number' && Number.isFinite(child))) {
+      into.push({ holder: value as Record<string, unknown> | unknown[], key: Array.isArray(value) ? Number(key) : key, id: String(child), numeric: typeof child === 'number', link })
+    }
   }
 }

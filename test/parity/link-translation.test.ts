@@ -84,4 +84,7 @@ t.test('a list page translates each item; a page without its item list, or an it
   }
   const item = { ep: 'ep-1', fallbacks: { a: 'ep-1' }, first: { 0: 'ep-1' } }
   t.same((await links.translate('rule', 'item', item, 'acme', 'new', ids)).doc, { ep: 'n1', fallbacks: { a: 'n1' }, first: { 0: 'n1' } }, '`*` matches object values; an index segment, an object key')
+  const hostile = (await links.translate('rule', 'item', JSON.parse('{"fallbacks":{"__proto__":"ep-1"}}'), 'acme', 'new', ids)).doc as { fallbacks: object }
+  t.equal(Object.getPrototypeOf(hostile.fallbacks), Object.prototype, 'a key named __proto__ is data: the prototype is not replaced')
+  t.same(Object.getOwnPropertyDescriptor(hostile.fallbacks, '__proto__')?.value, 'n1')
 })
