@@ -66,6 +66,12 @@ async function setup(t: Test, onRequest?: (req: IncomingMessage) => unknown, aut
   return { dir, old, neu, policyFile, logs, once: () => syncOnce({ policyFile, stateDir: dir, log }) }
 }
 
+/** The proxy's parity results for alert rules (undefined before the first comparison). */
+async function ruleParity(adminUrl: string): Promise<Record<string, number> | undefined> {
+  const status = await (await fetch(`${adminUrl}/status`)).json() as { parity: Array<{ resourceType: string, results: Record<string, number> }> }
+  return status.parity.find(p => p.resourceType === 'alert-rule')?.results
+}
+
 /** A store's objects of one type for acme, by name. */
 function byName(api: ReferenceApi, type: 'escalation-policy' | 'alert-rule'): Map<string, Record<string, unknown>> {
   const out = new Map<string, Record<string, unknown>>()
@@ -126,7 +132,7 @@ t.test('shadow reads compare links in old\'s ids: the same policies on both side
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', captureLog().log)
   t.teardown(() => state.close())
   const proxy = await startTestSidecar(t, { policyFile, stateDir: join(dir, 'proxy'), changeStore: state })
-  const parity = async () => ((await (await fetch(`${proxy.adminUrl}/status`)).json()) as { parity: Array<{ resourceType: string, results: Record<string, number> }> }).parity.find(p => p.resourceType === 'alert-rule')?.results
+  const parity = () => ruleParity(proxy.adminUrl)
   const references = async (result: string) => {
     const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text()
     return [...text.matchAll(new RegExp(`^dualread_shadow_references_total\\{[^}]*result="${result}"[^}]*\\} (\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0)
@@ -162,7 +168,7 @@ t.test('a rule without links, one new does not have, and a new answer that does 
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', captureLog().log)
   t.teardown(() => state.close())
   const proxy = await startTestSidecar(t, { policyFile, stateDir: join(dir, 'proxy'), changeStore: state })
-  const parity = async () => ((await (await fetch(`${proxy.adminUrl}/status`)).json()) as { parity: Array<{ resourceType: string, results: Record<string, number> }> }).parity.find(p => p.resourceType === 'alert-rule')?.results
+  const parity = () => ruleParity(proxy.adminUrl)
   await (await proxy.get(`${RULES}/r1`)).arrayBuffer()
   t.match(await eventually(parity, r => r !== undefined), { match: 1 }, 'no link to translate: the same answer')
   await (await proxy.get(`${RULES}/r2`)).arrayBuffer()
@@ -179,7 +185,7 @@ t.test('a proxy without the sync\'s state (no id map) compares links as the stor
   old.store.put('alert-rule', 'acme', 'r1', { name: 'cpu', escalationPolicyId: 'ep-1', fallbacks: [] })
   await once()
   const proxy = await startTestSidecar(t, { policyFile, stateDir: join(dir, 'proxy') })
-  const parity = async () => ((await (await fetch(`${proxy.adminUrl}/status`)).json()) as { parity: Array<{ resourceType: string, results: Record<string, number> }> }).parity.find(p => p.resourceType === 'alert-rule')?.results
+  const parity = () => ruleParity(proxy.adminUrl)
   await (await proxy.get(RULES)).arrayBuffer()
   t.match(await eventually(parity, r => r !== undefined), { critical: 1 })
   await proxy.stop()
