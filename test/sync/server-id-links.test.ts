@@ -1,7 +1,6 @@
 // Links to objects whose stores assign their own ids, against real reference APIs: the new store
 // names escalation policies itself, so a rule copied to new must name new's id of its policy
 // (translated through the id map), never old's; a rule whose policy is not paired yet waits.
-import { writeFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import { join } from 'node:path'
 import t from 'tap'
@@ -10,20 +9,14 @@ import { syncOnce } from '../../src/sidecar/sync-process.ts'
 import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
+import { byName, writeServerIdsPolicy } from '../helpers/server-ids.ts'
 
 type Test = Parameters<typeof scratchDir>[0]
 
 const RULES = '/api/v1/tenants/acme/alert-rules'
 
 function writePolicy(dir: string, old: ReferenceApi, neu: ReferenceApi, authority = 'old'): string {
-  const file = join(dir, 'policy.yaml')
-  writeFileSync(file, `version: 1
-upstreams:
-  old: { url: ${old.url} }
-  new: { url: ${neu.url} }
-authority: ${authority}
-resources:
-  - type: alert-rule
+  return writeServerIdsPolicy(dir, old, neu, `  - type: alert-rule
     collection: /api/v1/tenants/:tenant/alert-rules
     item: /api/v1/tenants/:tenant/alert-rules/:id
     naturalKey: [/name]
@@ -40,18 +33,7 @@ resources:
       create: { method: POST, path: collection }
       update: { method: PUT, path: item }
     compare: { ignore: [/updatedAt, /version] }
-rules:
-  - name: default
-    primary: old
-    shadowPercent: 100
-shadow: { recheckLagMs: 0 }
-sync:
-  state: file:${join(dir, 'state')}
-  batchSize: 10
-  maxWritesPerSecond: 100000
-  tenants: { list: /api/v1/tenants }
-`)
-  return file
+`, { authority, batchSize: 10 })
 }
 
 async function setup(t: Test, onRequest?: (req: IncomingMessage) => unknown, authority?: string) {
@@ -70,13 +52,6 @@ async function setup(t: Test, onRequest?: (req: IncomingMessage) => unknown, aut
 async function ruleParity(adminUrl: string): Promise<Record<string, number> | undefined> {
   const status = await (await fetch(`${adminUrl}/status`)).json() as { parity: Array<{ resourceType: string, results: Record<string, number> }> }
   return status.parity.find(p => p.resourceType === 'alert-rule')?.results
-}
-
-/** A store's objects of one type for acme, by name. */
-function byName(api: ReferenceApi, type: 'escalation-policy' | 'alert-rule'): Map<string, Record<string, unknown>> {
-  const out = new Map<string, Record<string, unknown>>()
-  for (const [key, object] of Object.entries(api.store.snapshot())) if (key.startsWith(`${type}/acme/`)) out.set(String(object['name']), object)
-  return out
 }
 
 t.test('a rule copied to the new store names new\'s id of its escalation policy, and a second pass finds both stores equal', async t => {

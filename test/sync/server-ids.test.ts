@@ -10,18 +10,12 @@ import { startSyncProcess, syncOnce } from '../../src/sidecar/sync-process.ts'
 import { openStateStore } from '../../src/state/open.ts'
 import { captureLog, eventually, startTestSidecar } from '../helpers/sidecar.ts'
 import { scratchDir } from '../helpers/scratch-dir.ts'
+import { byName, writeServerIdsPolicy } from '../helpers/server-ids.ts'
 
 const TEAMS = '/api/v1/tenants/acme/teams'
 
 function writePolicy(dir: string, old: ReferenceApi, neu: ReferenceApi, teamIdFrom = ''): string {
-  const file = join(dir, 'policy.yaml')
-  writeFileSync(file, `version: 1
-upstreams:
-  old: { url: ${old.url} }
-  new: { url: ${neu.url} }
-authority: old
-resources:
-  - type: team
+  return writeServerIdsPolicy(dir, old, neu, `  - type: team
     collection: /api/v1/tenants/:tenant/teams
     item: /api/v1/tenants/:tenant/teams/:id
     naturalKey: [/name]
@@ -41,18 +35,7 @@ resources:
     collection: /api/v1/tenants/:tenant/contact-points
     item: /api/v1/tenants/:tenant/contact-points/:id
     write: { delete: false }
-rules:
-  - name: default
-    primary: old
-    shadowPercent: 100
-shadow: { recheckLagMs: 0 }
-sync:
-  state: file:${join(dir, 'state')}
-  batchSize: 2
-  maxWritesPerSecond: 100000
-  tenants: { list: /api/v1/tenants }
-`)
-  return file
+`, { batchSize: 2 })
 }
 
 async function setup(t: Test, teamIdFrom = '') {
@@ -68,13 +51,6 @@ async function setup(t: Test, teamIdFrom = '') {
   return { dir, old, neu, policyFile, once, logs }
 }
 type Test = Parameters<typeof scratchDir>[0]
-
-/** A store's objects of one type for acme, by natural key: name → the object. */
-function byName(api: ReferenceApi, type: 'team' | 'alert-rule'): Map<string, Record<string, unknown>> {
-  const out = new Map<string, Record<string, unknown>>()
-  for (const [key, object] of Object.entries(api.store.snapshot())) if (key.startsWith(`${type}/acme/`)) out.set(String(object['name']), object)
-  return out
-}
 
 async function idMap(dir: string) {
   const state = await openStateStore(`file:${join(dir, 'state')}`, 'default', captureLog().log)
